@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both bootstrap .venv.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format lock clean
+
+# The virtualenv is rebuilt whenever the lock file changes.
+$(STAMP): requirements.lock
+	@set -e; interpreter="$${PYTHON:-$$(bin/find-python)}"; \
+	 echo "Creating $(VENV) with $$interpreter"; \
+	 rm -rf $(VENV); "$$interpreter" -m venv $(VENV); \
+	 $(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock; \
+	 touch $(STAMP)
+
+# A local demo: DEBUG on (development secret key, plain-HTTP cookies), SQLite unless
+# DATABASE_URL says otherwise. See README for production.
+run: export DEBUG ?= true
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000/ (Ctrl+C to stop)"
+	$(VENV)/bin/gunicorn identity_server.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile -
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Regenerates requirements.lock (every transitive pin, with hashes) from pyproject.toml,
+# with pip-tools in a throwaway virtualenv so that .venv stays exactly the lock.
+lock:
+	@set -e; tools=$$(mktemp -d); trap 'rm -rf "$$tools"' EXIT; \
+	 "$${PYTHON:-$$(bin/find-python)}" -m venv "$$tools"; \
+	 "$$tools/bin/pip" install --quiet pip-tools==7.6.2; \
+	 "$$tools/bin/pip-compile" --quiet --extra dev --generate-hashes --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links --strip-extras \
+	    -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
