@@ -1,0 +1,1 @@
+"""OAuth external applications and their federated identity credentials (SPEC §5)."""

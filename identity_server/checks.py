@@ -1,0 +1,93 @@
+"""System checks that refuse unsafe production settings.
+
+They run with every management command and, through wsgi.py, before a server process
+accepts its first request, so a misconfigured production deployment does not start.
+"""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+DEPLOY_SAFETY = "identity_deploy_safety"
+
+_LOOPBACK_NAMES = {"localhost", "testserver"}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip().lower().strip("[]")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_host_port(entry: str) -> tuple[str, int] | None:
+    """`host:port` or `[v6]:port` → (host, port); None when malformed."""
+    host, sep, port = entry.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    if host.startswith("["):
+        if not host.endswith("]"):
+            return None
+        host = host[1:-1]
+    elif ":" in host:
+        return None
+    return host.lower(), int(port)
+
+
+@register(Tags.security, DEPLOY_SAFETY)
+def check_production_safety(app_configs=None, **kwargs):
+    problems = []
+    if settings.DEBUG:
+        public = [h for h in settings.ALLOWED_HOSTS if not _is_loopback(h)]
+        if public:
+            problems.append(
+                Error(
+                    "DEBUG is on while ALLOWED_HOSTS names non-loopback hosts "
+                    f"({', '.join(public)}): debug pages would leak settings and source.",
+                    hint="Unset DEBUG for any deployment reachable from the network.",
+                    id="identity.E001",
+                )
+            )
+    else:
+        if settings.SECRET_KEY == settings.DEV_SECRET_KEY or len(settings.SECRET_KEY) < 50:
+            problems.append(
+                Error(
+                    "SECRET_KEY is the development default or shorter than 50 characters.",
+                    hint="Set SECRET_KEY to a long random value, e.g. the output of "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`.",
+                    id="identity.E002",
+                )
+            )
+        if urlsplit(settings.IDENTITY_ISSUER).scheme != "https":
+            problems.append(
+                Error(
+                    f"IDENTITY_ISSUER is {settings.IDENTITY_ISSUER!r}; outside DEBUG it must "
+                    "be the public https:// URL of /identity_.",
+                    id="identity.E003",
+                )
+            )
+        if settings.FEDERATION_OUTBOUND_ALLOWLIST:
+            problems.append(
+                Warning(
+                    "FEDERATION_OUTBOUND_ALLOWLIST is set outside DEBUG: the server may fetch "
+                    f"from {', '.join(settings.FEDERATION_OUTBOUND_ALLOWLIST)} although they "
+                    "are not public addresses.",
+                    hint="List only identity providers on your private network.",
+                    id="identity.W001",
+                )
+            )
+    malformed = [e for e in settings.FEDERATION_OUTBOUND_ALLOWLIST if parse_host_port(e) is None]
+    if malformed:
+        problems.append(
+            Error(
+                f"FEDERATION_OUTBOUND_ALLOWLIST has entries that are not host:port pairs: "
+                f"{', '.join(malformed)}.",
+                id="identity.E004",
+            )
+        )
+    return problems

@@ -1,0 +1,119 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+
+from identity_server.checks import check_production_safety, parse_host_port
+
+PRODUCTION = {
+    "DEBUG": False,
+    "SECRET_KEY": "k" * 64,
+    "IDENTITY_ISSUER": "https://id.example.com/identity_",
+    "ALLOWED_HOSTS": ["id.example.com"],
+    "FEDERATION_OUTBOUND_ALLOWLIST": [],
+}
+
+
+def _ids(settings, **overrides):
+    for name, value in {**PRODUCTION, **overrides}.items():
+        setattr(settings, name, value)
+    return [m.id for m in check_production_safety()]
+
+
+def test_a_sound_production_configuration_passes(settings):
+    assert _ids(settings) == []
+
+
+def test_debug_with_a_public_host_is_refused(settings):
+    assert _ids(settings, DEBUG=True) == ["identity.E001"]
+
+
+def test_debug_on_loopback_only_is_allowed(settings):
+    hosts = ["localhost", "127.0.0.1", "[::1]", "app.localhost"]
+    assert _ids(settings, DEBUG=True, ALLOWED_HOSTS=hosts) == []
+
+
+@pytest.mark.parametrize(
+    "secret_key",
+    [
+        pytest.param(django_settings.DEV_SECRET_KEY, id="development-default"),
+        pytest.param("short", id="too-short"),
+    ],
+)
+def test_a_weak_secret_key_is_refused_in_production(settings, secret_key):
+    assert _ids(settings, SECRET_KEY=secret_key) == ["identity.E002"]
+
+
+def test_a_plain_http_issuer_is_refused_in_production(settings):
+    assert _ids(settings, IDENTITY_ISSUER="http://id.example.com/identity_") == ["identity.E003"]
+
+
+def test_an_outbound_allowlist_outside_debug_is_a_warning(settings):
+    assert _ids(settings, FEDERATION_OUTBOUND_ALLOWLIST=["10.0.0.5:443"]) == ["identity.W001"]
+
+
+def test_a_malformed_outbound_allowlist_is_refused(settings):
+    ids = _ids(settings, DEBUG=True, ALLOWED_HOSTS=[], FEDERATION_OUTBOUND_ALLOWLIST=["idp"])
+    assert ids == ["identity.E004"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("127.0.0.1:8443", ("127.0.0.1", 8443)),
+        ("IdP.internal:443", ("idp.internal", 443)),
+        ("[::1]:8443", ("::1", 8443)),
+        ("idp.internal", None),
+        ("idp.internal:0", None),
+        ("idp.internal:70000", None),
+        ("::1:8443", None),
+        (":443", None),
+    ],
+)
+def test_parse_host_port(entry, expected):
+    assert parse_host_port(entry) == expected
+
+
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "identity_server.settings", **env},
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_manage_check_fails_on_a_production_host_with_debug_on():
+    result = _run(
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check'])",
+        DEBUG="true",
+        ALLOWED_HOSTS="id.example.com",
+    )
+
+    assert result.returncode != 0
+    assert "identity.E001" in result.stderr
+
+
+def test_the_wsgi_application_refuses_to_start_with_development_defaults():
+    result = _run("import identity_server.wsgi", ALLOWED_HOSTS="id.example.com")
+
+    assert result.returncode != 0
+    assert "identity.E002" in result.stderr and "identity.E003" in result.stderr
+
+
+def test_the_wsgi_application_starts_with_a_production_configuration():
+    result = _run(
+        "import identity_server.wsgi",
+        SECRET_KEY="k" * 64,
+        IDENTITY_ISSUER="https://id.example.com/identity_",
+        ALLOWED_HOSTS="id.example.com",
+    )
+
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""Machines, unattended robots and their sessions (SPEC §6)."""
