@@ -1,0 +1,132 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from tenants import selectors, services
+from tenants.models import AuditEvent, Membership, Organization, Setting, Tenant
+from tenants.tests.factories import OrganizationFactory, TenantFactory, UserFactory
+
+ACTOR = services.Actor.system("test")
+
+
+@pytest.mark.django_db
+def test_organization_create_saves_and_audits():
+    organization = services.organization_create(name="Acme", slug="acme", actor=ACTOR)
+
+    event = AuditEvent.objects.get(action="organization.create")
+    assert event.organization == organization
+    assert (event.target_kind, event.target_id) == ("organization", str(organization.global_id))
+    assert (event.actor_kind, event.actor_name) == ("system", "test")
+
+
+@pytest.mark.django_db
+def test_organization_create_with_a_taken_slug_writes_nothing():
+    OrganizationFactory(slug="acme")
+
+    with pytest.raises(ValidationError) as error:
+        services.organization_create(name="Other", slug="acme", actor=ACTOR)
+
+    assert "slug" in error.value.message_dict
+    assert Organization.objects.count() == 1
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_tenant_create_refuses_a_name_differing_only_by_case_and_writes_nothing():
+    tenant = TenantFactory(name="DefaultTenant")
+
+    with pytest.raises(ValidationError, match="already exists"):
+        services.tenant_create(organization=tenant.organization, name="DEFAULTTENANT", actor=ACTOR)
+
+    assert Tenant.objects.count() == 1
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_tenant_create_audits_under_the_tenant_and_its_organization():
+    organization = OrganizationFactory()
+
+    tenant = services.tenant_create(organization=organization, name="Finance", actor=ACTOR)
+
+    event = AuditEvent.objects.get(action="tenant.create")
+    assert (event.organization, event.tenant, event.target_name) == (
+        organization,
+        tenant,
+        "Finance",
+    )
+
+
+@pytest.mark.django_db
+def test_membership_set_adds_then_changes_the_role_with_before_and_after():
+    organization, user = OrganizationFactory(), UserFactory()
+
+    services.membership_set(organization=organization, user=user, role="member", actor=ACTOR)
+    services.membership_set(organization=organization, user=user, role="admin", actor=ACTOR)
+    services.membership_set(organization=organization, user=user, role="admin", actor=ACTOR)
+
+    assert Membership.objects.get(organization=organization, user=user).role == "admin"
+    details = [e.details for e in AuditEvent.objects.filter(action="membership.set").reverse()]
+    assert details == [
+        {"role": {"before": None, "after": "member"}},
+        {"role": {"before": "member", "after": "admin"}},
+    ]
+
+
+@pytest.mark.django_db
+def test_membership_set_refuses_an_unknown_role():
+    organization, user = OrganizationFactory(), UserFactory()
+
+    with pytest.raises(ValidationError) as error:
+        services.membership_set(organization=organization, user=user, role="owner", actor=ACTOR)
+
+    assert "role" in error.value.message_dict
+    assert not Membership.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_setting_set_stores_the_typed_value_and_audits_before_and_after():
+    tenant = TenantFactory()
+
+    services.setting_set(
+        tenant=tenant, key="Scalability.Heartbeat.PeriodSeconds", value="15", actor=ACTOR
+    )
+
+    assert selectors.setting_get(tenant=tenant, key="Scalability.Heartbeat.PeriodSeconds") == 15
+    event = AuditEvent.objects.get(action="setting.update")
+    assert event.tenant == tenant
+    assert event.details == {"value": {"before": 30, "after": 15}}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        pytest.param("No.Such.Setting", 1, "key", id="unknown-key"),
+        pytest.param("Scalability.Heartbeat.PeriodSeconds", "often", "value", id="wrong-type"),
+        pytest.param("Scalability.Heartbeat.FailureThreshold", 0, "value", id="out-of-range"),
+    ],
+)
+@pytest.mark.django_db
+def test_setting_set_refuses_bad_input_and_writes_nothing(key, value, field):
+    tenant = TenantFactory()
+
+    with pytest.raises(ValidationError) as error:
+        services.setting_set(tenant=tenant, key=key, value=value, actor=ACTOR)
+
+    assert field in error.value.message_dict
+    assert not Setting.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_setting_values_fill_in_defaults_per_tenant():
+    tenant, other = TenantFactory(), TenantFactory()
+    services.setting_set(
+        tenant=tenant, key="Auth.UnattendedRobot.ForceClientCredentials", value=False, actor=ACTOR
+    )
+
+    assert selectors.setting_values(tenant=tenant) == {
+        "Scalability.Heartbeat.PeriodSeconds": 30,
+        "Scalability.Heartbeat.FailureThreshold": 4,
+        "Auth.UnattendedRobot.ForceClientCredentials": False,
+    }
+    assert selectors.setting_get(tenant=other, key="Auth.UnattendedRobot.ForceClientCredentials")
