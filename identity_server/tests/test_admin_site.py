@@ -1,0 +1,45 @@
+import pytest
+
+from tenants.tests.factories import UserFactory
+
+
+@pytest.mark.django_db
+def test_superusers_reach_the_django_admin(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get("/django-admin/tenants/organization/")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        pytest.param({"is_staff": True}, id="staff-without-superuser"),
+        pytest.param({}, id="organization-admin"),
+    ],
+)
+@pytest.mark.django_db
+def test_everyone_else_is_sent_to_the_admin_sign_in(client, admin_membership, flags):
+    user = admin_membership.user
+    for name, value in flags.items():
+        setattr(user, name, value)
+    user.save()
+    client.force_login(user)
+
+    response = client.get("/django-admin/tenants/organization/")
+
+    assert response.status_code == 302
+    assert response.url.startswith("/django-admin/login/")
+
+
+@pytest.mark.django_db
+def test_the_audit_log_is_read_only_in_the_django_admin(client, admin_membership):
+    from tenants.services import Actor, audit_record
+
+    event = audit_record(action="x.y", actor=Actor.system("t"))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get(f"/django-admin/tenants/auditevent/{event.pk}/delete/").status_code == 403
+    assert client.post(f"/django-admin/tenants/auditevent/{event.pk}/change/").status_code == 403
+    assert client.get("/django-admin/tenants/auditevent/add/").status_code == 403

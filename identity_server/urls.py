@@ -1,0 +1,34 @@
+"""Every route of SPEC §2.
+
+`{org}` and `{tenant}` are names; `partitionGlobalId` is an organization's UUID. Under the
+API prefixes, unknown routes and errors answer JSON (identity_server.errors).
+"""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path, re_path
+
+from identity_server import errors
+from tenants import api as tenants_api
+from tenants import views as tenants_views
+
+handler400 = "identity_server.errors.bad_request"
+handler403 = "identity_server.errors.permission_denied"
+handler404 = "identity_server.errors.page_not_found"
+handler500 = "identity_server.errors.server_error"
+
+urlpatterns = [
+    path("django-admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", tenants_views.home, name="home"),
+    path(
+        "<str:partition_global_id>/portal_/api/filtering/leftnav/tenantsAndOrganizationInfo",
+        tenants_api.TenantsAndOrganizationInfo.as_view(),
+        name="tenants-and-organization-info",
+    ),
+    path("<str:org>/portal_/", tenants_views.organization_detail, name="organization"),
+    # Last: anything else under an API prefix is a JSON 404.
+    re_path(r"^(?:[^/]+/){0,2}(?:identity_|orchestrator_)(?:/.*)?$", errors.api_not_found),
+    re_path(r"^[^/]+/portal_/api(?:/.*)?$", errors.api_not_found),
+]
