@@ -1,6 +1,5 @@
 """`make run`'s server for real: gunicorn on loopback over a fresh SQLite database."""
 
-import os
 import re
 import socket
 import subprocess
@@ -12,6 +11,8 @@ import pytest
 import requests
 from django.conf import settings
 
+from tests.processes import project_env, run_python
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -19,22 +20,19 @@ VENV_BIN = Path(sys.executable).parent
 def served_site(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("served-site")
     env = {
-        **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "SECRET_KEY"}},
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
         "DEMO_ADMIN_PASSWORD": "served-site-demo-password",
     }
-    manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--noinput"], ["seed_demo"]):
-        subprocess.run(  # noqa: S603
-            manage + command, env=env, cwd=settings.BASE_DIR, check=True, capture_output=True
-        )
+        result = run_python("manage.py", *command, **env)
+        assert result.returncode == 0, result.stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(  # noqa: S603
         [VENV_BIN / "gunicorn", "identity_server.wsgi", "--bind", f"127.0.0.1:{port}"],
-        env=env,
+        env=project_env(**env),
         cwd=settings.BASE_DIR,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

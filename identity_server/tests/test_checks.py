@@ -1,11 +1,8 @@
-import os
-import subprocess
-import sys
-
 import pytest
 from django.conf import settings as django_settings
 
 from identity_server.checks import check_production_safety, parse_host_port
+from tests.processes import run_python
 
 PRODUCTION = {
     "DEBUG": False,
@@ -76,40 +73,23 @@ def test_parse_host_port(entry, expected):
     assert parse_host_port(entry) == expected
 
 
-def _run(code: str, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "identity_server.settings", **env},
-        cwd=django_settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_manage_check_fails_on_a_production_host_with_debug_on():
-    result = _run(
-        "import sys; from django.core.management import execute_from_command_line; "
-        "execute_from_command_line(['manage.py', 'check'])",
-        DEBUG="true",
-        ALLOWED_HOSTS="id.example.com",
-    )
+    result = run_python("manage.py", "check", DEBUG="true", ALLOWED_HOSTS="id.example.com")
 
     assert result.returncode != 0
     assert "identity.E001" in result.stderr
 
 
 def test_the_wsgi_application_refuses_to_start_with_development_defaults():
-    result = _run("import identity_server.wsgi", ALLOWED_HOSTS="id.example.com")
+    result = run_python("-c", "import identity_server.wsgi", ALLOWED_HOSTS="id.example.com")
 
     assert result.returncode != 0
     assert "identity.E002" in result.stderr and "identity.E003" in result.stderr
 
 
 def test_the_wsgi_application_starts_with_a_production_configuration():
-    result = _run(
+    result = run_python(
+        "-c",
         "import identity_server.wsgi",
         SECRET_KEY="k" * 64,
         IDENTITY_ISSUER="https://id.example.com/identity_",

@@ -1,13 +1,10 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from identity_server.env import env_bool, env_list
+from tests.processes import run_python
 
 
 @pytest.mark.parametrize(
@@ -41,17 +38,8 @@ def _settings_with(**env) -> dict:
         "'allowlist': s.FEDERATION_OUTBOUND_ALLOWLIST, 'ca': s.FEDERATION_CA_BUNDLE, "
         "'secure_cookies': s.SESSION_COOKIE_SECURE}))"
     )
-    names = {"DATABASE_URL", "REDIS_URL", "DEBUG", "IDENTITY_ISSUER", "ALLOWED_HOSTS"}
-    clean = {k: v for k, v in os.environ.items() if k not in names}
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "identity_server.settings", **env},
-        cwd=django_settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python("-c", code, **env)
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
