@@ -130,3 +130,21 @@ def test_setting_values_fill_in_defaults_per_tenant():
         "Auth.UnattendedRobot.ForceClientCredentials": False,
     }
     assert selectors.setting_get(tenant=other, key="Auth.UnattendedRobot.ForceClientCredentials")
+
+
+@pytest.mark.django_db
+def test_organization_list_for_user_gives_each_organization_once_with_the_users_own_role():
+    # given: one organization with an admin and a member, and another the member is not in
+    organization = OrganizationFactory(name="Acme")
+    admin, member = UserFactory(), UserFactory()
+    services.membership_set(organization=organization, user=admin, role="admin", actor=ACTOR)
+    services.membership_set(organization=organization, user=member, role="member", actor=ACTOR)
+    services.membership_set(
+        organization=OrganizationFactory(), user=admin, role="admin", actor=ACTOR
+    )
+
+    # when
+    listed = [(o.name, o.role) for o in selectors.organization_list_for_user(user=member)]
+
+    # then
+    assert listed == [("Acme", "member")]
