@@ -168,7 +168,8 @@ def membership_set(*, organization: Organization, user, role: str, actor: Actor)
 
 @transaction.atomic
 def setting_set(*, tenant: Tenant, key: str, value: Any, actor: Actor) -> Setting:
-    """Stores a known setting's value after checking it against its definition."""
+    """Stores a known setting's value after checking it against its definition; saving the
+    value a tenant already has changes and audits nothing."""
     definition = SETTING_DEFINITIONS.get(key)
     if definition is None:
         raise ValidationError({"key": f"Unknown setting “{key}”."}, code="unknown_setting")
@@ -178,6 +179,8 @@ def setting_set(*, tenant: Tenant, key: str, value: Any, actor: Actor) -> Settin
         raise ValidationError({"value": error.messages}) from None
     setting = Setting.objects.select_for_update().filter(tenant=tenant, key=key).first()
     before = setting.value if setting else definition.default
+    if setting is not None and setting.value == clean:
+        return setting
     if setting is None:
         setting = Setting.objects.create(tenant=tenant, key=key, value=clean)
     else:

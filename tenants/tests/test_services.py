@@ -97,6 +97,18 @@ def test_setting_set_stores_the_typed_value_and_audits_before_and_after():
     assert event.details == {"value": {"before": 30, "after": 15}}
 
 
+@pytest.mark.django_db
+def test_setting_set_with_the_stored_value_writes_no_audit_event():
+    tenant = TenantFactory()
+    key = "Scalability.Heartbeat.FailureThreshold"
+    services.setting_set(tenant=tenant, key=key, value=6, actor=ACTOR)
+
+    services.setting_set(tenant=tenant, key=key, value="6", actor=ACTOR)
+
+    assert AuditEvent.objects.filter(action="setting.update").count() == 1
+    assert selectors.setting_get(tenant=tenant, key=key) == 6
+
+
 @pytest.mark.parametrize(
     ("key", "value", "field"),
     [
