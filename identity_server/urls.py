@@ -29,6 +29,5 @@ urlpatterns = [
     ),
     path("<str:org>/portal_/", tenants_views.organization_detail, name="organization"),
     # Last: anything else under an API prefix is a JSON 404.
-    re_path(r"^(?:[^/]+/){0,2}(?:identity_|orchestrator_)(?:/.*)?$", errors.api_not_found),
-    re_path(r"^[^/]+/portal_/api(?:/.*)?$", errors.api_not_found),
+    *(re_path(pattern, errors.api_not_found) for pattern in errors.API_PATH_PATTERNS),
 ]

@@ -1,4 +1,10 @@
+import json
+
 import pytest
+from django.core.checks.urls import check_custom_error_handlers
+
+from identity_server import errors
+from identity_server.errors import is_api_path
 
 
 @pytest.mark.parametrize(
@@ -28,3 +34,47 @@ def test_unknown_browser_pages_answer_html(client):
 
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/identity_/connect/token", True),
+        ("/demo/identity_/connect/token", True),
+        ("/demo/DefaultTenant/identity_/connect/token", True),
+        ("/demo/DefaultTenant/orchestrator_/odata/Machines", True),
+        ("/b0b5c7a2-0000-0000-0000-000000000000/portal_/api/x", True),
+        ("/demo/portal_/", False),
+        ("/", False),
+        ("/accounts/login/", False),
+        ("/a/b/c/identity_/x", False),
+        ("/identity_x/", False),
+    ],
+)
+def test_is_api_path(path, expected):
+    assert is_api_path(path) is expected
+
+
+@pytest.mark.parametrize(
+    ("handler", "status"),
+    [
+        (errors.bad_request, 400),
+        (errors.permission_denied, 403),
+        (errors.page_not_found, 404),
+        (errors.server_error, 500),
+    ],
+)
+def test_error_handlers_answer_json_under_api_prefixes_and_html_elsewhere(rf, handler, status):
+    args = [] if status == 500 else [Exception("boom")]
+
+    api = handler(rf.get("/demo/DefaultTenant/orchestrator_/odata/Machines"), *args)
+    page = handler(rf.get("/demo/portal_/"), *args)
+
+    assert api.status_code == page.status_code == status
+    assert api.headers["Content-Type"] == "application/json"
+    assert set(json.loads(api.content)) == {"detail"}
+    assert page.headers["Content-Type"].startswith("text/html")
+
+
+def test_django_accepts_the_error_handlers():
+    assert check_custom_error_handlers(None) == []
