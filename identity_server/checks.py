@@ -12,12 +12,10 @@ from django.core.checks import Error, Tags, Warning, register
 
 DEPLOY_SAFETY = "identity_deploy_safety"
 
-_LOOPBACK_NAMES = {"localhost", "testserver"}
-
 
 def _is_loopback(host: str) -> bool:
     host = host.strip().lower().strip("[]")
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

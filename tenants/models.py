@@ -164,10 +164,11 @@ SETTING_DEFINITIONS = {
 
 
 class Setting(models.Model):
-    """A tenant's value for one of SETTING_DEFINITIONS; absent rows mean the default."""
+    """A tenant's value for one of SETTING_DEFINITIONS (services.setting_set checks the key
+    and type); absent rows mean the default."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="settings")
-    key = models.CharField(max_length=128, choices=[(k, k) for k in SETTING_DEFINITIONS])
+    key = models.CharField(max_length=128)
     value = models.JSONField()
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from tenants.models import AuditEvent, Membership, Organization, Tenant
 
 
-def _seed(**env) -> str:
+def _seed() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)
     return out.getvalue()
