@@ -26,3 +26,36 @@ def other_admin_membership(db):
     membership = MembershipFactory(role=Membership.Role.ADMIN)
     TenantFactory(organization=membership.organization, name="OtherTenant")
     return membership
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Tests roll the database back; the shared cache and this process's copies of clients
+    and signing keys must not outlive the rows they were read from."""
+    from django.core.cache import cache
+
+    from identity_server.clients import forget_snapshots
+    from identity_server.tokens import forget_loaded_keys
+
+    cache.clear()
+    forget_snapshots()
+    forget_loaded_keys()
+    yield
+    forget_snapshots()
+    forget_loaded_keys()
+
+
+@pytest.fixture
+def issue_token(client):
+    """Gets an access token the way a client does: a form POST to the token endpoint."""
+
+    def issue(oauth_client, secret: str, scope: str | None = None, **extra) -> str:
+        form = {"grant_type": "client_credentials", "client_id": oauth_client.client_id}
+        form["client_secret"] = secret
+        if scope is not None:
+            form["scope"] = scope
+        response = client.post("/identity_/connect/token", {**form, **extra})
+        assert response.status_code == 200, response.content
+        return response.json()["access_token"]
+
+    return issue

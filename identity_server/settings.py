@@ -25,6 +25,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Public base URL of the identity service (the `iss` of the tokens it signs).
 IDENTITY_ISSUER = env_str("IDENTITY_ISSUER", "http://127.0.0.1:8000/identity_").rstrip("/")
 
+# Access tokens (SPEC §3): their `aud`, their lifetime, and where the signing key comes
+# from. Without IDENTITY_SIGNING_KEY_FILE, keys are generated, stored encrypted with a key
+# derived from SECRET_KEY, and rotated by `manage.py rotate_signing_key`.
+IDENTITY_AUDIENCE = env_str("IDENTITY_AUDIENCE", "identity_server.api")
+ACCESS_TOKEN_LIFETIME = 3600
+IDENTITY_SIGNING_KEY_FILE = env_str("IDENTITY_SIGNING_KEY_FILE", "") or None
+IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FILES", [])
+
 # Outbound fetches to identity providers (SPEC §5): `host:port` pairs of non-public
 # providers that may be fetched, and a PEM file of extra trusted CAs.
 FEDERATION_OUTBOUND_ALLOWLIST = env_list("FEDERATION_OUTBOUND_ALLOWLIST", [])
@@ -38,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "oauth2_provider",
     "identity_server",
     "tenants",
     "machines",
@@ -96,6 +105,17 @@ CACHES = {
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
+}
+
+# django-oauth-toolkit keeps the protocol; clients, client authentication and tokens are
+# ours (identity_server.validators). Only the client credentials grant is served.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "identity_server.OAuthClient"
+OAUTH2_PROVIDER = {
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_VALIDATOR_CLASS": "identity_server.validators.IdentityValidator",
+    "OAUTH2_BACKEND_CLASS": "identity_server.oauth.OAuthLibCore",
+    "ACCESS_TOKEN_GENERATOR": "identity_server.tokens.access_token_generator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME,
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,6 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
 from identity_server import errors
+from identity_server import views as identity_views
 from tenants import api as tenants_api
 from tenants import views as tenants_views
 
@@ -17,7 +18,22 @@ handler403 = "identity_server.errors.permission_denied"
 handler404 = "identity_server.errors.page_not_found"
 handler500 = "identity_server.errors.server_error"
 
+token_view = identity_views.TokenView.as_view()
+
 urlpatterns = [
+    path("identity_/connect/token", token_view, name="token"),
+    path("<str:org>/identity_/connect/token", token_view, name="token-org"),
+    path("<str:org>/<str:tenant>/identity_/connect/token", token_view, name="token-tenant"),
+    path(
+        "identity_/connect/introspect", identity_views.IntrospectView.as_view(), name="introspect"
+    ),
+    path("identity_/connect/revocation", identity_views.RevokeView.as_view(), name="revocation"),
+    path(
+        "identity_/.well-known/openid-configuration",
+        identity_views.openid_configuration,
+        name="openid-configuration",
+    ),
+    path("identity_/.well-known/openid-configuration/jwks", identity_views.jwks, name="jwks"),
     path("django-admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -15,9 +15,20 @@ from tenants.models import Membership, Organization, Tenant
 
 
 def _member_filter(prefix: str, user, admin_only: bool) -> dict:
-    """Filter arguments (one join) for "`user` is a member (an admin) of the organization"."""
+    """Filter arguments (one join) for "`user` is a member (an admin) of the organization".
+
+    A caller holding an access token (identity_server.authentication.TokenPrincipal) is
+    bound to the one organization of its token instead; what it may do there is for its
+    scopes to say.
+    """
     if not user.is_authenticated:
         raise Http404
+    token_organization = getattr(user, "organization_global_id", None)
+    if token_organization is not None:
+        try:
+            return {f"{prefix}global_id": uuid.UUID(token_organization)}
+        except ValueError:
+            raise Http404 from None
     conditions = {f"{prefix}memberships__user": user}
     if admin_only:
         conditions[f"{prefix}memberships__role"] = Membership.Role.ADMIN
@@ -48,7 +59,8 @@ def access_organization(
 
 def access_tenant(*, user, org_slug: str, tenant_name: str, admin_only: bool = False) -> Tenant:
     """The tenant `{org}/{tenant}` (names matched in any case), if `user` is a member of its
-    organization; Http404 otherwise."""
+    organization; Http404 otherwise. A machine's token reaches its own tenant only."""
+    token_tenant = getattr(user, "tenant_global_id", None)
     tenants = (
         Tenant.objects.select_related("organization")
         .alias(name_ci=Lower("name"))
@@ -58,6 +70,8 @@ def access_tenant(*, user, org_slug: str, tenant_name: str, admin_only: bool = F
             **_member_filter("organization__", user, admin_only),
         )
     )
+    if token_tenant is not None:
+        tenants = tenants.filter(global_id=token_tenant)
     try:
         return tenants.get()
     except Tenant.DoesNotExist:

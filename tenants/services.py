@@ -38,9 +38,9 @@ class Actor:
         address = _client_address(request)
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
         if user is not None and user.is_authenticated:
-            return cls(
-                AuditEvent.ActorKind.USER, str(user.pk), user.get_username(), address, user_agent
-            )
+            # A token's client names its own kind (robot or app); a signed-in person is a user.
+            kind = getattr(user, "audit_actor_kind", AuditEvent.ActorKind.USER)
+            return cls(kind, str(user.pk), user.get_username(), address, user_agent)
         return cls(AuditEvent.ActorKind.ANONYMOUS, "", "", address, user_agent)
 
     @classmethod
@@ -70,14 +70,15 @@ def _client_address(request) -> str | None:
         return None
 
 
+def _is_sensitive(key: Any) -> bool:
+    key = str(key).lower()
+    # An identifier (`secret_id`) names a secret without revealing it.
+    return not key.endswith("_id") and any(part in key for part in _SENSITIVE_KEY_PARTS)
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: REDACTED
-            if any(part in str(k).lower() for part in _SENSITIVE_KEY_PARTS)
-            else _redact(v)
-            for k, v in value.items()
-        }
+        return {k: REDACTED if _is_sensitive(k) else _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
     return value

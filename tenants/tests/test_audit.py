@@ -76,6 +76,7 @@ def test_audit_details_never_keep_secret_values():
             "Authorization": "Bearer abc",
             "client_assertion": "eyJ...",
             "access_token": "eyJ...",
+            "secret_id": 7,
         },
     )
 
@@ -86,6 +87,8 @@ def test_audit_details_never_keep_secret_values():
         "Authorization": REDACTED,
         "client_assertion": REDACTED,
         "access_token": REDACTED,
+        # An identifier names a secret without revealing it.
+        "secret_id": 7,
     }
 
 

@@ -1,0 +1,55 @@
+"""Scope checks for token-authenticated APIs, and the order of their answers.
+
+A view declares `required_scopes`, a map from its action (a viewset action, else the
+lower-case HTTP method) to `X.Read` or `X.Write`; either that scope or the whole-resource
+`X` satisfies it (identity_server.scopes). An action missing from the map is refused.
+
+Answers come in this order: 401 without a valid token; 404 when the organization or tenant
+in the URL is not the token's (the same 404 as for one that does not exist); 403 when the
+object is visible but a scope is missing.
+"""
+
+from rest_framework import permissions
+from rest_framework.views import APIView
+
+from identity_server.authentication import BearerTokenAuthentication
+from identity_server.scopes import scope_satisfied
+from tenants.access import access_tenant
+
+
+class HasRequiredScopes(permissions.BasePermission):
+    message = "The access token lacks the scope this operation requires."
+
+    def has_permission(self, request, view):
+        action = getattr(view, "action", None) or request.method.lower()
+        if action == "options":
+            return True
+        required = getattr(view, "required_scopes", {}).get(action)
+        granted = getattr(request.user, "scopes", frozenset())
+        return required is not None and scope_satisfied(required, granted)
+
+
+class TokenAPIView(APIView):
+    """Base of the APIs that robots and scripts call with a bearer token."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [permissions.IsAuthenticated, HasRequiredScopes]
+    required_scopes: dict[str, str] = {}
+
+    def check_permissions(self, request):
+        if not request.user or not request.user.is_authenticated:
+            self.permission_denied(request)
+        self.resolve_scope(request, **self.kwargs)
+        super().check_permissions(request)
+
+    def resolve_scope(self, request, **kwargs) -> None:
+        """Loads what the URL names (Http404 if the caller cannot see it)."""
+
+
+class TenantAPIView(TokenAPIView):
+    """An API under /{org}/{tenant}/: `self.tenant` is the caller's tenant or a 404."""
+
+    def resolve_scope(self, request, **kwargs) -> None:
+        self.tenant = access_tenant(
+            user=request.user, org_slug=kwargs["org"], tenant_name=kwargs["tenant"]
+        )

@@ -1,0 +1,65 @@
+"""The scope catalogue (SPEC §3, §5): every scope a client may be granted, in one place.
+
+A resource scope `X` covers both reading and writing; `X.Read` and `X.Write` cover one
+each. Views name what they need as `X.Read` or `X.Write` (identity_server.permissions),
+and `scope_satisfied` accepts either that exact scope or the whole-resource `X`.
+"""
+
+# What robots request with a machine's client credentials (seed 000).
+ROBOT_SCOPE = "OrchestratorApiUserAccess"
+
+# Lets a resource server introspect tokens issued to other clients (RFC 7662 §4).
+INTROSPECTION_SCOPE = "Identity.Introspection"
+
+# Resource scopes, each also offered as `.Read` and `.Write`, grouped by resource server.
+RESOURCES = {
+    "Orchestrator": {
+        "OR.Machines": "Machines and their client secrets",
+        "OR.Robots": "Robots and unattended sessions",
+        "OR.Settings": "Tenant settings",
+        "OR.Audit": "The audit log",
+    },
+    "Platform management": {
+        "PM.OAuthApp": "External applications and their federated credentials",
+        "PM.OAuthAppSecret": "External applications' client secrets",
+    },
+}
+
+# Scopes without a read/write split.
+STANDALONE = {
+    "OR.Default": "Orchestrator defaults for an external application",
+    ROBOT_SCOPE: "Unattended robot access (machine clients)",
+    INTROSPECTION_SCOPE: "Introspect any token of the organization",
+}
+
+# Asking for it means asking for a refresh token, which client credentials never issue.
+OFFLINE_ACCESS = "offline_access"
+
+
+def _catalogue() -> dict[str, str]:
+    scopes = {}
+    for resources in RESOURCES.values():
+        for name, description in resources.items():
+            scopes[name] = description
+            scopes[f"{name}.Read"] = f"{description} (read)"
+            scopes[f"{name}.Write"] = f"{description} (write)"
+    scopes.update(STANDALONE)
+    return scopes
+
+
+CATALOGUE: dict[str, str] = _catalogue()
+
+
+def scope_satisfied(required: str, granted) -> bool:
+    """Whether the `granted` scopes cover `required` (`X.Read`, `X.Write` or a plain scope):
+    the exact scope does, and so does the whole-resource scope `X`."""
+    if required in granted:
+        return True
+    for suffix in (".Read", ".Write"):
+        if required.endswith(suffix):
+            return required.removesuffix(suffix) in granted
+    return False
+
+
+def unknown_scopes(scopes) -> list[str]:
+    return sorted(set(scopes) - CATALOGUE.keys())

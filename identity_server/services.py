@@ -1,0 +1,295 @@
+"""Every write of the identity core, each in one transaction with its audit event.
+
+Changing a client or its secrets tells every process to drop its cached copy
+(clients.client_changed); removing one puts the tokens it issued on the deny-list.
+"""
+
+import time
+from datetime import datetime
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from identity_server import denylist
+from identity_server.clients import PREFIX_SHOWN, client_changed, secret_digest, secret_generate
+from identity_server.models import ClientSecret, OAuthClient, SigningKey
+from identity_server.scopes import unknown_scopes
+from identity_server.tokens import forget_loaded_keys, signing_key_generate, token_validity
+from tenants.models import AuditEvent, Organization, Tenant
+from tenants.services import Actor, AuditTarget, audit_record
+
+DESCRIPTION_MAX_LENGTH = 512
+ACTOR_KINDS = {OAuthClient.Kind.MACHINE: AuditEvent.ActorKind.ROBOT}
+
+# Failed token requests are audited, but a flood must not fill the table: per window,
+# each (client, reason, address) writes its 1st, 10th, 100th... failure with the count,
+# and past FAILURE_KEYS_PER_WINDOW distinct keys everything is counted under one.
+FAILURE_WINDOW_SECONDS = 60
+FAILURE_KEYS_PER_WINDOW = 100
+
+
+def client_actor(*, client_id: str, kind: str | None, http_request=None) -> Actor:
+    """A client acting (robot or external application), seen from `http_request`."""
+    base = Actor.from_request(http_request) if http_request is not None else Actor("system")
+    return Actor(
+        ACTOR_KINDS.get(kind, AuditEvent.ActorKind.APP) if kind else AuditEvent.ActorKind.ANONYMOUS,
+        client_id,
+        client_id,
+        base.address,
+        base.user_agent,
+    )
+
+
+def _client_target(client: OAuthClient) -> AuditTarget:
+    return AuditTarget("oauth_client", client.client_id, client.name or client.client_id)
+
+
+def _clean_scopes(scopes) -> list[str]:
+    scopes = sorted(set(scopes))
+    unknown = unknown_scopes(scopes)
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scopes: {', '.join(unknown)}."})
+    return scopes
+
+
+@transaction.atomic
+def client_create(
+    *,
+    organization: Organization,
+    name: str,
+    kind: str,
+    scopes,
+    actor: Actor,
+    tenant: Tenant | None = None,
+    confidential: bool = True,
+) -> OAuthClient:
+    if (kind == OAuthClient.Kind.MACHINE) != (tenant is not None):
+        raise ValueError("Machine clients, and only they, belong to a tenant.")
+    client = OAuthClient(
+        organization=organization,
+        tenant=tenant,
+        name=name,
+        kind=kind,
+        scopes=_clean_scopes(scopes),
+        client_type=(
+            OAuthClient.CLIENT_CONFIDENTIAL if confidential else OAuthClient.CLIENT_PUBLIC
+        ),
+    )
+    client.save()
+    audit_record(
+        action="client.create",
+        actor=actor,
+        organization=organization,
+        tenant=tenant,
+        target=_client_target(client),
+        details={"kind": kind, "scopes": client.scopes, "confidential": confidential},
+    )
+    client_changed(client.client_id)
+    return client
+
+
+@transaction.atomic
+def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClient:
+    """Changes `name`, `scopes` or `confidential`; tokens already issued keep their scopes."""
+    before, after = {}, {}
+    if "scopes" in changes:
+        changes["scopes"] = _clean_scopes(changes["scopes"])
+    if "confidential" in changes:
+        confidential = changes.pop("confidential")
+        changes["client_type"] = (
+            OAuthClient.CLIENT_CONFIDENTIAL if confidential else OAuthClient.CLIENT_PUBLIC
+        )
+    for field, value in changes.items():
+        if getattr(client, field) != value:
+            before[field], after[field] = getattr(client, field), value
+            setattr(client, field, value)
+    if not after:
+        return client
+    client.save(update_fields=[*after, "updated"])
+    audit_record(
+        action="client.update",
+        actor=actor,
+        organization=client.organization,
+        tenant=client.tenant,
+        target=_client_target(client),
+        details={field: {"before": before[field], "after": after[field]} for field in after},
+    )
+    client_changed(client.client_id)
+    return client
+
+
+@transaction.atomic
+def client_delete(*, client: OAuthClient, actor: Actor) -> None:
+    """Deletes the client and its secrets, and revokes every token it holds."""
+    denylist.denylist_add(
+        kind=denylist.Kind.CLIENT,
+        value=client.client_id,
+        until=denylist.covers_issued_tokens_until(),
+    )
+    audit_record(
+        action="client.delete",
+        actor=actor,
+        organization=client.organization,
+        tenant=client.tenant,
+        target=_client_target(client),
+    )
+    client_changed(client.client_id)
+    client.delete()
+
+
+@transaction.atomic
+def client_secret_create(
+    *,
+    client: OAuthClient,
+    actor: Actor,
+    description: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[ClientSecret, str]:
+    """A new secret for `client`; returns the row and the plaintext, which is never stored
+    and cannot be shown again."""
+    if not client.is_confidential:
+        raise ValidationError("A public client has no secrets.", code="public_client")
+    errors = {}
+    if len(description or "") > DESCRIPTION_MAX_LENGTH:
+        errors["description"] = f"At most {DESCRIPTION_MAX_LENGTH} characters."
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expiryTime"] = "Must be in the future."
+    if errors:
+        raise ValidationError(errors)
+    plaintext = secret_generate()
+    secret = ClientSecret.objects.create(
+        client=client,
+        digest=secret_digest(plaintext).hex(),
+        prefix=plaintext[:PREFIX_SHOWN],
+        description=description or "",
+        expires_at=expires_at,
+    )
+    audit_record(
+        action="client_secret.create",
+        actor=actor,
+        organization=client.organization,
+        tenant=client.tenant,
+        target=_client_target(client),
+        details={
+            "secret_id": secret.pk,
+            "description": secret.description,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    client_changed(client.client_id)
+    return secret, plaintext
+
+
+@transaction.atomic
+def client_secret_delete(*, secret: ClientSecret, actor: Actor) -> None:
+    """Seed 000: deleting a secret revokes access, so the tokens it issued go with it."""
+    client = secret.client
+    denylist.denylist_add(
+        kind=denylist.Kind.SECRET,
+        value=str(secret.pk),
+        until=denylist.covers_issued_tokens_until(),
+    )
+    audit_record(
+        action="client_secret.delete",
+        actor=actor,
+        organization=client.organization,
+        tenant=client.tenant,
+        target=_client_target(client),
+        details={"secret_id": secret.pk, "description": secret.description},
+    )
+    secret.delete()
+    client_changed(client.client_id)
+
+
+@transaction.atomic
+def token_revoke(*, claims: dict, http_request=None) -> None:
+    """RFC 7009: the client revokes one of its own tokens, until it would have expired."""
+    denylist.denylist_add(
+        kind=denylist.Kind.TOKEN,
+        value=claims["jti"],
+        until=denylist.covers_token_until(claims),
+    )
+    client = OAuthClient.objects.filter(client_id=claims["client_id"]).first()
+    audit_record(
+        action="token.revoke",
+        actor=client_actor(
+            client_id=claims["client_id"],
+            kind=client.kind if client else None,
+            http_request=http_request,
+        ),
+        organization=client.organization if client else None,
+        tenant=client.tenant if client else None,
+        target=AuditTarget("access_token", claims["jti"], claims["client_id"]),
+    )
+
+
+@transaction.atomic
+def signing_key_rotate(*, actor: Actor) -> SigningKey:
+    """A new current signing key. The previous one stays published until its tokens have
+    expired; keys older than that are deleted."""
+    now = timezone.now()
+    previous = list(SigningKey.objects.select_for_update().filter(current=True))
+    SigningKey.objects.filter(current=True).update(current=None, retired_at=now)
+    SigningKey.objects.filter(retired_at__lt=now - token_validity()).delete()
+    key = signing_key_generate()
+    key.save()
+    audit_record(
+        action="signing_key.rotate",
+        actor=actor,
+        target=AuditTarget("signing_key", key.kid, key.kid),
+        details={"retired": [k.kid for k in previous]},
+    )
+    transaction.on_commit(forget_loaded_keys)
+    return key
+
+
+def _counter(key: str) -> int:
+    """Adds one to a counter of the current failure window, in the shared cache."""
+    try:
+        cache.add(key, 0, FAILURE_WINDOW_SECONDS * 2)
+        return cache.incr(key)
+    except Exception:  # cache down: audit every failure rather than none
+        return 1
+
+
+def _worth_writing(count: int) -> bool:
+    return count > 0 and str(count).rstrip("0") == "1"  # 1, 10, 100, ...
+
+
+def token_failure_record(*, failure, error: str, http_request) -> None:
+    """Audits a refused token, introspection or revocation request, rate-limited."""
+    client = failure.client if failure else None
+    reason = failure.reason if failure else error
+    client_id = failure.client_id if failure else ""
+    actor = client_actor(
+        client_id=client_id, kind=client.kind if client else None, http_request=http_request
+    )
+    window = int(time.time() // FAILURE_WINDOW_SECONDS)
+    key = f"identity:token-failure:{window}:{client_id}:{reason}:{actor.address}"
+    count = _counter(key)
+    if count == 1 and _counter(f"identity:token-failure:{window}:keys") > FAILURE_KEYS_PER_WINDOW:
+        reason, client, count = "failure_flood", None, _counter(f"identity:token-failure:{window}")
+    if not _worth_writing(count):
+        return
+    row = (
+        OAuthClient.objects.select_related("organization", "tenant").filter(pk=client.pk).first()
+        if client
+        else None
+    )
+    audit_record(
+        action="token.request",
+        actor=actor,
+        organization=row.organization if row else None,
+        tenant=row.tenant if row else None,
+        target=_client_target(row) if row else AuditTarget("oauth_client", client_id, client_id),
+        outcome=AuditEvent.Outcome.FAILURE,
+        reason_code=reason,
+        details={
+            "error": error,
+            "path": http_request.path[:200],
+            "count_in_window": count,
+            "window_seconds": FAILURE_WINDOW_SECONDS,
+        },
+    )

@@ -1,0 +1,394 @@
+"""The token endpoint end to end: form posts in, RFC 6749 answers and JWTs out."""
+
+import base64
+from datetime import timedelta
+from urllib.parse import quote
+
+import jwt as pyjwt
+import pytest
+from django.utils import timezone
+from django.views.debug import SafeExceptionReporterFilter
+
+from identity_server import services
+from identity_server.models import ClientSecret, OAuthClient
+from identity_server.tests.factories import TEST_ACTOR, client_with_secret
+from identity_server.views import TokenView
+from tenants.models import AuditEvent
+
+TOKEN_URL = "/identity_/connect/token"
+
+
+def basic(client_id: str, secret: str) -> str:
+    # RFC 6749 §2.3.1: each part is form-urlencoded before being joined.
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def form(oauth_client, secret, **extra):
+    return {
+        "grant_type": "client_credentials",
+        "client_id": oauth_client.client_id,
+        "client_secret": secret,
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(admin_membership):
+    return client_with_secret(
+        organization=admin_membership.organization, scopes=["OR.Machines", "PM.OAuthApp.Read"]
+    )
+
+
+def published_keys(client) -> pyjwt.PyJWKSet:
+    return pyjwt.PyJWKSet.from_dict(
+        client.get("/identity_/.well-known/openid-configuration/jwks").json()
+    )
+
+
+def verify_with_pyjwt(client, token: str, settings) -> dict:
+    """Verifies a token as a third party would: PyJWT and our published JWKS only."""
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    key = published_keys(client)[kid]
+    return pyjwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=settings.IDENTITY_AUDIENCE,
+        issuer=settings.IDENTITY_ISSUER,
+    )
+
+
+def assert_refused(response, error: str, status: int = 400):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"] == error
+    assert "access_token" not in body
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def failure_reasons() -> list[str]:
+    return list(
+        AuditEvent.objects.filter(action="token.request", outcome="failure").values_list(
+            "reason_code", flat=True
+        )
+    )
+
+
+# --- success --------------------------------------------------------------------------
+
+
+def test_form_body_credentials_get_a_one_hour_bearer_token(client, app):
+    # given
+    oauth_client, secret = app
+
+    # when
+    response = client.post(TOKEN_URL, form(oauth_client, secret))
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "OR.Machines PM.OAuthApp.Read"
+    assert "refresh_token" not in body
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_basic_credentials_get_a_token(client, app):
+    oauth_client, secret = app
+
+    response = client.post(
+        TOKEN_URL,
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic(oauth_client.client_id, secret),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["access_token"]
+
+
+def test_the_token_verifies_with_pyjwt_and_carries_the_spec_claims(client, app, settings):
+    # given
+    oauth_client, secret = app
+    secret_row = oauth_client.secrets.get()
+
+    # when
+    token = client.post(TOKEN_URL, form(oauth_client, secret)).json()["access_token"]
+
+    # then
+    claims = verify_with_pyjwt(client, token, settings)
+    assert claims["client_id"] == claims["sub"] == oauth_client.client_id
+    assert claims["sub_type"] == "service.external"
+    assert claims["prt_id"] == str(oauth_client.organization.global_id)
+    assert claims["scope"] == ["OR.Machines", "PM.OAuthApp.Read"]
+    assert claims["secret_id"] == secret_row.pk
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["nbf"] == claims["iat"]
+    assert len(claims["jti"]) >= 32
+    assert "tenant_id" not in claims
+    assert pyjwt.get_unverified_header(token)["typ"] == "at+jwt"
+
+
+def test_a_machine_token_is_a_robot_token_for_its_tenant(client, admin_membership, settings):
+    tenant = admin_membership.organization.tenants.get()
+    machine_client, secret = client_with_secret(
+        organization=tenant.organization,
+        tenant=tenant,
+        kind=OAuthClient.Kind.MACHINE,
+        scopes=["OrchestratorApiUserAccess"],
+    )
+
+    token = client.post(TOKEN_URL, form(machine_client, secret)).json()["access_token"]
+
+    claims = verify_with_pyjwt(client, token, settings)
+    assert claims["sub_type"] == "robot"
+    assert claims["tenant_id"] == str(tenant.global_id)
+    assert claims["tenant_name"] == tenant.name
+    assert claims["scope"] == ["OrchestratorApiUserAccess"]
+
+
+def test_every_active_secret_works(client, app):
+    # given
+    oauth_client, first = app
+    _row, second = services.client_secret_create(client=oauth_client, actor=TEST_ACTOR)
+
+    # then
+    for secret in (first, second):
+        assert client.post(TOKEN_URL, form(oauth_client, secret)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("requested", "granted"),
+    [
+        pytest.param(None, "OR.Machines PM.OAuthApp.Read", id="missing scope: all granted"),
+        pytest.param("", "OR.Machines PM.OAuthApp.Read", id="empty scope: all granted"),
+        pytest.param("PM.OAuthApp.Read", "PM.OAuthApp.Read", id="a subset"),
+    ],
+)
+def test_scope_defaults_to_every_grant_and_may_be_narrowed(client, app, requested, granted):
+    oauth_client, secret = app
+    extra = {} if requested is None else {"scope": requested}
+
+    response = client.post(TOKEN_URL, form(oauth_client, secret, **extra))
+
+    assert response.json()["scope"] == granted
+
+
+def test_empty_form_fields_are_ignored(client, app):
+    # Some clients send every field they know, empty.
+    oauth_client, secret = app
+
+    response = client.post(
+        TOKEN_URL,
+        form(oauth_client, secret, scope="", client_assertion="", client_assertion_type=""),
+    )
+
+    assert response.status_code == 200
+
+
+def test_the_token_paths_under_an_organization_and_tenant_serve_its_clients(
+    client, app, admin_membership, other_admin_membership
+):
+    # given
+    oauth_client, secret = app
+    org = admin_membership.organization.slug
+    other = other_admin_membership.organization.slug
+
+    # then
+    ok = client.post(f"/{org}/identity_/connect/token", form(oauth_client, secret))
+    ok_tenant = client.post(
+        f"/{org}/DefaultTenant/identity_/connect/token", form(oauth_client, secret)
+    )
+    foreign = client.post(f"/{other}/identity_/connect/token", form(oauth_client, secret))
+    assert ok.status_code == ok_tenant.status_code == 200
+    assert_refused(foreign, "invalid_client", 401)
+    assert failure_reasons() == ["other_organization"]
+
+
+def test_a_warm_token_request_reads_and_writes_nothing_in_the_database(
+    client, app, django_assert_num_queries
+):
+    # given a client that has already been served once (its secret's last use recorded)
+    oauth_client, secret = app
+    assert client.post(TOKEN_URL, form(oauth_client, secret)).status_code == 200
+
+    # then
+    with django_assert_num_queries(0):
+        assert client.post(TOKEN_URL, form(oauth_client, secret)).status_code == 200
+
+
+def test_last_used_is_written_at_most_once_a_minute(client, app):
+    # given
+    oauth_client, secret = app
+    client.post(TOKEN_URL, form(oauth_client, secret))
+    row = oauth_client.secrets.get()
+    assert row.last_used_at is not None
+    ClientSecret.objects.filter(pk=row.pk).update(last_used_at=None)
+
+    # when
+    client.post(TOKEN_URL, form(oauth_client, secret))
+
+    # then
+    assert oauth_client.secrets.get().last_used_at is None
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+
+def test_a_deleted_secret_fails_at_once(client, app):
+    # given
+    oauth_client, secret = app
+    assert client.post(TOKEN_URL, form(oauth_client, secret)).status_code == 200
+
+    # when
+    services.client_secret_delete(secret=oauth_client.secrets.get(), actor=TEST_ACTOR)
+
+    # then
+    assert_refused(client.post(TOKEN_URL, form(oauth_client, secret)), "invalid_client", 401)
+    assert failure_reasons() == ["no_active_secret"]
+
+
+def test_an_expired_secret_fails(client, app):
+    oauth_client, secret = app
+    ClientSecret.objects.filter(client=oauth_client).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    services.client_update(client=oauth_client, actor=TEST_ACTOR, name="renamed")
+
+    assert_refused(client.post(TOKEN_URL, form(oauth_client, secret)), "invalid_client", 401)
+    assert failure_reasons() == ["expired_secret"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "status", "reason"),
+    [
+        pytest.param({"client_secret": ""}, "invalid_client", 401, "missing_secret", id="blank"),
+        pytest.param(
+            {"client_secret": "idsec_wrong"}, "invalid_client", 401, "wrong_secret", id="wrong"
+        ),
+        pytest.param(
+            {"client_id": "00000000-0000-0000-0000-000000000000"},
+            "invalid_client",
+            401,
+            "unknown_client",
+            id="unknown client",
+        ),
+        pytest.param(
+            {"grant_type": "password", "username": "u", "password": "p"},
+            "unsupported_grant_type",
+            400,
+            "unsupported_grant_type",
+            id="wrong grant type",
+        ),
+        pytest.param(
+            {"scope": "OR.Machines OR.Robots"},
+            "invalid_scope",
+            400,
+            "scope_not_granted",
+            id="scope outside the grants",
+        ),
+        pytest.param(
+            {"scope": "OR.Machines offline_access"},
+            "invalid_scope",
+            400,
+            "offline_access",
+            id="offline_access",
+        ),
+        pytest.param(
+            {
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "a.b.c",
+                "client_secret": "",
+            },
+            "invalid_client",
+            401,
+            "assertion_not_supported",
+            id="an assertion, not yet supported",
+        ),
+    ],
+)
+def test_each_refusal_gets_its_rfc6749_error_and_is_audited(
+    client, app, change, error, status, reason
+):
+    # given
+    oauth_client, secret = app
+
+    # when
+    response = client.post(TOKEN_URL, {**form(oauth_client, secret), **change})
+
+    # then
+    assert_refused(response, error, status)
+    assert failure_reasons() == [reason]
+
+
+def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(client, app):
+    oauth_client, secret = app
+
+    unknown = client.post(TOKEN_URL, form(oauth_client, secret, client_id="no-such-client"))
+    wrong = client.post(TOKEN_URL, form(oauth_client, "idsec_" + "x" * 43))
+
+    assert unknown.status_code == wrong.status_code
+    assert unknown.content == wrong.content
+
+
+def test_a_public_client_cannot_use_client_credentials(client, admin_membership):
+    public, _none = client_with_secret(
+        organization=admin_membership.organization, confidential=False
+    )
+
+    with_secret = client.post(TOKEN_URL, form(public, "idsec_anything"))
+    without = client.post(
+        TOKEN_URL, {"grant_type": "client_credentials", "client_id": public.client_id}
+    )
+
+    assert_refused(with_secret, "invalid_client", 401)
+    assert_refused(without, "invalid_client", 401)
+    assert failure_reasons() == ["public_client", "public_client_secret"]
+
+
+def test_two_authentication_methods_at_once_are_refused(client, app):
+    oauth_client, secret = app
+
+    response = client.post(
+        TOKEN_URL,
+        form(oauth_client, secret),
+        HTTP_AUTHORIZATION=basic(oauth_client.client_id, secret),
+    )
+
+    assert_refused(response, "invalid_request")
+    assert failure_reasons() == ["multiple_authentication_methods"]
+
+
+def test_a_flood_of_failures_writes_a_few_audit_events_with_counts(client, app):
+    # given
+    oauth_client, _secret = app
+
+    # when
+    for _ in range(25):
+        client.post(TOKEN_URL, form(oauth_client, "idsec_wrong"))
+
+    # then the 1st and the 10th are written; the rest are only counted
+    events = AuditEvent.objects.filter(action="token.request").order_by("id")
+    assert [e.details["count_in_window"] for e in events] == [1, 10]
+    assert {e.reason_code for e in events} == {"wrong_secret"}
+    assert events[0].organization == oauth_client.organization
+
+
+def test_secrets_and_assertions_are_hidden_from_error_reports(rf, db):
+    request = rf.post(
+        TOKEN_URL, {"client_secret": "idsec_x", "client_assertion": "a.b.c", "grant_type": "x"}
+    )
+
+    TokenView.as_view()(request)
+
+    hidden = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert hidden["client_secret"] == hidden["client_assertion"] != "a.b.c"
+    assert hidden["grant_type"] == "x"
+
+
+def test_get_is_refused_with_json(client):
+    response = client.get(TOKEN_URL)
+
+    assert response.status_code == 405
+    assert response.json()["error"] == "invalid_request"

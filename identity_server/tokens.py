@@ -1,0 +1,310 @@
+"""JWT access tokens (SPEC §3): claims, RS256 signing, verification, the published JWKS.
+
+RFC 9068 shapes the token (`typ: at+jwt`, `client_id`, `jti`, `scope`), RFC 7517/7518
+the published keys, RFC 7638 the key ids. With identity_server/federation/assertions.py,
+this is the only module that uses python-jose, always with the algorithm pinned.
+
+Signing keys come from IDENTITY_SIGNING_KEY_FILE (a mounted PEM) or from `SigningKey`
+rows whose private half is encrypted with a key derived from SECRET_KEY. Each process
+keeps the keys it has loaded and looks for a rotation every CURRENT_KEY_RECHECK seconds;
+a retired key stays published until every token it signed has expired.
+"""
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from jose import jwk, jwt
+from jose.exceptions import JOSEError
+
+from identity_server.models import SigningKey
+
+ALGORITHM = "RS256"
+KEY_BITS = 2048
+TOKEN_TYPE = "at+jwt"  # noqa: S105  (RFC 9068 §2.1, not a secret)
+# Clock skew tolerated when verifying our own tokens.
+LEEWAY_SECONDS = 60
+# How long a process signs with a key after another process rotated it (the old key stays
+# published, so nothing breaks meanwhile).
+CURRENT_KEY_RECHECK = 30
+# An unknown `kid` reloads the published keys at most this often per process.
+UNKNOWN_KID_RELOAD = 5
+
+SUB_TYPES = {"machine": "robot", "external_app": "service.external"}
+
+
+class InvalidAccessToken(Exception):
+    """The token is malformed, not ours, not yet valid or expired."""
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    kid: str
+    public_jwk: dict
+    verifier: jwk.Key
+    signer: jwk.Key | None = None
+
+
+_lock = threading.Lock()
+_verifiers: dict[str, KeyMaterial] = {}
+_current: KeyMaterial | None = None
+_current_checked_at = 0.0
+_verifiers_loaded_at = 0.0
+
+
+# --- key storage -----------------------------------------------------------------------
+
+
+def _fernet() -> MultiFernet:
+    """Encrypts stored private keys; SECRET_KEY_FALLBACKS still decrypt after a rotation."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet(
+        [
+            Fernet(
+                base64.urlsafe_b64encode(
+                    salted_hmac(
+                        "identity_server.tokens.signing-key", "v1", secret=s, algorithm="sha256"
+                    ).digest()
+                )
+            )
+            for s in secrets
+        ]
+    )
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _public_jwk(private_key: rsa.RSAPrivateKey) -> dict:
+    numbers = private_key.public_key().public_numbers()
+    members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
+    # RFC 7638 §3: the thumbprint hashes the required members in lexicographic order.
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+    return {**members, "kid": kid, "use": "sig", "alg": ALGORITHM}
+
+
+def _material(private_key: rsa.RSAPrivateKey | None, public_jwk: dict) -> KeyMaterial:
+    signer = None
+    if private_key is not None:
+        pem = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        signer = jwk.construct(pem, ALGORITHM)
+    return KeyMaterial(public_jwk["kid"], public_jwk, jwk.construct(public_jwk, ALGORITHM), signer)
+
+
+def _load_pem_file(path: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < KEY_BITS:
+        raise ValueError(f"{path} must hold an RSA private key of at least {KEY_BITS} bits.")
+    return key
+
+
+def _stored_private_key(row: SigningKey) -> rsa.RSAPrivateKey:
+    try:
+        pem = _fernet().decrypt(row.private_key.encode())
+    except InvalidToken:
+        raise RuntimeError(
+            f"Signing key {row.kid} cannot be decrypted: SECRET_KEY changed without the old "
+            "key in SECRET_KEY_FALLBACKS."
+        ) from None
+    return serialization.load_pem_private_key(pem, password=None)
+
+
+def signing_key_generate() -> SigningKey:
+    """A new current key row (unsaved); identity_server.services.signing_key_rotate saves it."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = _public_jwk(private_key)
+    return SigningKey(
+        kid=public["kid"],
+        private_key=_fernet().encrypt(pem).decode(),
+        public_jwk=public,
+        current=True,
+    )
+
+
+def token_validity() -> timedelta:
+    """How long after issuance a token may still be accepted: its lifetime plus leeway."""
+    return timedelta(seconds=settings.ACCESS_TOKEN_LIFETIME + LEEWAY_SECONDS)
+
+
+def _published_rows():
+    """Stored keys whose tokens may still be valid: the current one and those retired less
+    than a token's validity ago."""
+    oldest_useful = timezone.now() - token_validity()
+    return SigningKey.objects.filter(Q(current=True) | Q(retired_at__gt=oldest_useful))
+
+
+def _file_keys() -> list[KeyMaterial]:
+    keys = []
+    if settings.IDENTITY_SIGNING_KEY_FILE:
+        private_key = _load_pem_file(settings.IDENTITY_SIGNING_KEY_FILE)
+        keys.append(_material(private_key, _public_jwk(private_key)))
+    for path in settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES:
+        keys.append(_material(None, _public_jwk(_load_pem_file(path))))
+    return keys
+
+
+def _load_current() -> KeyMaterial:
+    if settings.IDENTITY_SIGNING_KEY_FILE:
+        return _file_keys()[0]
+    row = SigningKey.objects.filter(current=True).first()
+    if row is None:
+        # First token ever: make the first key. A concurrent process may win the race;
+        # the unique `current` column makes the loser read the winner's key.
+        try:
+            with transaction.atomic():
+                row = signing_key_generate()
+                row.save()
+        except IntegrityError:
+            row = SigningKey.objects.get(current=True)
+    return _material(_stored_private_key(row), row.public_jwk)
+
+
+def current_signing_key() -> KeyMaterial:
+    global _current, _current_checked_at
+    now = time.monotonic()
+    if _current is None or now - _current_checked_at > CURRENT_KEY_RECHECK:
+        material = _load_current()
+        with _lock:
+            if _current is None or _current.kid != material.kid:
+                _current = material
+                _verifiers[material.kid] = material
+            _current_checked_at = now
+    return _current
+
+
+def published_keys() -> list[dict]:
+    """The JWKS `keys`: every public key whose tokens may still be valid."""
+    keys = [k.public_jwk for k in _file_keys()]
+    keys += [row.public_jwk for row in _published_rows()]
+    if not keys:
+        keys.append(current_signing_key().public_jwk)
+    unique = {
+        key["kid"]: {k: key[k] for k in ("kty", "use", "alg", "kid", "n", "e")} for key in keys
+    }
+    return list(unique.values())
+
+
+def _verifier(kid: str) -> KeyMaterial | None:
+    global _verifiers_loaded_at
+    material = _verifiers.get(kid)
+    if material is not None:
+        return material
+    now = time.monotonic()
+    if now - _verifiers_loaded_at < UNKNOWN_KID_RELOAD:
+        return None
+    loaded = {m.kid: m for m in _file_keys()}
+    for row in _published_rows():
+        loaded.setdefault(row.kid, _material(None, row.public_jwk))
+    with _lock:
+        _verifiers.clear()
+        _verifiers.update(loaded)
+        if _current is not None:
+            _verifiers[_current.kid] = _current
+        _verifiers_loaded_at = now
+    return _verifiers.get(kid)
+
+
+def forget_loaded_keys() -> None:
+    """Drops this process's loaded keys (after a rotation here, and between tests)."""
+    global _current, _current_checked_at, _verifiers_loaded_at
+    with _lock:
+        _current = None
+        _current_checked_at = 0.0
+        _verifiers_loaded_at = 0.0
+        _verifiers.clear()
+
+
+# --- tokens ----------------------------------------------------------------------------
+
+
+def access_token_claims(*, client, scopes, authenticated_by: dict) -> dict:
+    """SPEC §3 claims for a token issued to `client` (an identity_server.clients
+    ClientSnapshot); `authenticated_by` names the secret or credential that authenticated it."""
+    now = int(time.time())
+    claims = {
+        "iss": settings.IDENTITY_ISSUER,
+        "aud": settings.IDENTITY_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + settings.ACCESS_TOKEN_LIFETIME,
+        "jti": uuid.uuid4().hex,
+        "client_id": client.client_id,
+        "sub": client.client_id,
+        "sub_type": SUB_TYPES[client.kind],
+        "prt_id": client.organization_global_id,
+        "scope": list(scopes),
+        **authenticated_by,
+    }
+    if client.tenant_global_id:
+        claims["tenant_id"] = client.tenant_global_id
+        claims["tenant_name"] = client.tenant_name
+    return claims
+
+
+def access_token_encode(claims: dict) -> str:
+    key = current_signing_key()
+    return jwt.encode(
+        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}
+    )
+
+
+def access_token_generator(request) -> str:
+    """DOT's ACCESS_TOKEN_GENERATOR: the validator has authenticated `request.client` and
+    settled `request.scopes`; the claims stay on the request for the issuance log."""
+    request.access_token_claims = access_token_claims(
+        client=request.client, scopes=request.scopes, authenticated_by=request.authenticated_by
+    )
+    return access_token_encode(request.access_token_claims)
+
+
+def access_token_decode(token: str) -> dict:
+    """The claims of one of our unexpired access tokens; InvalidAccessToken otherwise.
+    Revocation is checked separately (identity_server.denylist)."""
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        key = _verifier(kid) if isinstance(kid, str) else None
+        if key is None or header.get("typ") != TOKEN_TYPE:
+            raise InvalidAccessToken("unknown key")
+        claims = jwt.decode(
+            token,
+            key.verifier,
+            algorithms=[ALGORITHM],
+            audience=settings.IDENTITY_AUDIENCE,
+            issuer=settings.IDENTITY_ISSUER,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_jti": True,
+                "leeway": LEEWAY_SECONDS,
+            },
+        )
+    except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise InvalidAccessToken(str(error)) from None
+    if not isinstance(claims.get("client_id"), str) or not isinstance(claims.get("scope"), list):
+        raise InvalidAccessToken("missing claims")
+    return claims

@@ -1,0 +1,201 @@
+"""The OAuth2Validator subclass (settings.OAUTH2_PROVIDER) for the client credentials grant.
+
+RFC 6749 §2.3 (client authentication), §3.3 (scope), §4.4 (client credentials), RFC 7009
+(revocation), RFC 7662 (introspection), RFC 7521/7523 (assertions, a later issue). DOT and
+oauthlib keep the protocol; this class decides who the client is and what it may get.
+
+Every refusal records a stable reason code on the Django request (`token_failure`); the
+endpoint view writes it to the audit log (identity_server.services.token_failure_record).
+"""
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from identity_server import denylist, services
+from identity_server.clients import ClientSnapshot, client_authenticate_secret
+from identity_server.scopes import INTROSPECTION_SCOPE, OFFLINE_ACCESS
+from identity_server.tokens import InvalidAccessToken, access_token_decode
+
+# Where identity_server.oauth.OAuthLibCore leaves the Django request among the headers
+# (not an HTTP_* key, so no client can send it).
+DJANGO_REQUEST = "identity_server.django_request"
+ASSERTION_PARAMETERS = ("client_assertion", "client_assertion_type")
+
+issued_log = logging.getLogger("identity_server.tokens.issued")
+
+
+@dataclass(frozen=True)
+class TokenFailure:
+    reason: str
+    client: ClientSnapshot | None
+    client_id: str
+
+
+@dataclass(frozen=True)
+class DjangoRequest:
+    """Carries the Django request through oauthlib, which would iterate a bare HttpRequest
+    (reading its body) when it copies the headers."""
+
+    request: object
+
+
+def _http_request(request):
+    holder = request.headers.get(DJANGO_REQUEST)
+    return holder.request if isinstance(holder, DjangoRequest) else None
+
+
+def _param(request, name: str) -> str:
+    return dict(request.decoded_body or ()).get(name, "")
+
+
+class IdentityValidator(OAuth2Validator):
+    def _fail(self, request, reason: str, client: ClientSnapshot | None = None) -> bool:
+        http_request = _http_request(request)
+        if http_request is not None:
+            client_id = client.client_id if client else (_param(request, "client_id") or "")
+            http_request.token_failure = TokenFailure(reason, client, client_id[:100])
+        return False
+
+    # --- client authentication (RFC 6749 §2.3) -----------------------------------------
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        # Every client of ours is confidential at the token, introspection and revocation
+        # endpoints: client credentials has no public variant.
+        return True
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        return self._fail(request, "public_client")
+
+    def authenticate_client(self, request, *args, **kwargs):
+        if any(_param(request, name) for name in ASSERTION_PARAMETERS):
+            return self.authenticate_client_assertion(request)
+        client_id, secret = self._secret_credentials(request)
+        check = client_authenticate_secret(client_id, secret)
+        if check.reason:
+            reason = check.reason
+            if not secret and check.client is not None:
+                reason = "missing_secret" if check.client.confidential else "public_client"
+            return self._fail(request, reason, check.client)
+        if not self._path_allows(request, check.client):
+            return self._fail(request, "other_organization", check.client)
+        request.client = check.client
+        request.client_id = check.client.client_id
+        request.authenticated_by = {"secret_id": check.secret_id}
+        return True
+
+    def authenticate_client_assertion(self, request) -> bool:
+        """RFC 7523 §2.2 client authentication: the federated credentials issue plugs in
+        here. Until then an assertion never authenticates a client."""
+        return self._fail(request, "assertion_not_supported")
+
+    def _secret_credentials(self, request) -> tuple[str, str]:
+        """(client_id, secret) from HTTP Basic or the form body, never both (RFC 6749 §2.3)."""
+        body_id, body_secret = _param(request, "client_id"), _param(request, "client_secret")
+        basic = self._extract_basic_auth(request)
+        if basic is None:
+            return body_id, body_secret
+        try:
+            decoded = base64.b64decode(basic, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            self._fail(request, "malformed_basic_credentials")
+            raise errors.InvalidClientError(request=request)
+        # §2.3.1: both parts are form-urlencoded before being joined.
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if body_secret or (body_id and body_id != client_id):
+            self._fail(request, "multiple_authentication_methods")
+            raise errors.InvalidRequestError(
+                description="Authenticate the client with one method only.", request=request
+            )
+        return client_id, secret
+
+    def _path_allows(self, request, client: ClientSnapshot) -> bool:
+        """A token endpoint under /{org}/ or /{org}/{tenant}/ serves that organization's
+        clients (and that tenant's machines) only."""
+        match = getattr(_http_request(request), "resolver_match", None)
+        kwargs = match.kwargs if match else {}
+        if "org" in kwargs and kwargs["org"].lower() != client.organization_slug:
+            return False
+        return not (
+            "tenant" in kwargs
+            and client.tenant_name is not None
+            and kwargs["tenant"].lower() != client.tenant_name.lower()
+        )
+
+    # --- grant and scopes (RFC 6749 §3.3, §4.4) ------------------------------------------
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        return grant_type == "client_credentials"
+
+    def get_default_scopes(self, client_id, request, *args, **kwargs):
+        # SPEC §3: an empty or missing `scope` asks for everything the client was granted.
+        return list(request.client.scopes)
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        if OFFLINE_ACCESS in scopes:
+            # §4.4.3: no refresh token for client credentials, so no offline access.
+            return self._fail(request, "offline_access", client)
+        if not set(scopes) <= set(client.scopes):
+            return self._fail(request, "scope_not_granted", client)
+        return True
+
+    # --- issuance: self-contained tokens, no rows ---------------------------------------
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        claims = request.access_token_claims
+        issued_log.info(
+            json.dumps(
+                {
+                    "event": "token.issued",
+                    "client_id": claims["client_id"],
+                    "prt_id": claims["prt_id"],
+                    **request.authenticated_by,
+                    "scope": claims["scope"],
+                    "jti": claims["jti"],
+                    "exp": claims["exp"],
+                },
+                separators=(",", ":"),
+            )
+        )
+
+    def rotate_refresh_token(self, request):
+        return False
+
+    # --- introspection (RFC 7662) and revocation (RFC 7009) -----------------------------
+
+    def _token_claims_for_caller(self, token: str, request) -> dict | None:
+        """The claims of an active token the authenticated caller may see: its own, or any
+        of its organization's when it holds the introspection scope (RFC 7662 §4)."""
+        try:
+            claims = access_token_decode(token)
+        except InvalidAccessToken:
+            return None
+        caller = request.client
+        own = claims["client_id"] == caller.client_id
+        allowed = INTROSPECTION_SCOPE in caller.scopes and (
+            claims.get("prt_id") == caller.organization_global_id
+        )
+        if not (own or allowed) or denylist.is_revoked(claims):
+            return None
+        return claims
+
+    def introspect_token(self, token, token_type_hint, request, *args, **kwargs):
+        claims = self._token_claims_for_caller(token, request)
+        if claims is None:
+            return None
+        return {**claims, "scope": " ".join(claims["scope"]), "token_type": "Bearer"}
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        claims = self._token_claims_for_caller(token, request)
+        # §2.2: an invalid or foreign token gets the same 200 as a revoked one.
+        if claims is not None and claims["client_id"] == request.client.client_id:
+            services.token_revoke(claims=claims, http_request=_http_request(request))

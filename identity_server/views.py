@@ -1,0 +1,114 @@
+"""The OAuth endpoints (SPEC §2): token, introspection, revocation, discovery and JWKS.
+
+Thin: oauthlib (through DOT) runs the protocol with identity_server.validators; these views
+turn its answers into responses and audit the refusals.
+"""
+
+import json
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET
+from oauth2_provider.views.mixins import OAuthLibMixin
+
+from identity_server import scopes, services, tokens
+
+JWKS_MAX_AGE = 300
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(
+    sensitive_post_parameters("client_secret", "client_assertion", "token"), name="dispatch"
+)
+class OAuthEndpoint(OAuthLibMixin, View):
+    http_method_names = ["post"]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        response = JsonResponse(
+            {"error": "invalid_request", "error_description": "Use POST."}, status=405
+        )
+        response["Allow"] = "POST"
+        return response
+
+    def respond(self, request, headers, body, status) -> HttpResponse:
+        if status >= 400:
+            try:
+                error = json.loads(body).get("error", "")
+            except (ValueError, AttributeError):
+                error = ""
+            services.token_failure_record(
+                failure=getattr(request, "token_failure", None), error=error, http_request=request
+            )
+        response = HttpResponse(body or "", status=status, content_type="application/json")
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+class TokenView(OAuthEndpoint):
+    """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
+
+    def post(self, request, *args, **kwargs):
+        _uri, headers, body, status = self.create_token_response(request)
+        return self.respond(request, headers, body, status)
+
+
+class IntrospectView(OAuthEndpoint):
+    """RFC 7662, limited to the caller's own tokens (or its organization's, with the
+    introspection scope)."""
+
+    def post(self, request, *args, **kwargs):
+        headers, body, status = self.get_oauthlib_core().create_introspect_response(request)
+        return self.respond(request, headers, body, status)
+
+
+class RevokeView(OAuthEndpoint):
+    """RFC 7009, for the caller's own tokens."""
+
+    def post(self, request, *args, **kwargs):
+        _uri, headers, body, status = self.create_revocation_response(request)
+        return self.respond(request, headers, body, status)
+
+
+@require_GET
+def openid_configuration(request):
+    issuer = settings.IDENTITY_ISSUER
+    return JsonResponse(
+        {
+            "issuer": issuer,
+            "token_endpoint": f"{issuer}/connect/token",
+            "jwks_uri": f"{issuer}/.well-known/openid-configuration/jwks",
+            "introspection_endpoint": f"{issuer}/connect/introspect",
+            "revocation_endpoint": f"{issuer}/connect/revocation",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": [tokens.ALGORITHM],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "scopes_supported": sorted(scopes.CATALOGUE),
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [tokens.ALGORITHM],
+        }
+    )
+
+
+@require_GET
+def jwks(request):
+    response = JsonResponse({"keys": tokens.published_keys()})
+    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    return response
