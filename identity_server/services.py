@@ -183,6 +183,16 @@ def client_secret_create(
 
 
 @transaction.atomic
+def client_create_with_secret(
+    *, actor: Actor, description: str = "", **client_fields
+) -> tuple[OAuthClient, str]:
+    """A confidential client and its first secret, together or not at all."""
+    client = client_create(actor=actor, **client_fields)
+    _secret, plaintext = client_secret_create(client=client, actor=actor, description=description)
+    return client, plaintext
+
+
+@transaction.atomic
 def client_secret_delete(*, secret: ClientSecret, actor: Actor) -> None:
     """Seed 000: deleting a secret revokes access, so the tokens it issued go with it."""
     client = secret.client
@@ -241,6 +251,8 @@ def signing_key_rotate(*, actor: Actor) -> SigningKey:
         target=AuditTarget("signing_key", key.kid, key.kid),
         details={"retired": [k.kid for k in previous]},
     )
+    # This process signs with the new key at once; the others within CURRENT_KEY_RECHECK.
+    forget_loaded_keys()
     transaction.on_commit(forget_loaded_keys)
     return key
 

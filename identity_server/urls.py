@@ -10,6 +10,7 @@ from django.urls import path, re_path
 
 from identity_server import errors
 from identity_server import views as identity_views
+from machines import api as machines_api
 from tenants import api as tenants_api
 from tenants import views as tenants_views
 
@@ -34,6 +35,27 @@ urlpatterns = [
         name="openid-configuration",
     ),
     path("identity_/.well-known/openid-configuration/jwks", identity_views.jwks, name="jwks"),
+    # Machines and their client secrets (SPEC §6, §4); `Machines(5)` is OData's key syntax.
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/Machines",
+        machines_api.MachineListView.as_view(),
+        name="machines",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/Machines\((?P<machine_id>\d+)\)$",
+        machines_api.MachineDetailView.as_view(),
+        name="machine",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/api/Machines/<int:machine_id>/ClientSecrets",
+        machines_api.MachineClientSecretListView.as_view(),
+        name="machine-client-secrets",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/api/Machines/<int:machine_id>/ClientSecrets/<int:secret_id>",
+        machines_api.MachineClientSecretDetailView.as_view(),
+        name="machine-client-secret",
+    ),
     path("django-admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -60,3 +60,22 @@ def test_the_demo_password_can_come_from_the_environment(client, monkeypatch):
 
     assert "a-chosen-demo-password" in output
     assert client.login(username="admin", password="a-chosen-demo-password")
+
+
+@pytest.mark.django_db
+def test_the_printed_demo_app_credentials_get_a_token(client, monkeypatch):
+    monkeypatch.delenv("DEMO_ADMIN_PASSWORD", raising=False)
+    # given
+    output = _seed()
+    client_id, secret = re.search(r"client_id=(\S+) -d client_secret=(\S+)", output).groups()
+
+    # when
+    response = client.post(
+        "/identity_/connect/token",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+
+    # then
+    assert response.status_code == 200
+    assert "PM.OAuthApp" in response.json()["scope"].split()
+    assert secret not in _seed()

@@ -15,22 +15,12 @@ def client_with_secret(
     tenant=None,
     confidential=True,
     name="Test app",
-    **secret_options,
+    description="",
 ) -> tuple[OAuthClient, str | None]:
     """A client and the plaintext of its first secret (None for a public client, which has
     no secrets)."""
-    oauth_client = services.client_create(
-        organization=organization,
-        name=name,
-        kind=kind,
-        scopes=scopes,
-        tenant=tenant,
-        confidential=confidential,
-        actor=TEST_ACTOR,
-    )
+    fields = {"organization": organization, "name": name, "kind": kind, "scopes": scopes}
+    fields |= {"tenant": tenant, "actor": TEST_ACTOR}
     if not confidential:
-        return oauth_client, None
-    _secret, plaintext = services.client_secret_create(
-        client=oauth_client, actor=TEST_ACTOR, **secret_options
-    )
-    return oauth_client, plaintext
+        return services.client_create(confidential=False, **fields), None
+    return services.client_create_with_secret(**fields, description=description)

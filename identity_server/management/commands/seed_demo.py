@@ -1,22 +1,30 @@
-"""Seeds the demo organization `demo`, its tenant `DefaultTenant` and an admin user.
+"""Seeds the demo organization `demo`, its tenant `DefaultTenant`, an admin user and an
+external application with API credentials.
 
 Idempotent: running it again creates nothing twice. The admin's password comes from
-DEMO_ADMIN_PASSWORD, or is generated and printed once, when the user is created.
+DEMO_ADMIN_PASSWORD, or is generated and printed once, when the user is created; the
+application's secret is printed once, when the application is created, with a curl command
+that uses it.
 """
 
 import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from identity_server import services as identity_services
+from identity_server.models import OAuthClient
+from identity_server.scopes import RESOURCES
 from tenants import services
 from tenants.models import Membership, Organization, Tenant
 
 DEMO_ORGANIZATION_SLUG = "demo"
 DEMO_ORGANIZATION_NAME = "Demo Organization"
 DEMO_TENANT_NAME = "DefaultTenant"
+DEMO_APP_NAME = "Demo automation"
 
 
 class Command(BaseCommand):
@@ -59,4 +67,32 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Organization {organization.slug!r} (partitionGlobalId {organization.global_id}) "
             f"with tenant {DEMO_TENANT_NAME!r} is ready."
+        )
+        self._seed_app(organization, actor)
+
+    def _seed_app(self, organization, actor):
+        app = OAuthClient.objects.filter(organization=organization, name=DEMO_APP_NAME).first()
+        if app is not None:
+            self.stdout.write(
+                f"Demo app {DEMO_APP_NAME!r} exists (client_id {app.client_id}); its secret "
+                "was shown when it was created. `manage.py create_client` makes another."
+            )
+            return
+        scopes = [scope for resources in RESOURCES.values() for scope in resources]
+        app, secret = identity_services.client_create_with_secret(
+            organization=organization,
+            name=DEMO_APP_NAME,
+            kind=OAuthClient.Kind.EXTERNAL_APP,
+            scopes=scopes,
+            description="Created by seed_demo",
+            actor=actor,
+        )
+        self.stdout.write(
+            f"Demo app {DEMO_APP_NAME!r}: client_id {app.client_id!r}, "
+            f"client_secret {secret!r} (shown only now; keep it). Get a token with:"
+        )
+        self.stdout.write(
+            f"  curl -s {settings.IDENTITY_ISSUER}/connect/token "
+            f"-d grant_type=client_credentials -d client_id={app.client_id} "
+            f"-d client_secret={secret}"
         )

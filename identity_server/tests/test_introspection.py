@@ -1,0 +1,148 @@
+"""RFC 7662 introspection and RFC 7009 revocation, limited to the caller's own tokens."""
+
+import pytest
+
+from identity_server import services
+from identity_server.tests.factories import TEST_ACTOR, client_with_secret
+from tenants.models import AuditEvent
+
+INTROSPECT_URL = "/identity_/connect/introspect"
+REVOKE_URL = "/identity_/connect/revocation"
+
+
+@pytest.fixture
+def app(admin_membership):
+    return client_with_secret(organization=admin_membership.organization, name="App")
+
+
+def introspect(client, caller, token):
+    oauth_client, secret = caller
+    return client.post(
+        INTROSPECT_URL,
+        {"token": token, "client_id": oauth_client.client_id, "client_secret": secret},
+    )
+
+
+def test_a_client_introspects_its_own_token(client, app, issue_token):
+    token = issue_token(*app)
+
+    response = introspect(client, app, token)
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["active"] is True
+    assert body["client_id"] == app[0].client_id
+    assert body["scope"] == "OR.Machines"
+    assert body["token_type"] == "Bearer"
+    assert body["exp"] > body["iat"]
+
+
+def test_another_clients_token_is_inactive_for_the_caller(
+    client, app, admin_membership, issue_token
+):
+    other = client_with_secret(organization=admin_membership.organization, name="Other")
+
+    response = introspect(client, other, issue_token(*app))
+
+    assert response.json() == {"active": False}
+
+
+def test_the_introspection_scope_reaches_its_organizations_tokens_only(
+    client, app, admin_membership, other_admin_membership, issue_token
+):
+    # given
+    gateway = client_with_secret(
+        organization=admin_membership.organization, scopes=["Identity.Introspection"]
+    )
+    foreign_gateway = client_with_secret(
+        organization=other_admin_membership.organization, scopes=["Identity.Introspection"]
+    )
+    token = issue_token(*app)
+
+    # then
+    assert introspect(client, gateway, token).json()["active"] is True
+    assert introspect(client, foreign_gateway, token).json() == {"active": False}
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
+def test_garbage_is_inactive_not_an_error(client, app, token):
+    response = introspect(client, app, token or "x")
+
+    assert response.status_code == 200
+    assert response.json() == {"active": False}
+
+
+def test_introspection_needs_client_authentication(client, app, issue_token):
+    oauth_client, _secret = app
+    token = issue_token(*app)
+
+    response = client.post(
+        INTROSPECT_URL,
+        {"token": token, "client_id": oauth_client.client_id, "client_secret": "idsec_wrong"},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert AuditEvent.objects.filter(action="token.request", reason_code="wrong_secret").exists()
+
+
+def test_revoking_its_own_token_makes_it_inactive(client, app, issue_token):
+    # given
+    oauth_client, secret = app
+    token = issue_token(*app)
+
+    # when
+    response = client.post(
+        REVOKE_URL,
+        {"token": token, "client_id": oauth_client.client_id, "client_secret": secret},
+    )
+
+    # then
+    assert response.status_code == 200
+    assert introspect(client, app, token).json() == {"active": False}
+    assert AuditEvent.objects.filter(action="token.revoke", target_id__isnull=False).count() == 1
+
+
+def test_a_client_cannot_revoke_another_clients_token(client, app, admin_membership, issue_token):
+    # given
+    other_client, other_secret = client_with_secret(
+        organization=admin_membership.organization, name="Other"
+    )
+    token = issue_token(*app)
+
+    # when
+    response = client.post(
+        REVOKE_URL,
+        {"token": token, "client_id": other_client.client_id, "client_secret": other_secret},
+    )
+
+    # then RFC 7009 §2.2: the same 200, and nothing revoked
+    assert response.status_code == 200
+    assert introspect(client, app, token).json()["active"] is True
+
+
+def test_a_token_of_a_deleted_secret_is_inactive(client, app, issue_token):
+    # given
+    oauth_client, first = app
+    second_row, second = services.client_secret_create(client=oauth_client, actor=TEST_ACTOR)
+    token_of_second = issue_token(oauth_client, second)
+    token_of_first = issue_token(oauth_client, first)
+
+    # when
+    services.client_secret_delete(secret=second_row, actor=TEST_ACTOR)
+
+    # then
+    assert introspect(client, app, token_of_second).json() == {"active": False}
+    assert introspect(client, app, token_of_first).json()["active"] is True
+
+
+def test_a_token_of_a_deleted_client_is_inactive(client, app, admin_membership, issue_token):
+    gateway = client_with_secret(
+        organization=admin_membership.organization, scopes=["Identity.Introspection"]
+    )
+    token = issue_token(*app)
+
+    services.client_delete(client=app[0], actor=TEST_ACTOR)
+
+    assert introspect(client, gateway, token).json() == {"active": False}

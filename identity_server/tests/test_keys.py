@@ -1,0 +1,124 @@
+"""Discovery, the published JWKS, signing key rotation and a mounted signing key."""
+
+from io import StringIO
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.management import call_command
+
+from identity_server.models import SigningKey
+from identity_server.tests.factories import client_with_secret
+from identity_server.tests.test_token_endpoint import verify_with_pyjwt
+
+DISCOVERY_URL = "/identity_/.well-known/openid-configuration"
+
+
+@pytest.fixture
+def app(admin_membership):
+    return client_with_secret(organization=admin_membership.organization)
+
+
+def test_discovery_names_the_endpoints_methods_grants_and_scopes(client, settings):
+    body = client.get(DISCOVERY_URL).json()
+
+    issuer = settings.IDENTITY_ISSUER
+    assert body["issuer"] == issuer
+    assert body["token_endpoint"] == f"{issuer}/connect/token"
+    assert body["jwks_uri"] == f"{issuer}/.well-known/openid-configuration/jwks"
+    assert body["introspection_endpoint"] == f"{issuer}/connect/introspect"
+    assert body["revocation_endpoint"] == f"{issuer}/connect/revocation"
+    assert body["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
+    assert body["grant_types_supported"] == ["client_credentials"]
+    assert {"OR.Machines.Read", "PM.OAuthApp.Write", "OrchestratorApiUserAccess"} <= set(
+        body["scopes_supported"]
+    )
+
+
+def test_the_jwks_publishes_public_rsa_signing_keys_only(client, db):
+    keys = client.get(f"{DISCOVERY_URL}/jwks").json()["keys"]
+
+    assert len(keys) == 1
+    (key,) = keys
+    assert key["kty"] == "RSA"
+    assert key["use"] == "sig"
+    assert key["alg"] == "RS256"
+    assert set(key) == {"kty", "use", "alg", "kid", "n", "e"}  # no private members
+
+
+def test_after_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(
+    client, app, issue_token, settings
+):
+    # given
+    oauth_client, secret = app
+    old_token = issue_token(oauth_client, secret)
+    old_kid = pyjwt.get_unverified_header(old_token)["kid"]
+
+    # when
+    call_command("rotate_signing_key", stdout=StringIO())
+    new_token = issue_token(oauth_client, secret)
+
+    # then
+    new_kid = pyjwt.get_unverified_header(new_token)["kid"]
+    assert new_kid != old_kid
+    assert new_kid == SigningKey.objects.get(current=True).kid
+    assert verify_with_pyjwt(client, old_token, settings)["client_id"] == oauth_client.client_id
+    assert verify_with_pyjwt(client, new_token, settings)["client_id"] == oauth_client.client_id
+    introspected = client.post(
+        "/identity_/connect/introspect",
+        {"token": old_token, "client_id": oauth_client.client_id, "client_secret": secret},
+    )
+    assert introspected.json()["active"] is True
+
+
+def test_a_key_retired_longer_ago_than_a_token_lifetime_is_unpublished(client, db, settings):
+    # given: lifetimes shrunk so that the retired key's tokens are all expired
+    call_command("rotate_signing_key", stdout=StringIO())
+    retired = SigningKey.objects.get()
+    call_command("rotate_signing_key", stdout=StringIO())
+    settings.ACCESS_TOKEN_LIFETIME = -120
+
+    # when
+    kids = {key["kid"] for key in client.get(f"{DISCOVERY_URL}/jwks").json()["keys"]}
+
+    # then
+    assert retired.kid not in kids
+    assert SigningKey.objects.get(current=True).kid in kids
+
+
+def test_stored_private_keys_are_encrypted(db):
+    call_command("rotate_signing_key", stdout=StringIO())
+
+    stored = SigningKey.objects.get().private_key
+
+    assert "PRIVATE KEY" not in stored
+
+
+def test_a_mounted_pem_signs_and_is_published(client, app, issue_token, settings, tmp_path):
+    # given
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    settings.IDENTITY_SIGNING_KEY_FILE = str(pem)
+    oauth_client, secret = app
+
+    # when
+    token = issue_token(oauth_client, secret)
+
+    # then
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    key = pyjwt.PyJWKSet.from_dict(client.get(f"{DISCOVERY_URL}/jwks").json())[kid]
+    assert key.key.public_numbers() == private_key.public_key().public_numbers()
+    assert verify_with_pyjwt(client, token, settings)["sub"] == oauth_client.client_id
+    assert not SigningKey.objects.exists()
