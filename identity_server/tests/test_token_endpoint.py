@@ -1,6 +1,7 @@
 """The token endpoint end to end: form posts in, RFC 6749 answers and JWTs out."""
 
 import base64
+import json
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -392,3 +393,23 @@ def test_get_is_refused_with_json(client):
 
     assert response.status_code == 405
     assert response.json()["error"] == "invalid_request"
+
+
+def test_each_issued_token_is_a_structured_log_line_without_the_token(client, app, caplog):
+    # given
+    oauth_client, secret = app
+
+    # when
+    with caplog.at_level("INFO", logger="identity_server.tokens.issued"):
+        token = client.post(TOKEN_URL, form(oauth_client, secret)).json()["access_token"]
+
+    # then
+    (record,) = [r for r in caplog.records if r.name == "identity_server.tokens.issued"]
+    line = json.loads(record.getMessage())
+    assert line["event"] == "token.issued"
+    assert line["client_id"] == oauth_client.client_id
+    assert line["secret_id"] == oauth_client.secrets.get().pk
+    assert line["scope"] == ["OR.Machines", "PM.OAuthApp.Read"]
+    assert line["jti"] == pyjwt.decode(token, options={"verify_signature": False})["jti"]
+    assert token not in caplog.text
+    assert secret not in caplog.text
