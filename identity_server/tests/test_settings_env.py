@@ -68,7 +68,7 @@ def test_the_environment_configures_postgresql_redis_and_the_issuer():
     assert values["engine"] == "django.db.backends.postgresql"
     assert values["db_name"] == "identity"
     assert values["conn_max_age"] == 600
-    assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["cache"] == "identity_server.cache.RedisCache"
     assert values["cache_location"] == "redis://cache.internal:6379/2"
     assert values["issuer"] == "https://id.example.com/identity_"
     assert values["hosts"] == ["id.example.com", "id2.example.com"]
