@@ -14,8 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -72,9 +75,7 @@ def _property(name: str, fields: Mapping[str, str]) -> str:
     for key, lookup in fields.items():
         if key.lower() == name.lower():
             return lookup
-    raise InvalidODataQuery(
-        f"Unknown property “{name}”; use one of {', '.join(sorted(fields))}."
-    )
+    raise InvalidODataQuery(f"Unknown property “{name}”; use one of {', '.join(sorted(fields))}.")
 
 
 def _whole_number(params, option: str, default: int, maximum: int) -> int:
@@ -161,10 +162,24 @@ def odata_query(
     )
 
 
+def _ordering(model, order: str):
+    """Text sorts without regard to case, the same on every database (their collations
+    differ)."""
+    lookup = order.removeprefix("-")
+    try:
+        field = model._meta.get_field(lookup)
+    except FieldDoesNotExist:  # a lookup across a relation: as the database sorts it
+        return order
+    if not isinstance(field, models.CharField | models.TextField):
+        return order
+    return Lower(lookup).desc() if order.startswith("-") else Lower(lookup).asc()
+
+
 def odata_page(queryset: QuerySet, query: ODataQuery) -> tuple[int, list]:
     """The count of everything the filter matches, and the requested page of it."""
     matching = queryset.filter(query.filter)
-    page = matching.order_by(*query.order_by)[query.skip : query.skip + query.top]
+    ordering = [_ordering(queryset.model, order) for order in query.order_by]
+    page = matching.order_by(*ordering)[query.skip : query.skip + query.top]
     return matching.count(), list(page)
 
 

@@ -1,0 +1,28 @@
+"""Machines for tests, made through the real services (as an admin or a script would)."""
+
+from identity_server import services as identity_services
+from machines import services
+from machines.models import Machine
+from tenants.services import Actor
+
+TEST_ACTOR = Actor.system("tests")
+_sequence = iter(range(1, 1_000_000))
+
+
+def machine_create(*, tenant, name=None, type=Machine.Type.TEMPLATE, description="") -> Machine:
+    return services.machine_create(
+        tenant=tenant,
+        name=name or f"Machine {next(_sequence)}",
+        type=type,
+        description=description,
+        actor=TEST_ACTOR,
+    )
+
+
+def machine_with_secret(*, tenant, **options) -> tuple[Machine, str]:
+    """A machine and the plaintext of its first client secret."""
+    machine = machine_create(tenant=tenant, **options)
+    _secret, plaintext = identity_services.client_secret_create(
+        client=machine.client, actor=TEST_ACTOR
+    )
+    return machine, plaintext

@@ -1,0 +1,103 @@
+from urllib.parse import quote
+
+import pytest
+from django.http import QueryDict
+
+from tenants.odata import MAX_TOP, InvalidODataQuery, odata_page, odata_query
+from tenants.tests.factories import OrganizationFactory, TenantFactory
+
+FIELDS = {"Name": "name", "Id": "id"}
+
+
+def params(query_string: str) -> QueryDict:
+    """The query string as a client sends it: spaces, quotes and the like percent-encoded."""
+    return QueryDict(quote(query_string, safe="=&$"))
+
+
+def names(query_string: str, rows) -> tuple[int, list[str]]:
+    query = odata_query(params(query_string), fields=FIELDS)
+    model = type(rows[0])
+    count, page = odata_page(model.objects.filter(pk__in=[r.pk for r in rows]), query)
+    return count, [r.name for r in page]
+
+
+@pytest.fixture
+def tenants(db):
+    organization = OrganizationFactory()
+    return [
+        TenantFactory(organization=organization, name=name)
+        for name in ["Alpha", "beta", "Alphabet", "Gamma"]
+    ]
+
+
+def test_without_options_everything_in_the_default_order(tenants):
+    assert names("", tenants) == (4, ["Alpha", "beta", "Alphabet", "Gamma"])
+
+
+def test_top_and_skip_page_while_the_count_is_of_everything(tenants):
+    assert names("$top=2&$skip=1", tenants) == (4, ["beta", "Alphabet"])
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        pytest.param("Name eq 'alpha'", ["Alpha"], id="eq-any-case"),
+        pytest.param("contains(Name,'ALP')", ["Alpha", "Alphabet"], id="contains"),
+        pytest.param("startswith(name, 'b')", ["beta"], id="startswith-any-case-property"),
+        pytest.param("endswith(Name,'ma')", ["Gamma"], id="endswith"),
+        pytest.param("startswith(Name,'alp') and endswith(Name,'bet')", ["Alphabet"], id="and"),
+        pytest.param("Name eq 'nobody'", [], id="no-match"),
+    ],
+)
+def test_filter(tenants, expression, expected):
+    assert names(f"$filter={expression}", tenants) == (len(expected), expected)
+
+
+def test_filter_by_number(tenants):
+    assert names(f"$filter=Id eq {tenants[1].pk}", tenants) == (1, ["beta"])
+
+
+def test_a_doubled_quote_is_a_quote_in_the_literal(db):
+    organizations = [OrganizationFactory(name=n) for n in ["O'Brien", "OBrien", "O''Brien"]]
+
+    assert names("$filter=Name eq 'O''Brien'", organizations) == (1, ["O'Brien"])
+
+
+def test_orderby(tenants):
+    assert names("$orderby=Name desc", tenants)[1] == ["Gamma", "beta", "Alphabet", "Alpha"]
+
+
+def test_count_is_accepted(tenants):
+    assert names("$count=true", tenants)[0] == 4
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        pytest.param("$top=-1", id="negative-top"),
+        pytest.param("$top=abc", id="text-top"),
+        pytest.param(f"$top={MAX_TOP + 1}", id="top-above-maximum"),
+        pytest.param("$top=\uff11", id="non-ascii-digit"),
+        pytest.param("$skip=99999999999999999999", id="huge-skip"),
+        pytest.param("$count=maybe", id="count-not-boolean"),
+        pytest.param("$select=Name", id="unsupported-option"),
+        pytest.param("$filter=Name ne 'x'", id="unsupported-operator"),
+        pytest.param("$filter=Secret eq 'x'", id="unknown-property"),
+        pytest.param("$filter=Name eq 'x' or Name eq 'y'", id="or"),
+        pytest.param("$filter=Name eq 'unterminated", id="unterminated-string"),
+        pytest.param("$filter=" + " and ".join(["Name eq 'x'"] * 11), id="too-many-terms"),
+        pytest.param("$filter=contains(Name,'" + "x" * 1000 + "')", id="too-long"),
+        pytest.param("$orderby=Name sideways", id="bad-orderby"),
+        pytest.param("$orderby=Description", id="unknown-orderby"),
+    ],
+)
+def test_unsupported_queries_are_a_400_that_says_why(db, query_string):
+    with pytest.raises(InvalidODataQuery) as error:
+        odata_query(params(query_string), fields=FIELDS)
+
+    assert error.value.status_code == 400
+    assert str(error.value.detail)
+
+
+def test_other_parameters_are_not_odata_options_and_are_ignored(tenants):
+    assert names("api-version=1", tenants)[0] == 4
