@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from identity_server.authentication import BearerTokenAuthentication
 from identity_server.scopes import scope_satisfied
+from tenants import odata
 from tenants.access import access_tenant
 
 
@@ -24,6 +25,8 @@ class HasRequiredScopes(permissions.BasePermission):
         action = getattr(view, "action", None) or request.method.lower()
         if action == "options":
             return True
+        if action == "head":  # a GET without its body
+            action = "get"
         required = getattr(view, "required_scopes", {}).get(action)
         granted = getattr(request.user, "scopes", frozenset())
         return required is not None and scope_satisfied(required, granted)
@@ -53,3 +56,13 @@ class TenantAPIView(TokenAPIView):
         self.tenant = access_tenant(
             user=request.user, org_slug=kwargs["org"], tenant_name=kwargs["tenant"]
         )
+
+
+class OrchestratorAPIView(TenantAPIView):
+    """A tenant API under orchestrator_: UiPath's error body for a 400 (tenants.odata).
+    `error_fields` maps service field names to the names the API uses (`name` → `Name`)."""
+
+    error_fields: dict[str, str] = {}
+
+    def get_exception_handler(self):
+        return odata.exception_handler

@@ -21,6 +21,8 @@ from tenants.models import AuditEvent, Organization, Tenant
 from tenants.services import Actor, AuditTarget, audit_record
 
 DESCRIPTION_MAX_LENGTH = 512
+# Enough for overlapping rotations on many hosts; a client with more has lost track of them.
+SECRETS_PER_CLIENT = 20
 ACTOR_KINDS = {OAuthClient.Kind.MACHINE: AuditEvent.ActorKind.ROBOT}
 
 # Failed token requests are audited, but a flood must not fill the table: per window,
@@ -156,6 +158,10 @@ def client_secret_create(
         errors["description"] = f"At most {DESCRIPTION_MAX_LENGTH} characters."
     if expires_at is not None and expires_at <= timezone.now():
         errors["expiryTime"] = "Must be in the future."
+    # Locking the client row holds the limit under concurrent requests.
+    OAuthClient.objects.select_for_update().only("pk").get(pk=client.pk)
+    if ClientSecret.objects.filter(client=client).count() >= SECRETS_PER_CLIENT:
+        errors["secret"] = f"A client has at most {SECRETS_PER_CLIENT} secrets; delete one first."
     if errors:
         raise ValidationError(errors)
     plaintext = secret_generate()

@@ -14,7 +14,9 @@ from django.urls import reverse
 from rest_framework import status
 from rest_framework.response import Response
 
-from identity_server.permissions import TenantAPIView
+from identity_server import selectors as identity_selectors
+from identity_server import serializers as identity_serializers
+from identity_server.permissions import OrchestratorAPIView
 from identity_server.services import client_secret_create, client_secret_delete
 from machines import selectors, serializers, services
 from tenants import odata
@@ -25,15 +27,6 @@ READ, WRITE = "OR.Machines.Read", "OR.Machines.Write"
 MACHINE_PROPERTIES = {"Id": "id", "Name": "name", "Type": "type"}
 # Answers that carry a plaintext secret must not be kept by any cache.
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-class OrchestratorAPIView(TenantAPIView):
-    """A tenant API under orchestrator_: UiPath's error body for a 400."""
-
-    error_fields: dict[str, str] = {}
-
-    def get_exception_handler(self):
-        return odata.exception_handler
 
 
 class MachineListView(OrchestratorAPIView):
@@ -106,18 +99,18 @@ class MachineClientSecretListView(OrchestratorAPIView):
 
     def get(self, request, org, tenant, machine_id):
         machine = selectors.machine_get(tenant=self.tenant, machine_id=machine_id)
-        secrets = selectors.client_secret_list(client=machine.client)
-        return Response([serializers.client_secret_json(s) for s in secrets])
+        secrets = identity_selectors.client_secret_list(client=machine.client)
+        return Response([identity_serializers.client_secret_json(s) for s in secrets])
 
     def post(self, request, org, tenant, machine_id):
         machine = selectors.machine_get(tenant=self.tenant, machine_id=machine_id)
         secret, plaintext = client_secret_create(
             client=machine.client,
             actor=Actor.from_request(request),
-            **serializers.client_secret_input(request.data),
+            **identity_serializers.client_secret_input(request.data),
         )
         return Response(
-            serializers.client_secret_created_json(secret, plaintext),
+            identity_serializers.client_secret_created_json(secret, plaintext),
             status=status.HTTP_201_CREATED,
             headers=NO_STORE,
         )
@@ -131,7 +124,7 @@ class MachineClientSecretDetailView(OrchestratorAPIView):
 
     def delete(self, request, org, tenant, machine_id, secret_id):
         machine = selectors.machine_get(tenant=self.tenant, machine_id=machine_id)
-        secret = selectors.client_secret_get(client=machine.client, secret_id=secret_id)
+        secret = identity_selectors.client_secret_get(client=machine.client, secret_id=secret_id)
         client_secret_delete(secret=secret, actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,35 +1,14 @@
 """JSON shapes of the machines APIs, in and out.
 
 Machines are OData entities: PascalCase (`Id`, `Name`, `Description`, `Type`, `LicenseKey`,
-`ClientId`). Client secrets use the camelCase of UiPath's identity APIs, and nothing here
-is specific to machines: external applications answer their secrets in the same shape.
-Field checks (lengths, choices, uniqueness) belong to the services; these serializers only
-check that each value is of the right JSON type.
+`ClientId`). Their client secrets have the shape of identity_server.serializers. Field
+checks (lengths, choices, uniqueness) belong to the services.
 """
-
-from datetime import UTC, datetime
 
 from rest_framework import serializers
 
-from identity_server.models import ClientSecret
+from identity_server.serializers import fields_any_case
 from machines.models import Machine
-
-
-def fields_any_case(data, names: tuple[str, ...]) -> dict:
-    """The entries of a JSON object whose keys are `names` in any case (`Name`, `name`);
-    other keys are ignored, as OData clients send whole entities back."""
-    if not isinstance(data, dict):
-        raise serializers.ValidationError("The body must be a JSON object.")
-    canonical = {name.lower(): name for name in names}
-    return {canonical[k.lower()]: v for k, v in data.items() if k.lower() in canonical}
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z`, as .NET clients parse it."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 # --- machines ---------------------------------------------------------------------------
 
@@ -59,46 +38,4 @@ def machine_json(machine: Machine) -> dict:
         # Robots connect with it as their client ID (Orchestrator shows it as both).
         "LicenseKey": machine.client.client_id,
         "ClientId": machine.client.client_id,
-    }
-
-
-# --- client secrets (of any OAuth client) -------------------------------------------------
-
-
-class ClientSecretInput(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    expiryTime = serializers.DateTimeField(required=False, allow_null=True)
-
-    FIELDS = ("description", "expiryTime")
-
-
-def client_secret_input(data) -> dict:
-    serializer = ClientSecretInput(data=fields_any_case(data, ClientSecretInput.FIELDS))
-    serializer.is_valid(raise_exception=True)
-    return {
-        "description": serializer.validated_data.get("description") or "",
-        "expires_at": serializer.validated_data.get("expiryTime"),
-    }
-
-
-def client_secret_json(secret: ClientSecret) -> dict:
-    """A secret as listed: never its plaintext, which is not stored."""
-    return {
-        "id": secret.pk,
-        "description": secret.description,
-        "creationTime": iso_utc(secret.created_at),
-        "expiryTime": iso_utc(secret.expires_at),
-        "lastUsedTime": iso_utc(secret.last_used_at),
-        "prefix": secret.prefix,
-    }
-
-
-def client_secret_created_json(secret: ClientSecret, plaintext: str) -> dict:
-    """The answer to creating a secret: the only time its plaintext is shown."""
-    return {
-        "id": secret.pk,
-        "description": secret.description,
-        "secret": plaintext,
-        "creationTime": iso_utc(secret.created_at),
-        "expiryTime": iso_utc(secret.expires_at),
     }

@@ -532,6 +532,32 @@ def test_invalid_secret_input_is_a_400(api, tenant, body, field):
     assert not ClientSecret.objects.filter(client=machine.client).exists()
 
 
+def test_a_client_has_at_most_twenty_secrets(api, tenant):
+    # given
+    machine = machine_create(tenant=tenant)
+    for _ in range(20):
+        assert api.post(secrets_url(machine), {}).status_code == 201
+
+    # when
+    response = api.post(secrets_url(machine), {"description": "one too many"})
+
+    # then
+    assert response.status_code == 400
+    assert "at most 20 secrets" in response.json()["message"]
+    assert ClientSecret.objects.filter(client=machine.client).count() == 20
+
+
+def test_head_needs_what_get_needs(client, tenant, issue_token):
+    reader, secret = client_with_secret(
+        organization=tenant.organization, scopes=["OR.Machines.Read"]
+    )
+    token = issue_token(reader, secret)
+
+    response = client.head(machines_url(tenant), headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200
+
+
 # --- audit ---------------------------------------------------------------------------------
 
 
