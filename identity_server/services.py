@@ -18,7 +18,7 @@ from identity_server.models import ClientSecret, OAuthClient, SigningKey
 from identity_server.scopes import unknown_scopes
 from identity_server.tokens import forget_loaded_keys, signing_key_generate, token_validity
 from tenants.models import AuditEvent, Organization, Tenant
-from tenants.services import Actor, AuditTarget, audit_record
+from tenants.services import Actor, AuditTarget, apply_changes, audit_record
 
 DESCRIPTION_MAX_LENGTH = 512
 # Enough for overlapping rotations on many hosts; a client with more has lost track of them.
@@ -46,6 +46,20 @@ def client_actor(*, client_id: str, kind: str | None, http_request=None) -> Acto
 
 def _client_target(client: OAuthClient) -> AuditTarget:
     return AuditTarget("oauth_client", client.client_id, client.name or client.client_id)
+
+
+def _audit_client(action: str, client: OAuthClient, actor: Actor, details=None) -> None:
+    """Audits a change to a client (or its secrets), and tells every process to drop its
+    cached copy of the client."""
+    audit_record(
+        action=action,
+        actor=actor,
+        organization=client.organization,
+        tenant=client.tenant,
+        target=_client_target(client),
+        details=details,
+    )
+    client_changed(client.client_id)
 
 
 def _clean_scopes(scopes) -> list[str]:
@@ -80,22 +94,18 @@ def client_create(
         ),
     )
     client.save()
-    audit_record(
-        action="client.create",
-        actor=actor,
-        organization=organization,
-        tenant=tenant,
-        target=_client_target(client),
+    _audit_client(
+        "client.create",
+        client,
+        actor,
         details={"kind": kind, "scopes": client.scopes, "confidential": confidential},
     )
-    client_changed(client.client_id)
     return client
 
 
 @transaction.atomic
 def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClient:
     """Changes `name`, `scopes` or `confidential`; tokens already issued keep their scopes."""
-    before, after = {}, {}
     if "scopes" in changes:
         changes["scopes"] = _clean_scopes(changes["scopes"])
     if "confidential" in changes:
@@ -103,22 +113,11 @@ def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClien
         changes["client_type"] = (
             OAuthClient.CLIENT_CONFIDENTIAL if confidential else OAuthClient.CLIENT_PUBLIC
         )
-    for field, value in changes.items():
-        if getattr(client, field) != value:
-            before[field], after[field] = getattr(client, field), value
-            setattr(client, field, value)
-    if not after:
+    diff = apply_changes(client, changes)
+    if not diff:
         return client
-    client.save(update_fields=[*after, "updated"])
-    audit_record(
-        action="client.update",
-        actor=actor,
-        organization=client.organization,
-        tenant=client.tenant,
-        target=_client_target(client),
-        details={field: {"before": before[field], "after": after[field]} for field in after},
-    )
-    client_changed(client.client_id)
+    client.save(update_fields=[*diff, "updated"])
+    _audit_client("client.update", client, actor, details=diff)
     return client
 
 
@@ -130,14 +129,7 @@ def client_delete(*, client: OAuthClient, actor: Actor) -> None:
         value=client.client_id,
         until=denylist.covers_issued_tokens_until(),
     )
-    audit_record(
-        action="client.delete",
-        actor=actor,
-        organization=client.organization,
-        tenant=client.tenant,
-        target=_client_target(client),
-    )
-    client_changed(client.client_id)
+    _audit_client("client.delete", client, actor)
     client.delete()
 
 
@@ -172,19 +164,16 @@ def client_secret_create(
         description=description or "",
         expires_at=expires_at,
     )
-    audit_record(
-        action="client_secret.create",
-        actor=actor,
-        organization=client.organization,
-        tenant=client.tenant,
-        target=_client_target(client),
+    _audit_client(
+        "client_secret.create",
+        client,
+        actor,
         details={
             "secret_id": secret.pk,
             "description": secret.description,
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
     )
-    client_changed(client.client_id)
     return secret, plaintext
 
 
@@ -207,16 +196,9 @@ def client_secret_delete(*, secret: ClientSecret, actor: Actor) -> None:
         value=str(secret.pk),
         until=denylist.covers_issued_tokens_until(),
     )
-    audit_record(
-        action="client_secret.delete",
-        actor=actor,
-        organization=client.organization,
-        tenant=client.tenant,
-        target=_client_target(client),
-        details={"secret_id": secret.pk, "description": secret.description},
-    )
+    details = {"secret_id": secret.pk, "description": secret.description}
     secret.delete()
-    client_changed(client.client_id)
+    _audit_client("client_secret.delete", client, actor, details=details)
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from identity_server.scopes import ROBOT_SCOPE
 from identity_server.services import client_create, client_delete, client_update
 from machines.models import Machine
 from tenants.models import Tenant
-from tenants.services import Actor, audit_record
+from tenants.services import Actor, apply_changes, audit_record
 
 EDITABLE_FIELDS = ("name", "description", "type")
 _NAME_CONSTRAINT = "machine_name_unique_in_tenant"
@@ -94,23 +94,15 @@ def machine_update(*, machine: Machine, actor: Actor, **changes) -> Machine:
     )
     if "description" in changes:
         changes["description"] = changes["description"] or ""
-    before, after = {}, {}
-    for field, value in changes.items():
-        if getattr(machine, field) != value:
-            before[field], after[field] = getattr(machine, field), value
-            setattr(machine, field, value)
-    if not after:
+    diff = apply_changes(machine, changes)
+    if not diff:
         return machine
     _validate(machine)
-    _save(machine, update_fields=[*after, "updated_at"])
-    if "name" in after:
+    _save(machine, update_fields=[*diff, "updated_at"])
+    if "name" in diff:
         client_update(client=machine.client, actor=actor, name=machine.name)
     audit_record(
-        action="machine.update",
-        actor=actor,
-        tenant=machine.tenant,
-        target=machine,
-        details={field: {"before": before[field], "after": after[field]} for field in after},
+        action="machine.update", actor=actor, tenant=machine.tenant, target=machine, details=diff
     )
     return machine
 

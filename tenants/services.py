@@ -117,6 +117,18 @@ def audit_record(
     )
 
 
+def apply_changes(instance: models.Model, changes: dict) -> dict:
+    """Sets the fields of `changes` that differ on `instance`; returns the audit details of
+    those, `{field: {"before": ..., "after": ...}}` (empty when nothing changed)."""
+    diff = {}
+    for field, value in changes.items():
+        before = getattr(instance, field)
+        if before != value:
+            diff[field] = {"before": before, "after": value}
+            setattr(instance, field, value)
+    return diff
+
+
 @transaction.atomic
 def organization_create(*, name: str, slug: str, actor: Actor) -> Organization:
     organization = Organization(name=name, slug=slug)
