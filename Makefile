@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format lock clean
+.PHONY: run test lint format lock clean bench
 
 # The virtualenv is rebuilt whenever the lock file changes.
 $(STAMP): requirements.lock
@@ -34,6 +34,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Token endpoint throughput with wrk, ours against stock django-oauth-toolkit (bench/run.py
+# says what is measured). BENCH_DURATION, BENCH_CONNECTIONS, BENCH_JSON=path; PostgreSQL and
+# Redis when DATABASE_URL and REDIS_URL are set.
+bench: $(STAMP)
+	$(PY) bench/run.py
 
 # Regenerates requirements.lock (every transitive pin, with hashes) from pyproject.toml,
 # with pip-tools in a throwaway virtualenv so that .venv stays exactly the lock.

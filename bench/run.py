@@ -1,0 +1,421 @@
+"""`make bench`: token endpoint throughput, ours against stock django-oauth-toolkit.
+
+Measures client-credentials token requests per second, p50 and p99 latency and errors, for
+
+- `secret`: this project served as production would (gunicorn, DEBUG off; PostgreSQL and
+  Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite file and the
+  in-process cache), POSTing client id and secret to /identity_/connect/token;
+- `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
+  folder, with its defaults: the client secret is stored hashed with Django's password
+  hasher (PBKDF2), so every token request pays for one password check.
+
+Both run with the same gunicorn command on loopback and are driven by `wrk` for a fixed
+time with bench/token.lua, which cycles through request bodies. The ratio of the two rates
+is what the comparison is about; absolute numbers depend on the machine (listed in the JSON).
+
+`rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
+look fast. Latency percentiles cover every response.
+
+Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_CONNECTIONS (for ours, 16),
+BENCH_JSON (a path: also write the figures there as JSON), DATABASE_URL, REDIS_URL, and
+SECRET_KEY for a database whose signing key was stored under another key than the bench's.
+"""
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TOKEN_SCRIPT = PROJECT_DIR / "bench" / "token.lua"
+VENV_BIN = Path(sys.executable).parent
+
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+# Each stock request spends about half a second in PBKDF2; more connections than workers
+# would only queue.
+STOCK_CONNECTIONS = 4
+WORKERS = 2
+CLIENTS = 4
+
+
+class BenchError(Exception):
+    """A step failed; the message says which and why."""
+
+
+@dataclass
+class Site:
+    """A served project and the confidential clients created in it."""
+
+    base_url: str
+    clients: list[tuple[str, str]]  # (client_id, client_secret)
+    log: Path  # the server's output, shown when a step fails
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    bodies: Callable[[Site], list[str]]
+    connections: int
+    timeout_s: int = 5
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    successes: int
+
+
+def secret_bodies(site: Site) -> list[str]:
+    return [
+        urlencode({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
+        for cid, secret in site.clients
+    ]
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def run(args: list[str], *, env: dict[str, str], cwd: Path) -> str:
+    """Runs a setup command to completion; its stdout, or BenchError with its stderr."""
+    result = subprocess.run(  # noqa: S603  (our own commands, no shell)
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        raise BenchError(f"`{' '.join(args[1:])}` failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+    """Serves `wsgi_module` on a free loopback port (access log off); yields its base URL."""
+    port = free_port()
+    command = [VENV_BIN / "gunicorn", wsgi_module, "--bind", f"127.0.0.1:{port}"]
+    with log.open("w") as log_file:
+        server = subprocess.Popen(  # noqa: S603
+            [*command, "--workers", str(WORKERS)],
+            env=env,
+            cwd=cwd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as one below
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if server.poll() is not None:
+                raise BenchError(f"gunicorn {wsgi_module} exited:\n{tail(log)}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"gunicorn {wsgi_module} did not listen:\n{tail(log)}"
+                    ) from error
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(server)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group (gunicorn and its workers); SIGKILL if it lingers."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- the two projects ----------------------------------------------------------------------
+
+
+# Stable across runs: the project encrypts its token signing key with SECRET_KEY, and a
+# DATABASE_URL database keeps that key from one run to the next. Only for benchmark databases.
+BENCH_SECRET_KEY = "bench-only-secret-key-never-used-for-a-deployment-0123456789abcdef"  # noqa: S105
+
+
+def project_env(tmp: Path) -> dict[str, str]:
+    """Production settings (README, Production) on loopback; the database and cache as given."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "identity_server.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or BENCH_SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        # The checks refuse a plain-http issuer outside DEBUG; nothing fetches it here.
+        "IDENTITY_ISSUER": "https://127.0.0.1/identity_",
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'project.sqlite3'}",
+    }
+
+
+@contextmanager
+def serve_project(tmp: Path) -> Iterator[Site]:
+    env = project_env(tmp)
+    manage = [sys.executable, "manage.py"]
+    progress("project: migrate, seed_demo, create_client")
+    run([*manage, "migrate", "--noinput"], env=env, cwd=PROJECT_DIR)
+    run([*manage, "seed_demo"], env=env, cwd=PROJECT_DIR)
+    # Unique names: a PostgreSQL database keeps the clients of earlier runs.
+    run_id = secrets.token_hex(4)
+    create = [*manage, "create_client", "--org", "demo", "--kind", "external_app"]
+    clients = []
+    for n in range(CLIENTS):
+        name = f"bench-{run_id}-{n}"
+        args = [*create, "--name", name, "--scopes", "OR.Machines", "--json"]
+        out = run(args, env=env, cwd=PROJECT_DIR)
+        created = json.loads(out.strip().splitlines()[-1])
+        clients.append((created["client_id"], created["client_secret"]))
+    log = tmp / "project.log"
+    with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
+        yield Site(url, clients, log)
+
+
+STOCK_SETTINGS = """\
+from pathlib import Path
+
+SECRET_KEY = {secret_key!r}
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "oauth2_provider"]
+ROOT_URLCONF = "stock_site.urls"
+DATABASES = {{
+    "default": {{
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": Path(__file__).resolve().parent.parent / "stock.sqlite3",
+    }}
+}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+"""
+
+STOCK_URLS = """\
+from django.urls import include, path
+
+urlpatterns = [path("o/", include("oauth2_provider.urls", namespace="oauth2_provider"))]
+"""
+
+STOCK_WSGI = """\
+from django.core.wsgi import get_wsgi_application
+
+application = get_wsgi_application()
+"""
+
+# Saving an Application hashes its client secret (hash_client_secret defaults to True).
+STOCK_CREATE_APPLICATIONS = """\
+import json, os
+from oauth2_provider.models import Application
+
+for client_id, client_secret in json.loads(os.environ["BENCH_CLIENTS"]):
+    Application.objects.create(
+        name=client_id, client_id=client_id, client_secret=client_secret,
+        client_type="confidential", authorization_grant_type="client-credentials",
+    )
+"""
+
+
+@contextmanager
+def serve_stock_dot(tmp: Path) -> Iterator[Site]:
+    """A minimal django-oauth-toolkit project with every default, on SQLite."""
+    site_dir = tmp / "stock"
+    package = site_dir / "stock_site"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "settings.py").write_text(
+        STOCK_SETTINGS.format(secret_key=secrets.token_urlsafe(64))
+    )
+    (package / "urls.py").write_text(STOCK_URLS)
+    (package / "wsgi.py").write_text(STOCK_WSGI)
+    clients = [(f"bench-{n}", secrets.token_urlsafe(32)) for n in range(CLIENTS)]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "stock_site.settings",
+        "PYTHONPATH": str(site_dir),
+        "BENCH_CLIENTS": json.dumps(clients),
+    }
+    progress("stock django-oauth-toolkit: migrate, create applications")
+    django = [sys.executable, "-m", "django"]
+    run([*django, "migrate", "--noinput"], env=env, cwd=site_dir)
+    run([*django, "shell", "-c", STOCK_CREATE_APPLICATIONS], env=env, cwd=site_dir)
+    log = tmp / "stock.log"
+    with gunicorn("stock_site.wsgi", env=env, cwd=site_dir, log=log) as url:
+        yield Site(url, clients, log)
+
+
+# Each served project and the scenarios run against it while it is up.
+SERVERS = [
+    (serve_project, [Scenario("secret", "/identity_/connect/token", secret_bodies, CONNECTIONS)]),
+    (
+        serve_stock_dot,
+        [Scenario("stock_dot", "/o/token/", secret_bodies, STOCK_CONNECTIONS, timeout_s=10)],
+    ),
+]
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def warm_up(url: str, bodies: list[str], connections: int, log: Path) -> None:
+    """A few concurrent requests, so that every worker has loaded and connected; all must
+    answer 200 with an access token, or the measurement would be of errors."""
+
+    def post(body: str) -> requests.Response:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return requests.post(url, data=body, headers=headers, timeout=30)
+
+    count = max(2 * WORKERS, min(connections, 8))
+    with ThreadPoolExecutor(count) as pool:
+        responses = list(pool.map(post, (bodies[i % len(bodies)] for i in range(count))))
+    for response in responses:
+        if response.status_code != 200 or "access_token" not in response.text:
+            raise BenchError(
+                f"warm-up POST {url} answered {response.status_code}: {response.text[:500]}\n"
+                f"server log:\n{tail(log)}"
+            )
+
+
+def measure(wrk: str, scenario: Scenario, site: Site, tmp: Path) -> Result:
+    url = site.base_url + scenario.path
+    bodies = scenario.bodies(site)
+    bodies_file = tmp / f"{scenario.name}.bodies"
+    bodies_file.write_text("\n".join(bodies) + "\n")
+    progress(f"{scenario.name}: warm-up, then wrk for {DURATION} s")
+    warm_up(url, bodies, scenario.connections, site.log)
+    threads = min(2, scenario.connections)
+    load = [f"-t{threads}", f"-c{scenario.connections}", f"-d{DURATION}s"]
+    options = [f"--timeout={scenario.timeout_s}s", "--latency", "-s", str(TOKEN_SCRIPT)]
+    args = [wrk, *load, *options, url, "--", str(bodies_file)]
+    output = run(args, env=dict(os.environ), cwd=PROJECT_DIR)
+    line = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
+    if line is None:
+        raise BenchError(f"wrk printed no BENCH line:\n{output}")
+    figures = {k: int(v) for k, v in (pair.split("=") for pair in line.group(1).split())}
+    successes = figures["requests"] - figures["status"]
+    return Result(
+        rps=successes / (figures["duration_us"] / 1e6),
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        errors=sum(figures[k] for k in ("status", "connect", "read", "write", "timeout")),
+        successes=successes,
+    )
+
+
+def find_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        progress("wrk is missing; apt-get install -y wrk")
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)  # noqa: S607
+        wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("wrk is not installed: `sudo apt-get install wrk` (Debian, Ubuntu).")
+    return wrk
+
+
+def machine(scenarios: list[Scenario]) -> dict:
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo.read_text(), re.MULTILINE)
+        cpu = model.group(1) if model else cpu
+    database_url = os.environ.get("DATABASE_URL", "")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
+        "cache": "redis" if os.environ.get("REDIS_URL") else "locmem",
+        "stock_dot_database": "sqlite",
+        "gunicorn_workers": WORKERS,
+        "duration_s": DURATION,
+        "connections": {s.name: s.connections for s in scenarios},
+    }
+
+
+def report(results: dict[str, Result]) -> float | None:
+    print(f"\n{'scenario':<12}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for name, r in results.items():
+        print(f"{name:<12}{r.rps:>10.1f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.errors:>8}")
+    stock = results.get("stock_dot")
+    if "secret" not in results or not stock or stock.rps == 0:
+        return None
+    ratio = results["secret"].rps / stock.rps
+    print(f"ratio secret/stock_dot = {ratio:.0f}×")  # noqa: RUF001
+    return ratio
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    # A plain `kill` of this script still stops the servers (the `finally` blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    wrk = find_wrk()
+    results: dict[str, Result] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        for serve, scenarios in SERVERS:
+            with serve(tmp) as site:
+                for scenario in scenarios:
+                    results[scenario.name] = measure(wrk, scenario, site, tmp)
+    ratio = report(results)
+    if path := os.environ.get("BENCH_JSON"):
+        figures = {
+            name: {
+                "rps": round(r.rps, 1),
+                "p50_ms": round(r.p50_ms, 2),
+                "p99_ms": round(r.p99_ms, 2),
+                "errors": r.errors,
+            }
+            for name, r in results.items()
+        }
+        meta = machine([s for _, scenarios in SERVERS for s in scenarios])
+        ratio = round(ratio, 1) if ratio is not None else None
+        document = {**figures, "ratio": ratio, "meta": meta}
+        Path(path).write_text(json.dumps(document, indent=2) + "\n")
+    failed = [name for name, r in results.items() if r.successes == 0]
+    if failed:
+        progress(f"no successful request in: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        progress(str(error))
+        sys.exit(1)
