@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from identity_server.tokens import signing_key_file_load
+
 DEPLOY_SAFETY = "identity_deploy_safety"
 
 
@@ -88,4 +90,17 @@ def check_production_safety(app_configs=None, **kwargs):
                 id="identity.E004",
             )
         )
+    for path in filter(
+        None, [settings.IDENTITY_SIGNING_KEY_FILE, *settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES]
+    ):
+        try:
+            signing_key_file_load(path)
+        except (OSError, ValueError, TypeError) as error:
+            problems.append(
+                Error(
+                    f"The signing key file {path} cannot be used: {error}",
+                    hint="Mount an unencrypted PEM RSA private key of at least 2048 bits.",
+                    id="identity.E005",
+                )
+            )
     return problems

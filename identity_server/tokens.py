@@ -112,7 +112,7 @@ def _material(private_key: rsa.RSAPrivateKey | None, public_jwk: dict) -> KeyMat
     return KeyMaterial(public_jwk["kid"], public_jwk, jwk.construct(public_jwk, ALGORITHM), signer)
 
 
-def _load_pem_file(path: str) -> rsa.RSAPrivateKey:
+def signing_key_file_load(path: str) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < KEY_BITS:
         raise ValueError(f"{path} must hold an RSA private key of at least {KEY_BITS} bits.")
@@ -160,10 +160,10 @@ def _published_rows():
 def _file_keys() -> list[KeyMaterial]:
     keys = []
     if settings.IDENTITY_SIGNING_KEY_FILE:
-        private_key = _load_pem_file(settings.IDENTITY_SIGNING_KEY_FILE)
+        private_key = signing_key_file_load(settings.IDENTITY_SIGNING_KEY_FILE)
         keys.append(_material(private_key, _public_jwk(private_key)))
     for path in settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES:
-        keys.append(_material(None, _public_jwk(_load_pem_file(path))))
+        keys.append(_material(None, _public_jwk(signing_key_file_load(path))))
     return keys
 
 

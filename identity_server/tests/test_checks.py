@@ -1,4 +1,6 @@
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 
 from identity_server.checks import check_production_safety, parse_host_port
@@ -10,6 +12,8 @@ PRODUCTION = {
     "IDENTITY_ISSUER": "https://id.example.com/identity_",
     "ALLOWED_HOSTS": ["id.example.com"],
     "FEDERATION_OUTBOUND_ALLOWLIST": [],
+    "IDENTITY_SIGNING_KEY_FILE": None,
+    "IDENTITY_SIGNING_KEY_PREVIOUS_FILES": [],
 }
 
 
@@ -54,6 +58,35 @@ def test_an_outbound_allowlist_outside_debug_is_a_warning(settings):
 def test_a_malformed_outbound_allowlist_is_refused(settings):
     ids = _ids(settings, DEBUG=True, ALLOWED_HOSTS=[], FEDERATION_OUTBOUND_ALLOWLIST=["idp"])
     assert ids == ["identity.E004"]
+
+
+def _pem(path, key_size: int):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(path)
+
+
+def test_a_usable_mounted_signing_key_passes(settings, tmp_path):
+    assert _ids(settings, IDENTITY_SIGNING_KEY_FILE=_pem(tmp_path / "k.pem", 2048)) == []
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a key", "weak"])
+def test_an_unusable_signing_key_file_is_refused(settings, tmp_path, problem):
+    path = tmp_path / "k.pem"
+    if problem == "not a key":
+        path.write_text("hello")
+    elif problem == "weak":
+        _pem(path, 1024)
+
+    ids = _ids(settings, IDENTITY_SIGNING_KEY_PREVIOUS_FILES=[str(path)])
+
+    assert ids == ["identity.E005"]
 
 
 @pytest.mark.parametrize(
