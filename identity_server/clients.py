@@ -4,10 +4,17 @@ Secrets are 256 random bits behind a recognizable prefix, stored as HMAC-SHA256 
 key derived from SECRET_KEY: a password hasher protects guessable passwords, and would
 only make the token endpoint slow for random secrets.
 
-`client_snapshot` serves a client with its secrets from this process's memory for a few
-seconds. Every change to a client or its secrets (identity_server.services) stores a new
-generation for it in the shared cache, and a snapshot whose generation differs is
-reloaded, so a deleted secret stops working at once in every process.
+`client_snapshot` serves a client with its secrets from this process's memory. Every
+change to a client or its secrets (identity_server.services) drops this process's copy at
+once and stores a new generation for the client in the shared cache; other processes
+compare their copy's generation with it at most once every GENERATION_CHECK_SECONDS, and
+reload a copy that is out of date or older than SNAPSHOT_SECONDS. Checking on every request
+would cost a Redis round trip per token, a fifth of a warm request's time.
+
+So in another process a deleted secret keeps authenticating for up to a second; the tokens
+it gets there are refused anyway, since the deny-list covers every token of a deleted
+secret or client (identity_server.denylist). A refusal always re-reads the client first,
+so a secret created a moment ago in another process works at once.
 """
 
 import hashlib
@@ -36,6 +43,7 @@ SECRET_BYTES = 32
 PREFIX_SHOWN = len(SECRET_PREFIX) + 4
 
 SNAPSHOT_SECONDS = 10
+GENERATION_CHECK_SECONDS = 1
 SNAPSHOT_LIMIT = 10_000
 LAST_USED_INTERVAL = 60
 CLIENT_ID_MAX_LENGTH = 100
@@ -66,7 +74,17 @@ class ClientSnapshot:
 
 # A digest no secret has, so that an unknown client costs what a known one does.
 _NO_SUCH_SECRET = SecretDigest(0, bytes(32), None)
-_snapshots: dict[str, tuple[float, str | None, ClientSnapshot | None]] = {}
+
+
+@dataclass
+class _Cached:
+    loaded_at: float
+    checked_at: float
+    generation: str | None
+    snapshot: ClientSnapshot | None
+
+
+_snapshots: dict[str, _Cached] = {}
 _last_used_marked: dict[int, float] = {}
 _lock = threading.Lock()
 
@@ -139,20 +157,27 @@ def _load(client_id: str) -> ClientSnapshot | None:
     )
 
 
-def client_snapshot(client_id: str) -> ClientSnapshot | None:
-    """The client with its secrets, or None if there is no such client."""
+def client_snapshot(client_id: str, *, recheck: bool = False) -> ClientSnapshot | None:
+    """The client with its secrets, or None if there is no such client. `recheck` compares
+    the copy with the shared generation whatever its age."""
     if not client_id or len(client_id) > CLIENT_ID_MAX_LENGTH:
         return None
-    generation = _generation(client_id)
     now = time.monotonic()
     cached = _snapshots.get(client_id)
-    if cached is not None and cached[1] == generation and now - cached[0] < SNAPSHOT_SECONDS:
-        return cached[2]
+    if cached is not None and now - cached.loaded_at < SNAPSHOT_SECONDS:
+        if not recheck and now - cached.checked_at < GENERATION_CHECK_SECONDS:
+            return cached.snapshot
+        generation = _generation(client_id)
+        if generation == cached.generation:
+            cached.checked_at = now
+            return cached.snapshot
+    else:
+        generation = _generation(client_id)
     snapshot = _load(client_id)
     with _lock:
         if len(_snapshots) >= SNAPSHOT_LIMIT:
             _snapshots.clear()
-        _snapshots[client_id] = (now, generation, snapshot)
+        _snapshots[client_id] = _Cached(now, now, generation, snapshot)
     return snapshot
 
 
@@ -174,10 +199,19 @@ def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
     """RFC 6749 §2.3.1: authenticates `client_id` with one of its active secrets.
 
     Unknown clients and wrong secrets cost the same: the presented secret is hashed once and
-    compared, in constant time, with every stored digest (a dummy one for an unknown client).
+    compared, in constant time, with every stored digest (a dummy one for an unknown client),
+    and every refusal re-reads the client before it is final.
     """
     presented = secret_digest(secret)
-    client = client_snapshot(client_id)
+    check = _check(client_snapshot(client_id), presented)
+    if check.reason:
+        check = _check(client_snapshot(client_id, recheck=True), presented)
+    if not check.reason:
+        _mark_used(check.secret_id)
+    return check
+
+
+def _check(client: ClientSnapshot | None, presented: bytes) -> SecretCheck:
     matched = None
     for candidate in client.secrets if client and client.secrets else (_NO_SUCH_SECRET,):
         if hmac.compare_digest(candidate.digest, presented) and candidate.id:
@@ -192,7 +226,6 @@ def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
         return SecretCheck(client, None, "wrong_secret")
     if matched.expires_at is not None and matched.expires_at <= timezone.now():
         return SecretCheck(client, None, "expired_secret")
-    _mark_used(matched.id)
     return SecretCheck(client, matched.id, "")
 
 

@@ -19,6 +19,12 @@ from identity_server.tokens import LEEWAY_SECONDS, token_validity
 Kind = Revocation.Kind
 
 
+def secret_entry(client_id: str, secret_id) -> str:
+    """A secret's deny-list value. Its client's id makes it unique beyond one database
+    (secret ids restart with a new database; a shared Redis may outlive it)."""
+    return f"{client_id}:{secret_id}"
+
+
 def _cache_key(kind: str, value: str) -> str:
     return f"identity:revoked:{kind}:{value}"
 
@@ -46,7 +52,7 @@ def denylist_add(*, kind: str, value: str, until: datetime) -> None:
 def _entries(claims: dict) -> list[tuple[str, str]]:
     entries = [(Kind.TOKEN, str(claims.get("jti", ""))), (Kind.CLIENT, claims["client_id"])]
     if claims.get("secret_id") is not None:
-        entries.append((Kind.SECRET, str(claims["secret_id"])))
+        entries.append((Kind.SECRET, secret_entry(claims["client_id"], claims["secret_id"])))
     return entries
 
 

@@ -193,7 +193,7 @@ def client_secret_delete(*, secret: ClientSecret, actor: Actor) -> None:
     client = secret.client
     denylist.denylist_add(
         kind=denylist.Kind.SECRET,
-        value=str(secret.pk),
+        value=denylist.secret_entry(client.client_id, secret.pk),
         until=denylist.covers_issued_tokens_until(),
     )
     details = {"secret_id": secret.pk, "description": secret.description}

@@ -1,0 +1,141 @@
+"""The token endpoint across processes: gunicorn workers on one side, an operator's
+commands on the other, sharing PostgreSQL or SQLite and Redis as a deployment does.
+
+A change made in one process must reach the others: a new secret works at once, a deleted
+secret's tokens are refused at once by our APIs, and the secret itself stops
+authenticating within identity_server.clients.GENERATION_CHECK_SECONDS.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+import requests
+from django.conf import settings
+
+from identity_server.clients import GENERATION_CHECK_SECONDS
+from tests.processes import project_env, run_python
+
+VENV_BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="processes share client changes through Redis; set REDIS_URL to test it",
+)
+
+CREATE_SECRET = """
+import django, json, sys
+django.setup()
+from identity_server import services
+from identity_server.models import OAuthClient
+from tenants.services import Actor
+client = OAuthClient.objects.get(client_id=sys.argv[1])
+row, secret = services.client_secret_create(client=client, actor=Actor.system("test"))
+print(json.dumps({"id": row.pk, "secret": secret}))
+"""
+
+DELETE_SECRET = """
+import django, sys
+django.setup()
+from identity_server import services
+from identity_server.models import ClientSecret
+from tenants.services import Actor
+secret = ClientSecret.objects.get(pk=sys.argv[1])
+services.client_secret_delete(secret=secret, actor=Actor.system("test"))
+"""
+
+
+def _own_redis_database(url: str) -> str:
+    """The test run's Redis server, another database: the suite flushes its own."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/14", "", ""))
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("deployment")
+    env = {
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        "REDIS_URL": _own_redis_database(os.environ["REDIS_URL"]),
+    }
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # nothing from an earlier run
+    for command in (["migrate", "--noinput"], ["seed_demo"]):
+        result = run_python("manage.py", *command, **env)
+        assert result.returncode == 0, result.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [VENV_BIN / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=2"],
+        env=project_env(**env),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/identity_/.well-known/openid-configuration", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    try:
+        yield base, env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _python(env, *args) -> str:
+    result = run_python(*args, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _token(base, client_id, secret) -> requests.Response:
+    return requests.post(
+        f"{base}/identity_/connect/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        timeout=5,
+    )
+
+
+def test_secret_changes_in_one_process_reach_the_workers(deployment):
+    base, env = deployment
+    # given an app created by an operator's command, in another process
+    credentials = json.loads(
+        _python(env, "manage.py", "create_client", "--org", "demo", "--name", "Cross",
+                "--scopes", "OR.Machines", "--json")
+    )  # fmt: skip
+    client_id = credentials["client_id"]
+    # (several requests, so that both workers have the client in memory)
+    assert {
+        _token(base, client_id, credentials["client_secret"]).status_code for _ in range(6)
+    } == {200}
+
+    # when a second secret is created elsewhere, it works at once in every worker
+    created = json.loads(_python(env, "-c", CREATE_SECRET, client_id))
+    assert {_token(base, client_id, created["secret"]).status_code for _ in range(6)} == {200}
+    token = _token(base, client_id, created["secret"]).json()["access_token"]
+    machines = f"{base}/demo/DefaultTenant/orchestrator_/odata/Machines"
+    bearer = {"Authorization": f"Bearer {token}"}
+    first = requests.get(machines, headers=bearer, timeout=5)
+    assert first.status_code == 200, first.text
+
+    # when it is deleted elsewhere
+    _python(env, "-c", DELETE_SECRET, str(created["id"]))
+
+    # then its tokens are refused at once, and the secret within the generation check
+    assert requests.get(machines, headers=bearer, timeout=5).status_code == 401
+    time.sleep(GENERATION_CHECK_SECONDS)
+    assert {_token(base, client_id, created["secret"]).status_code for _ in range(6)} == {401}
+    assert _token(base, client_id, credentials["client_secret"]).status_code == 200
