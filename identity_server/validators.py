@@ -98,11 +98,12 @@ class IdentityValidator(OAuth2Validator):
     def _secret_credentials(self, request) -> tuple[str, str]:
         """(client_id, secret) from HTTP Basic or the form body, never both (RFC 6749 §2.3)."""
         body_id, body_secret = _param(request, "client_id"), _param(request, "client_secret")
-        basic = self._extract_basic_auth(request)
-        if basic is None:
+        # RFC 7235 §2.1: the scheme name is case-insensitive.
+        scheme, _, basic = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "basic":
             return body_id, body_secret
         try:
-            decoded = base64.b64decode(basic, validate=True).decode("utf-8")
+            decoded = base64.b64decode(basic.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             decoded = ""
         client_id, colon, secret = decoded.partition(":")

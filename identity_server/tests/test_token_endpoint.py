@@ -96,17 +96,26 @@ def test_form_body_credentials_get_a_one_hour_bearer_token(client, app):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_basic_credentials_get_a_token(client, app):
+@pytest.mark.parametrize("scheme", ["Basic", "basic"])
+def test_basic_credentials_get_a_token(client, app, scheme):
     oauth_client, secret = app
+    header = basic(oauth_client.client_id, secret).replace("Basic", scheme)
 
     response = client.post(
-        TOKEN_URL,
-        {"grant_type": "client_credentials"},
-        HTTP_AUTHORIZATION=basic(oauth_client.client_id, secret),
+        TOKEN_URL, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=header
     )
 
     assert response.status_code == 200
     assert response.json()["access_token"]
+
+
+def test_malformed_basic_credentials_are_an_invalid_client(client, app):
+    response = client.post(
+        TOKEN_URL, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION="Basic !!notbase64"
+    )
+
+    assert_refused(response, "invalid_client", 401)
+    assert failure_reasons() == ["malformed_basic_credentials"]
 
 
 def test_the_token_verifies_with_pyjwt_and_carries_the_spec_claims(client, app, settings):
