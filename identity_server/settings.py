@@ -116,6 +116,19 @@ OAUTH2_PROVIDER = {
     "OAUTH2_BACKEND_CLASS": "identity_server.oauth.OAuthLibCore",
     "ACCESS_TOKEN_GENERATOR": "identity_server.tokens.access_token_generator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME,
+    # RFC 9700 (OAuth 2.0 Security BCP) everywhere. The flows these govern are not served
+    # (BackendApplicationServer has client credentials only); should one ever be, it starts
+    # compliant, and `check --deploy` stays quiet about DOT's legacy defaults.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 
 AUTH_PASSWORD_VALIDATORS = [
