@@ -1,10 +1,18 @@
 """Running the project in a separate process, as an operator would, with a chosen environment."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import requests
 from django.conf import settings
+
+VENV_BIN = Path(sys.executable).parent
 
 # Variables the project reads; a child process starts without the test run's values for them.
 CONFIGURATION = {
@@ -36,3 +44,35 @@ def run_python(*args: str, **env: str) -> subprocess.CompletedProcess:
         timeout=60,
         check=False,
     )
+
+
+@contextmanager
+def served_project(**env: str) -> Iterator[str]:
+    """Migrates and seeds the configured database, then serves the project with gunicorn
+    (2 workers) on a free loopback port; yields its base URL and stops it afterwards."""
+    for command in (["migrate", "--noinput"], ["seed_demo"]):
+        result = run_python("manage.py", *command, **env)
+        assert result.returncode == 0, result.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [VENV_BIN / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=2"],
+        env=project_env(**env),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/identity_/.well-known/openid-configuration", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    try:
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -8,22 +8,15 @@ authenticating within identity_server.clients.GENERATION_CHECK_SECONDS.
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 import requests
-from django.conf import settings
 
 from identity_server.clients import GENERATION_CHECK_SECONDS
-from tests.processes import project_env, run_python
-
-VENV_BIN = Path(sys.executable).parent
+from tests.processes import run_python, served_project
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"),
@@ -67,32 +60,8 @@ def deployment(tmp_path_factory):
         "REDIS_URL": _own_redis_database(os.environ["REDIS_URL"]),
     }
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()  # nothing from an earlier run
-    for command in (["migrate", "--noinput"], ["seed_demo"]):
-        result = run_python("manage.py", *command, **env)
-        assert result.returncode == 0, result.stderr
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603
-        [VENV_BIN / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=2"],
-        env=project_env(**env),
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/identity_/.well-known/openid-configuration", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    try:
+    with served_project(**env) as base:
         yield base, env
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _python(env, *args) -> str:
