@@ -99,16 +99,18 @@ def audit_record(
     target = AuditTarget.of(target) if target is not None else AuditTarget("", "", "")
     if tenant is not None and organization is None:
         organization = tenant.organization
+    # Ids and names may come from the request (a client id nobody registered): cut them to
+    # their columns rather than lose the event.
     return AuditEvent.objects.create(
         organization=organization,
         tenant=tenant,
         actor_kind=actor.kind,
-        actor_id=actor.id,
+        actor_id=actor.id[:64],
         actor_name=actor.name[:255],
         action=action,
         target_kind=target.kind,
-        target_id=target.id,
-        target_name=target.name,
+        target_id=target.id[:64],
+        target_name=target.name[:255],
         outcome=outcome,
         reason_code=reason_code,
         client_address=actor.address,

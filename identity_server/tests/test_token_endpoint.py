@@ -332,6 +332,17 @@ def test_each_refusal_gets_its_rfc6749_error_and_is_audited(
     assert failure_reasons() == [reason]
 
 
+def test_an_overlong_unknown_client_id_is_refused_and_audited(client, app):
+    oauth_client, secret = app
+
+    response = client.post(TOKEN_URL, form(oauth_client, secret, client_id="x" * 5000))
+
+    assert_refused(response, "invalid_client", 401)
+    event = AuditEvent.objects.get(action="token.request")
+    assert event.reason_code == "unknown_client"
+    assert event.actor_id == "x" * 64
+
+
 def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(client, app):
     oauth_client, secret = app
 
