@@ -20,6 +20,7 @@ so a secret created a moment ago in another process works at once.
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import threading
 import time
@@ -47,6 +48,8 @@ GENERATION_CHECK_SECONDS = 1
 SNAPSHOT_LIMIT = 10_000
 LAST_USED_INTERVAL = 60
 CLIENT_ID_MAX_LENGTH = 100
+# Every client id we issue fits (UUIDs); anything else cannot be a client, and is not looked up.
+CLIENT_ID_PATTERN = re.compile(rf"[A-Za-z0-9._~-]{{1,{CLIENT_ID_MAX_LENGTH}}}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def _load(client_id: str) -> ClientSnapshot | None:
 def client_snapshot(client_id: str, *, recheck: bool = False) -> ClientSnapshot | None:
     """The client with its secrets, or None if there is no such client. `recheck` compares
     the copy with the shared generation whatever its age."""
-    if not client_id or len(client_id) > CLIENT_ID_MAX_LENGTH:
+    if not CLIENT_ID_PATTERN.fullmatch(client_id or ""):
         return None
     now = time.monotonic()
     cached = _snapshots.get(client_id)

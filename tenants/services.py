@@ -77,6 +77,10 @@ def _is_sensitive(key: Any) -> bool:
 
 
 def _redact(value: Any) -> Any:
+    """Secret-looking keys redacted, and NUL characters (which PostgreSQL cannot store)
+    replaced, at any depth."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, dict):
         return {k: REDACTED if _is_sensitive(k) else _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -105,16 +109,16 @@ def audit_record(
         organization=organization,
         tenant=tenant,
         actor_kind=actor.kind,
-        actor_id=actor.id[:64],
-        actor_name=actor.name[:255],
+        actor_id=_redact(actor.id[:64]),
+        actor_name=_redact(actor.name[:255]),
         action=action,
         target_kind=target.kind,
-        target_id=target.id[:64],
-        target_name=target.name[:255],
+        target_id=_redact(target.id[:64]),
+        target_name=_redact(target.name[:255]),
         outcome=outcome,
         reason_code=reason_code,
         client_address=actor.address,
-        user_agent=actor.user_agent,
+        user_agent=_redact(actor.user_agent),
         details=_redact(details or {}),
     )
 

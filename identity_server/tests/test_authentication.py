@@ -62,6 +62,13 @@ def tampered(token: str, **changes) -> str:
         pytest.param(lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),
                      id="bad signature"),
         pytest.param(lambda t: "garbage", id="not a JWT"),
+        pytest.param(lambda t: "a.b", id="two parts"),
+        pytest.param(lambda t: b64({"alg": "RS256", "kid": 7, "typ": "at+jwt"}) + ".e30.x",
+                     id="kid not a string"),
+        pytest.param(lambda t: b64({"alg": "RS256", "kid": "nope", "typ": "at+jwt"}) + ".e30.x",
+                     id="unknown kid"),
+        pytest.param(lambda t: "\x00" + t, id="NUL"),
+        pytest.param(lambda t: t * 50, id="huge"),
     ],
 )  # fmt: skip
 def test_forged_tokens_are_refused(rf, app, issue_token, forge):

@@ -433,3 +433,40 @@ def test_each_issued_token_is_a_structured_log_line_without_the_token(client, ap
     assert line["jti"] == pyjwt.decode(token, options={"verify_signature": False})["jti"]
     assert token not in caplog.text
     assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "headers"),
+    [
+        pytest.param(b"\xff\xfe\x00garbage", None, {}, id="not utf-8"),
+        pytest.param(b'{"grant_type": "client_credentials"}', "application/json", {}, id="json"),
+        pytest.param(b"grant_type=client_credentials&grant_type=password", None, {}, id="dup"),
+        pytest.param(b"grant_type=client_credentials&scope=" + b"A" * 100_000, None, {}, id="huge"),
+        pytest.param(b"grant_type=client_credentials&client_id=%00%ff", None, {}, id="nul id"),
+        pytest.param(b"grant_type=client_credentials&scope=%E2%9C%93", None, {}, id="unicode"),
+        pytest.param(
+            b"grant_type=client_credentials",
+            None,
+            {"HTTP_AUTHORIZATION": "Basic " + "A" * 50_000},
+            id="huge basic",
+        ),
+        pytest.param(
+            b"grant_type=client_credentials",
+            None,
+            {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"\xff\xfe:x").decode()},
+            id="basic not utf-8",
+        ),
+    ],
+)  # fmt: skip
+def test_malformed_requests_get_an_oauth_error_never_a_server_error(
+    client, app, body, content_type, headers
+):
+    response = client.post(
+        TOKEN_URL,
+        body,
+        content_type=content_type or "application/x-www-form-urlencoded",
+        **headers,
+    )
+
+    assert 400 <= response.status_code < 500
+    assert "access_token" not in response.content.decode(errors="replace")
