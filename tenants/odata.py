@@ -147,6 +147,9 @@ def odata_query(
     unsupported = sorted(k for k in params if k.startswith("$") and k not in SUPPORTED_OPTIONS)
     if unsupported:
         raise InvalidODataQuery(f"The query option {unsupported[0]} is not supported.")
+    if any("\x00" in value for key in params for value in params.getlist(key)):
+        # No text we store contains one, and PostgreSQL refuses it in a query.
+        raise InvalidODataQuery("The query contains a NUL character.")
     count = params.get("$count")
     if count is not None and count.lower() not in {"true", "false"}:
         raise InvalidODataQuery("$count must be true or false.")

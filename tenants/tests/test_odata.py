@@ -89,6 +89,8 @@ def test_count_is_accepted(tenants):
         pytest.param("$filter=contains(Name,'" + "x" * 1000 + "')", id="too-long"),
         pytest.param("$orderby=Name sideways", id="bad-orderby"),
         pytest.param("$orderby=Description", id="unknown-orderby"),
+        pytest.param("$filter=Name eq 'a\x00'", id="nul-character"),
+        pytest.param("other=\x00", id="nul-in-another-parameter"),
     ],
 )
 def test_unsupported_queries_are_a_400_that_says_why(db, query_string):
