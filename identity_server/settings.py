@@ -17,6 +17,8 @@ DEBUG = env_bool("DEBUG", False)
 # The development key is refused outside DEBUG by checks.check_production_safety.
 DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+# Earlier keys, still accepted for sessions and still able to decrypt stored signing keys.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOOPBACK_HOSTS)

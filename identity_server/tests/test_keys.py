@@ -8,9 +8,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 
+from identity_server import services
 from identity_server.models import SigningKey
-from identity_server.tests.factories import client_with_secret
+from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.test_token_endpoint import verify_with_pyjwt
+from identity_server.tokens import current_signing_key, forget_loaded_keys
 
 DISCOVERY_URL = "/identity_/.well-known/openid-configuration"
 
@@ -122,3 +124,30 @@ def test_a_mounted_pem_signs_and_is_published(client, app, issue_token, settings
     assert key.key.public_numbers() == private_key.public_key().public_numbers()
     assert verify_with_pyjwt(client, token, settings)["sub"] == oauth_client.client_id
     assert not SigningKey.objects.exists()
+
+
+def test_stored_keys_survive_a_secret_key_rotation_through_the_fallbacks(
+    client, app, issue_token, settings
+):
+    # given a key stored under the old SECRET_KEY
+    call_command("rotate_signing_key", stdout=StringIO())
+    old_secret_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_secret_key]
+    forget_loaded_keys()
+    # (client secrets are keyed by SECRET_KEY alone: the client needs a new one)
+    oauth_client, _secret = app
+    _row, secret = services.client_secret_create(client=oauth_client, actor=TEST_ACTOR)
+
+    # then it still signs
+    token = issue_token(oauth_client, secret)
+    assert pyjwt.get_unverified_header(token)["kid"] == SigningKey.objects.get().kid
+
+
+def test_a_stored_key_without_its_secret_key_fails_loudly(db, settings):
+    call_command("rotate_signing_key", stdout=StringIO())
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
+    forget_loaded_keys()
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY_FALLBACKS"):
+        current_signing_key()
