@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+from django.conf import settings
 from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.utils import timezone
@@ -93,16 +94,23 @@ _lock = threading.Lock()
 
 
 @cache
-def _digest_key() -> bytes:
-    return salted_hmac("identity_server.clients.secret-digest", "v1", algorithm="sha256").digest()
+def _digest_keys() -> tuple[bytes, ...]:
+    """The key that hashes new secrets, then those derived from SECRET_KEY_FALLBACKS, so
+    that secrets stored before a SECRET_KEY rotation keep working."""
+    return tuple(
+        salted_hmac(
+            "identity_server.clients.secret-digest", "v1", secret=key, algorithm="sha256"
+        ).digest()
+        for key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    )
 
 
 def secret_generate() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
-def secret_digest(secret: str) -> bytes:
-    return hmac.new(_digest_key(), secret.encode(), hashlib.sha256).digest()
+def secret_digest(secret: str, key: bytes | None = None) -> bytes:
+    return hmac.new(key or _digest_keys()[0], secret.encode(), hashlib.sha256).digest()
 
 
 def _generation_key(client_id: str) -> str:
@@ -185,10 +193,11 @@ def client_snapshot(client_id: str, *, recheck: bool = False) -> ClientSnapshot 
 
 
 def forget_snapshots() -> None:
-    """Between tests: this process's snapshots and last-used marks."""
+    """Between tests: this process's snapshots, last-used marks and digest keys."""
     with _lock:
         _snapshots.clear()
         _last_used_marked.clear()
+        _digest_keys.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -201,11 +210,11 @@ class SecretCheck:
 def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
     """RFC 6749 §2.3.1: authenticates `client_id` with one of its active secrets.
 
-    Unknown clients and wrong secrets cost the same: the presented secret is hashed once and
-    compared, in constant time, with every stored digest (a dummy one for an unknown client),
-    and every refusal re-reads the client before it is final.
+    Unknown clients and wrong secrets cost the same: the presented secret is hashed under
+    each key and compared, in constant time, with every stored digest (a dummy one for an
+    unknown client), and every refusal re-reads the client before it is final.
     """
-    presented = secret_digest(secret)
+    presented = [secret_digest(secret, key) for key in _digest_keys()]
     check = _check(client_snapshot(client_id), presented)
     if check.reason:
         check = _check(client_snapshot(client_id, recheck=True), presented)
@@ -214,11 +223,12 @@ def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
     return check
 
 
-def _check(client: ClientSnapshot | None, presented: bytes) -> SecretCheck:
+def _check(client: ClientSnapshot | None, presented: list[bytes]) -> SecretCheck:
     matched = None
     for candidate in client.secrets if client and client.secrets else (_NO_SUCH_SECRET,):
-        if hmac.compare_digest(candidate.digest, presented) and candidate.id:
-            matched = candidate
+        for digest in presented:
+            if hmac.compare_digest(candidate.digest, digest) and candidate.id:
+                matched = candidate
     if client is None:
         return SecretCheck(None, None, "unknown_client")
     if not client.confidential:

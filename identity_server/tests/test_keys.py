@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 
 from identity_server import services
+from identity_server.clients import forget_snapshots
 from identity_server.models import SigningKey
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.test_token_endpoint import verify_with_pyjwt
@@ -126,22 +127,38 @@ def test_a_mounted_pem_signs_and_is_published(client, app, issue_token, settings
     assert not SigningKey.objects.exists()
 
 
-def test_stored_keys_survive_a_secret_key_rotation_through_the_fallbacks(
+def test_a_secret_key_rotation_keeps_signing_keys_and_client_secrets_through_fallbacks(
     client, app, issue_token, settings
 ):
-    # given a key stored under the old SECRET_KEY
+    # given a signing key and a client secret stored under the old SECRET_KEY
     call_command("rotate_signing_key", stdout=StringIO())
-    old_secret_key = settings.SECRET_KEY
-    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
-    settings.SECRET_KEY_FALLBACKS = [old_secret_key]
-    forget_loaded_keys()
-    # (client secrets are keyed by SECRET_KEY alone: the client needs a new one)
-    oauth_client, _secret = app
-    _row, secret = services.client_secret_create(client=oauth_client, actor=TEST_ACTOR)
+    oauth_client, secret = app
 
-    # then it still signs
+    # when SECRET_KEY changes and the old one becomes a fallback
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
+    forget_loaded_keys()
+    forget_snapshots()
+
+    # then both still work, and a new secret is hashed under the new key
     token = issue_token(oauth_client, secret)
     assert pyjwt.get_unverified_header(token)["kid"] == SigningKey.objects.get().kid
+    _row, new_secret = services.client_secret_create(client=oauth_client, actor=TEST_ACTOR)
+    issue_token(oauth_client, new_secret)
+
+
+def test_without_the_fallback_old_client_secrets_stop_working(client, app, settings):
+    oauth_client, secret = app
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 50
+    forget_snapshots()
+
+    response = client.post(
+        "/identity_/connect/token",
+        {"grant_type": "client_credentials", "client_id": oauth_client.client_id,
+         "client_secret": secret},
+    )  # fmt: skip
+
+    assert response.status_code == 401
 
 
 def test_a_stored_key_without_its_secret_key_fails_loudly(db, settings):
