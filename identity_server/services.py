@@ -224,20 +224,24 @@ def token_revoke(*, claims: dict, http_request=None) -> None:
 
 
 @transaction.atomic
-def signing_key_rotate(*, actor: Actor) -> SigningKey:
+def signing_key_rotate(*, actor: Actor, revoke_previous: bool = False) -> SigningKey:
     """A new current signing key. The previous one stays published until its tokens have
-    expired; keys older than that are deleted."""
+    expired, and keys older than that are deleted; with `revoke_previous` (after a leak)
+    every earlier key is deleted now, and the tokens they signed stop verifying."""
     now = timezone.now()
-    previous = list(SigningKey.objects.select_for_update().filter(current=True))
-    SigningKey.objects.filter(current=True).update(current=None, retired_at=now)
-    SigningKey.objects.filter(retired_at__lt=now - token_validity()).delete()
+    previous = list(SigningKey.objects.select_for_update().values_list("kid", flat=True))
+    if revoke_previous:
+        SigningKey.objects.all().delete()
+    else:
+        SigningKey.objects.filter(current=True).update(current=None, retired_at=now)
+        SigningKey.objects.filter(retired_at__lt=now - token_validity()).delete()
     key = signing_key_generate()
     key.save()
     audit_record(
         action="signing_key.rotate",
         actor=actor,
         target=AuditTarget("signing_key", key.kid, key.kid),
-        details={"retired": [k.kid for k in previous]},
+        details={"previous": previous, "revoke_previous": revoke_previous},
     )
     # This process signs with the new key at once; the others within CURRENT_KEY_RECHECK.
     forget_loaded_keys()

@@ -191,7 +191,6 @@ def current_signing_key() -> KeyMaterial:
         with _lock:
             if _current is None or _current.kid != material.kid:
                 _current = material
-                _verifiers[material.kid] = material
             _current_checked_at = now
     return _current
 
@@ -209,22 +208,20 @@ def published_keys() -> list[dict]:
 
 
 def _verifier(kid: str) -> KeyMaterial | None:
+    """The published key `kid`. The published set is re-read every CURRENT_KEY_RECHECK
+    seconds, so a key that another process retired or revoked stops verifying here too, and
+    sooner for an unknown `kid` (at most every UNKNOWN_KID_RELOAD seconds)."""
     global _verifiers_loaded_at
-    material = _verifiers.get(kid)
-    if material is not None:
-        return material
     now = time.monotonic()
-    if now - _verifiers_loaded_at < UNKNOWN_KID_RELOAD:
-        return None
-    loaded = {m.kid: m for m in _file_keys()}
-    for row in _published_rows():
-        loaded.setdefault(row.kid, _material(None, row.public_jwk))
-    with _lock:
-        _verifiers.clear()
-        _verifiers.update(loaded)
-        if _current is not None:
-            _verifiers[_current.kid] = _current
-        _verifiers_loaded_at = now
+    age = now - _verifiers_loaded_at
+    if age > CURRENT_KEY_RECHECK or (kid not in _verifiers and age >= UNKNOWN_KID_RELOAD):
+        loaded = {m.kid: m for m in _file_keys()}
+        for row in _published_rows():
+            loaded.setdefault(row.kid, _material(None, row.public_jwk))
+        with _lock:
+            _verifiers.clear()
+            _verifiers.update(loaded)
+            _verifiers_loaded_at = now
     return _verifiers.get(kid)
 
 

@@ -8,12 +8,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import call_command
 
-from identity_server import services
+from identity_server import services, tokens
 from identity_server.clients import forget_snapshots
 from identity_server.models import SigningKey
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.test_token_endpoint import verify_with_pyjwt
-from identity_server.tokens import current_signing_key, forget_loaded_keys
+from identity_server.tokens import current_signing_key, forget_loaded_keys, signing_key_generate
 
 DISCOVERY_URL = "/identity_/.well-known/openid-configuration"
 
@@ -168,3 +168,38 @@ def test_a_stored_key_without_its_secret_key_fails_loudly(db, settings):
 
     with pytest.raises(RuntimeError, match="SECRET_KEY_FALLBACKS"):
         current_signing_key()
+
+
+def test_revoking_previous_keys_makes_their_tokens_fail_at_once(client, app, issue_token):
+    # given
+    oauth_client, secret = app
+    old_token = issue_token(oauth_client, secret)
+    introspect = {"client_id": oauth_client.client_id, "client_secret": secret}
+
+    # when
+    call_command("rotate_signing_key", "--revoke-previous", stdout=StringIO())
+
+    # then
+    kids = {key["kid"] for key in client.get(f"{DISCOVERY_URL}/jwks").json()["keys"]}
+    assert pyjwt.get_unverified_header(old_token)["kid"] not in kids
+    response = client.post("/identity_/connect/introspect", {"token": old_token, **introspect})
+    assert response.json() == {"active": False}
+
+
+def test_keys_replaced_by_another_process_stop_verifying_here(
+    client, app, issue_token, monkeypatch
+):
+    # given this process has verified a token, so it holds the key that signed it
+    oauth_client, secret = app
+    token = issue_token(oauth_client, secret)
+    introspect = {"token": token, "client_id": oauth_client.client_id, "client_secret": secret}
+    assert client.post("/identity_/connect/introspect", introspect).json()["active"] is True
+
+    # when another process revokes every key (its rows, not this process's memory change),
+    # and this process's recheck interval has passed
+    SigningKey.objects.all().delete()
+    signing_key_generate().save()
+    monkeypatch.setattr(tokens, "CURRENT_KEY_RECHECK", 0)
+
+    # then the old key is no longer trusted here either
+    assert client.post("/identity_/connect/introspect", introspect).json() == {"active": False}
