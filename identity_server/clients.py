@@ -142,28 +142,45 @@ def client_changed(client_id: str) -> None:
 
 
 def _load(client_id: str) -> ClientSnapshot | None:
-    client = (
-        OAuthClient.objects.select_related("organization", "tenant")
-        .filter(client_id=client_id)
-        .first()
+    """One query, a row per secret (or one row for a client without secrets), so that a
+    known client costs what an unknown one does."""
+    rows = list(
+        OAuthClient.objects.filter(client_id=client_id).values(
+            "pk",
+            "client_id",
+            "kind",
+            "client_type",
+            "scopes",
+            "organization__global_id",
+            "organization__slug",
+            "tenant__global_id",
+            "tenant__name",
+            "secrets__id",
+            "secrets__digest",
+            "secrets__expires_at",
+        )
     )
-    if client is None:
+    if not rows:
         return None
+    client = rows[0]
     return ClientSnapshot(
-        pk=client.pk,
-        client_id=client.client_id,
-        kind=client.kind,
-        confidential=client.is_confidential,
-        organization_global_id=str(client.organization.global_id),
-        organization_slug=client.organization.slug,
-        tenant_global_id=str(client.tenant.global_id) if client.tenant else None,
-        tenant_name=client.tenant.name if client.tenant else None,
-        scopes=tuple(client.scopes),
+        pk=client["pk"],
+        client_id=client["client_id"],
+        kind=client["kind"],
+        confidential=client["client_type"] == OAuthClient.CLIENT_CONFIDENTIAL,
+        organization_global_id=str(client["organization__global_id"]),
+        organization_slug=client["organization__slug"],
+        tenant_global_id=str(client["tenant__global_id"]) if client["tenant__name"] else None,
+        tenant_name=client["tenant__name"],
+        scopes=tuple(client["scopes"]),
         secrets=tuple(
-            SecretDigest(s.pk, bytes.fromhex(s.digest), s.expires_at)
-            for s in ClientSecret.objects.filter(client_id=client.pk).only(
-                "id", "digest", "expires_at"
+            SecretDigest(
+                row["secrets__id"],
+                bytes.fromhex(row["secrets__digest"]),
+                row["secrets__expires_at"],
             )
+            for row in rows
+            if row["secrets__id"] is not None
         ),
     )
 
