@@ -1,6 +1,14 @@
 """Django's admin site, restricted to superusers: platform operators, not org admins."""
 
 from django.contrib import admin
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
+
+from identity_server.models import ClientSecret, OAuthClient
 
 
 class SuperuserAdminSite(admin.AdminSite):
@@ -10,3 +18,46 @@ class SuperuserAdminSite(admin.AdminSite):
     def has_permission(self, request):
         user = request.user
         return user.is_active and user.is_superuser
+
+
+# --- what platform operators see of the identity core ----------------------------------
+# Every change to a client goes through identity_server.services, which audits it, drops
+# cached copies and deny-lists tokens; the admin therefore only shows clients. DOT's token,
+# grant and ID-token tables hold nothing here (tokens are self-contained JWTs).
+
+
+class ReadOnly:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ClientSecretInline(ReadOnly, admin.TabularInline):
+    model = ClientSecret
+    extra = 0
+    fields = ["prefix", "description", "created_at", "expires_at", "last_used_at"]
+    readonly_fields = fields
+
+
+class OAuthClientAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["name", "client_id", "kind", "organization", "tenant", "client_type"]
+    list_filter = ["kind", "client_type"]
+    search_fields = ["name", "client_id"]
+    fields = ["name", "client_id", "kind", "organization", "tenant", "client_type", "scopes"]
+    inlines = [ClientSecretInline]
+
+
+def register_identity_core(site: admin.AdminSite) -> None:
+    """Called from IdentityServerConfig.ready(), after every app's admin module (DOT's
+    included) has registered: replaces DOT's editable Application admin and drops its
+    token tables."""
+    for model in (get_access_token_model(), get_grant_model(), get_id_token_model(),
+                  get_refresh_token_model(), OAuthClient):  # fmt: skip
+        if site.is_registered(model):
+            site.unregister(model)
+    site.register(OAuthClient, OAuthClientAdmin)

@@ -8,7 +8,12 @@ class IdentityServerConfig(AppConfig):
     verbose_name = "Identity server"
 
     def ready(self):
+        from django.contrib import admin
+
         from identity_server import checks  # noqa: F401  (registers the system checks)
+        from identity_server.admin import register_identity_core
+
+        register_identity_core(admin.site)
 
 
 class SuperuserAdminConfig(admin_apps.AdminConfig):

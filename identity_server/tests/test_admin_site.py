@@ -1,5 +1,6 @@
 import pytest
 
+from identity_server.tests.factories import client_with_secret
 from tenants.services import Actor, audit_record
 from tenants.tests.factories import UserFactory
 
@@ -42,3 +43,23 @@ def test_the_audit_log_is_read_only_in_the_django_admin(client):
     assert client.get(f"/django-admin/tenants/auditevent/{event.pk}/delete/").status_code == 403
     assert client.post(f"/django-admin/tenants/auditevent/{event.pk}/change/").status_code == 403
     assert client.get("/django-admin/tenants/auditevent/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_oauth_clients_are_read_only_in_the_django_admin(client, admin_membership):
+    # given
+    oauth_client, _secret = client_with_secret(organization=admin_membership.organization)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = f"/django-admin/identity_server/oauthclient/{oauth_client.pk}/change/"
+
+    # when
+    listing = client.get("/django-admin/identity_server/oauthclient/")
+    detail = client.get(page)
+    post = client.post(page, {"name": "renamed"})
+
+    # then
+    assert listing.status_code == detail.status_code == 200
+    assert oauth_client.secrets.get().prefix in detail.content.decode()
+    assert post.status_code == 403
+    assert client.get("/django-admin/identity_server/oauthclient/add/").status_code == 403
+    assert client.get("/django-admin/oauth2_provider/accesstoken/").status_code == 404
