@@ -51,15 +51,15 @@ def _http_request(request):
     return holder.request if isinstance(holder, DjangoRequest) else None
 
 
-def _param(request, name: str) -> str:
-    return dict(request.decoded_body or ()).get(name, "")
+def _params(request) -> dict[str, str]:
+    return dict(request.decoded_body or ())
 
 
 class IdentityValidator(OAuth2Validator):
     def _fail(self, request, reason: str, client: ClientSnapshot | None = None) -> bool:
         http_request = _http_request(request)
         if http_request is not None:
-            client_id = client.client_id if client else (_param(request, "client_id") or "")
+            client_id = client.client_id if client else _params(request).get("client_id", "")
             http_request.token_failure = TokenFailure(reason, client, client_id[:100])
         return False
 
@@ -70,13 +70,11 @@ class IdentityValidator(OAuth2Validator):
         # endpoints: client credentials has no public variant.
         return True
 
-    def authenticate_client_id(self, client_id, request, *args, **kwargs):
-        return self._fail(request, "public_client")
-
     def authenticate_client(self, request, *args, **kwargs):
-        if any(_param(request, name) for name in ASSERTION_PARAMETERS):
+        params = _params(request)
+        if any(params.get(name) for name in ASSERTION_PARAMETERS):
             return self.authenticate_client_assertion(request)
-        client_id, secret = self._secret_credentials(request)
+        client_id, secret = self._secret_credentials(request, params)
         check = client_authenticate_secret(client_id, secret)
         if check.reason:
             reason = check.reason
@@ -95,9 +93,9 @@ class IdentityValidator(OAuth2Validator):
         here. Until then an assertion never authenticates a client."""
         return self._fail(request, "assertion_not_supported")
 
-    def _secret_credentials(self, request) -> tuple[str, str]:
+    def _secret_credentials(self, request, params: dict) -> tuple[str, str]:
         """(client_id, secret) from HTTP Basic or the form body, never both (RFC 6749 §2.3)."""
-        body_id, body_secret = _param(request, "client_id"), _param(request, "client_secret")
+        body_id, body_secret = params.get("client_id", ""), params.get("client_secret", "")
         # RFC 7235 §2.1: the scheme name is case-insensitive.
         scheme, _, basic = request.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() != "basic":
