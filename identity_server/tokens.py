@@ -100,15 +100,16 @@ def _public_jwk(private_key: rsa.RSAPrivateKey) -> dict:
     return {**members, "kid": kid, "use": "sig", "alg": ALGORITHM}
 
 
+def _pem(private_key: rsa.RSAPrivateKey) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def _material(private_key: rsa.RSAPrivateKey | None, public_jwk: dict) -> KeyMaterial:
     signer = None
     if private_key is not None:
-        pem = private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        signer = jwk.construct(pem, ALGORITHM)
+        signer = jwk.construct(_pem(private_key), ALGORITHM)
     return KeyMaterial(public_jwk["kid"], public_jwk, jwk.construct(public_jwk, ALGORITHM), signer)
 
 
@@ -133,9 +134,7 @@ def _stored_private_key(row: SigningKey) -> rsa.RSAPrivateKey:
 def signing_key_generate() -> SigningKey:
     """A new current key row (unsaved); identity_server.services.signing_key_rotate saves it."""
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = _pem(private_key)
     public = _public_jwk(private_key)
     return SigningKey(
         kid=public["kid"],
