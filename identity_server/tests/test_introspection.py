@@ -65,9 +65,9 @@ def test_the_introspection_scope_reaches_its_organizations_tokens_only(
     assert introspect(client, foreign_gateway, token).json() == {"active": False}
 
 
-@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
+@pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
 def test_garbage_is_inactive_not_an_error(client, app, token):
-    response = introspect(client, app, token or "x")
+    response = introspect(client, app, token)
 
     assert response.status_code == 200
     assert response.json() == {"active": False}
