@@ -5,6 +5,9 @@ import pytest
 from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
+# The `identity_provider` fixture: a real HTTPS identity provider on loopback.
+pytest_plugins = ["tests.idp"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
