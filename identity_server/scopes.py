@@ -5,6 +5,8 @@ each. Views name what they need as `X.Read` or `X.Write` (identity_server.permis
 and `scope_satisfied` accepts either that exact scope or the whole-resource `X`.
 """
 
+from dataclasses import dataclass
+
 # What robots request with a machine's client credentials (seed 000).
 ROBOT_SCOPE = "OrchestratorApiUserAccess"
 
@@ -25,29 +27,42 @@ RESOURCES = {
     },
 }
 
-# Scopes without a read/write split.
+# Scopes without a read/write split, grouped the same way.
 STANDALONE = {
-    "OR.Default": "Orchestrator defaults for an external application",
-    ROBOT_SCOPE: "Unattended robot access (machine clients)",
-    INTROSPECTION_SCOPE: "Introspect any token of the organization",
+    "Orchestrator": {
+        "OR.Default": "Orchestrator defaults for an external application",
+        ROBOT_SCOPE: "Unattended robot access (machine clients)",
+    },
+    "Identity": {
+        INTROSPECTION_SCOPE: "Introspect any token of the organization",
+    },
 }
 
 # Asking for it means asking for a refresh token, which client credentials never issue.
 OFFLINE_ACCESS = "offline_access"
 
 
-def _catalogue() -> dict[str, str]:
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    resource: str  # the resource server it is for, as UiPath groups scopes
+    description: str
+
+
+def _catalogue() -> dict[str, Scope]:
     scopes = {}
-    for resources in RESOURCES.values():
-        for name, description in resources.items():
-            scopes[name] = description
-            scopes[f"{name}.Read"] = f"{description} (read)"
-            scopes[f"{name}.Write"] = f"{description} (write)"
-    scopes.update(STANDALONE)
+    for resource, entries in RESOURCES.items():
+        for name, description in entries.items():
+            scopes[name] = Scope(name, resource, description)
+            scopes[f"{name}.Read"] = Scope(f"{name}.Read", resource, f"{description} (read)")
+            scopes[f"{name}.Write"] = Scope(f"{name}.Write", resource, f"{description} (write)")
+    for resource, entries in STANDALONE.items():
+        for name, description in entries.items():
+            scopes[name] = Scope(name, resource, description)
     return scopes
 
 
-CATALOGUE: dict[str, str] = _catalogue()
+CATALOGUE: dict[str, Scope] = _catalogue()
 
 
 def scope_satisfied(required: str, granted) -> bool:
