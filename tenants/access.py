@@ -50,7 +50,10 @@ def access_organization(
         lookup["slug"] = slug.lower()
     if not lookup:
         raise ValueError("access_organization needs global_id or slug")
-    organizations = Organization.objects.filter(**lookup, **_member_filter("", user, admin_only))
+    # Two filters: a token's caller is matched on `global_id` too (_member_filter).
+    organizations = Organization.objects.filter(**lookup).filter(
+        **_member_filter("", user, admin_only)
+    )
     try:
         return organizations.get()
     except Organization.DoesNotExist:
