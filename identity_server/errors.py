@@ -2,8 +2,13 @@
 
 import re
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 # The API prefixes: /identity_, /{org}/identity_, /{org}/{tenant}/identity_ (and likewise
 # orchestrator_), and /{partitionGlobalId}/portal_/api. Written without the leading slash,
@@ -41,3 +46,31 @@ permission_denied = _json_under_api_prefixes(
 )
 page_not_found = _json_under_api_prefixes(404, "Not found.", defaults.page_not_found)
 server_error = _json_under_api_prefixes(500, "Internal server error.", defaults.server_error)
+
+
+# Error keys that name no field: DRF's and Django's; ASP.NET Core uses "".
+_NOT_A_FIELD = frozenset({"non_field_errors", "__all__"})
+
+
+def validation_problem_handler(exc, context):
+    """DRF exception handler of the identity_ APIs: a 400 is ASP.NET Core's
+    ValidationProblemDetails, as UiPath's identity server answers, with the errors keyed by
+    field: `{"title", "status", "errors": {"name": ["..."]}}`. Other errors keep DRF's body
+    (a 404 stays the same `{"detail": "Not found."}` as an unknown route).
+
+    Services raise Django's ValidationError; a view may rename its field keys for the API
+    with an `error_fields` map (`{"redirect_uri": "redirectUri"}`).
+    """
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=get_error_detail(exc))
+    if not isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
+        return drf_exception_handler(exc, context)
+    renames = getattr(context.get("view"), "error_fields", {})
+    detail = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
+    errors = {}
+    for key, messages in detail.items():
+        key = "" if key in _NOT_A_FIELD else renames.get(key, key)
+        messages = messages if isinstance(messages, list) else [messages]
+        errors.setdefault(key, []).extend(str(message) for message in messages)
+    body = {"title": "One or more validation errors occurred.", "status": 400, "errors": errors}
+    return Response(body, status=400)

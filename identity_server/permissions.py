@@ -10,12 +10,15 @@ object is visible but a scope is missing.
 """
 
 from rest_framework import permissions
+from rest_framework.exceptions import ValidationError
 from rest_framework.views import APIView
 
+from identity_server import errors
 from identity_server.authentication import BearerTokenAuthentication
 from identity_server.scopes import scope_satisfied
+from identity_server.serializers import fields_any_case
 from tenants import odata
-from tenants.access import access_tenant
+from tenants.access import access_organization, access_tenant
 
 
 class HasRequiredScopes(permissions.BasePermission):
@@ -66,3 +69,32 @@ class OrchestratorAPIView(TenantAPIView):
 
     def get_exception_handler(self):
         return odata.exception_handler
+
+
+class OrganizationAPIView(TokenAPIView):
+    """An identity_ API of one organization: `self.organization` is the organization whose
+    `partitionGlobalId` the path names (or, for the routes that create, the body), and whose
+    slug the optional `/{org}/` prefix names, if it is the caller's; a 404 otherwise. A 400
+    has the ValidationProblemDetails body (identity_server.errors); `error_fields` maps
+    service field names to the API's (`redirect_uri` → `redirectUri`)."""
+
+    error_fields: dict[str, str] = {}
+
+    def resolve_scope(self, request, **kwargs) -> None:
+        global_id = kwargs.get("partition_global_id")
+        if global_id is None:
+            global_id = self._partition_global_id_from_body(request)
+        self.organization = access_organization(
+            user=request.user, global_id=global_id, slug=kwargs.get("org")
+        )
+
+    def _partition_global_id_from_body(self, request) -> str:
+        value = fields_any_case(request.data, ("partitionGlobalId",)).get("partitionGlobalId")
+        if not value or not isinstance(value, str):
+            raise ValidationError(
+                {"partitionGlobalId": ["The organization's global ID is required."]}
+            )
+        return value
+
+    def get_exception_handler(self):
+        return errors.validation_problem_handler

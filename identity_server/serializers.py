@@ -27,6 +27,18 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField would turn `12` or `1.5` into text.
+    (NUL and lone surrogates are refused by CharField itself.)"""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ClientSecretInput(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     expiryTime = serializers.DateTimeField(required=False, allow_null=True)
