@@ -325,7 +325,12 @@ class _PinnedPool(HTTPSConnectionPool):
 def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=requests.certs.where())
     if settings.FEDERATION_CA_BUNDLE:
-        context.load_verify_locations(cafile=settings.FEDERATION_CA_BUNDLE)
+        try:
+            context.load_verify_locations(cafile=settings.FEDERATION_CA_BUNDLE)
+        except OSError as error:  # system check identity.E006 reports it at start too
+            raise IssuerUnreachable(
+                "tls_failed", f"FEDERATION_CA_BUNDLE cannot be loaded: {error}"
+            ) from None
     return context
 
 

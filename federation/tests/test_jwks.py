@@ -329,6 +329,16 @@ def test_a_provider_outside_the_ca_bundle_is_refused(identity_provider, settings
     settings.FEDERATION_CA_BUNDLE = None
 
     assert refusal(issuer_keys_fetch, identity_provider.issuer("github")).reason == "tls_failed"
+    assert identity_provider.requests_served == 0
+
+
+def test_an_unloadable_ca_bundle_refuses_before_connecting(identity_provider, settings, tmp_path):
+    settings.FEDERATION_CA_BUNDLE = str(tmp_path / "missing.pem")
+
+    refused = refusal(issuer_keys_fetch, identity_provider.issuer("github"))
+
+    assert refused.reason == "tls_failed"
+    assert "FEDERATION_CA_BUNDLE" in refused.detail
 
 
 # --- the answer ------------------------------------------------------------------------
