@@ -5,6 +5,7 @@ accepts its first request, so a misconfigured production deployment does not sta
 """
 
 import ipaddress
+import ssl
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -90,6 +91,18 @@ def check_production_safety(app_configs=None, **kwargs):
                 id="identity.E004",
             )
         )
+    if settings.FEDERATION_CA_BUNDLE:
+        try:
+            # The same call federation/jwks.py makes before every fetch.
+            ssl.create_default_context().load_verify_locations(cafile=settings.FEDERATION_CA_BUNDLE)
+        except OSError as error:
+            problems.append(
+                Error(
+                    f"FEDERATION_CA_BUNDLE {settings.FEDERATION_CA_BUNDLE} cannot be used: {error}",
+                    hint="Mount a readable PEM file of one or more CA certificates.",
+                    id="identity.E006",
+                )
+            )
     for path in filter(
         None, [settings.IDENTITY_SIGNING_KEY_FILE, *settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES]
     ):

@@ -36,9 +36,11 @@ IDENTITY_SIGNING_KEY_FILE = env_str("IDENTITY_SIGNING_KEY_FILE", "") or None
 IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FILES", [])
 
 # Outbound fetches to identity providers (SPEC §5): `host:port` pairs of non-public
-# providers that may be fetched, and a PEM file of extra trusted CAs.
+# providers that may be fetched, a PEM file of extra trusted CAs, and the one deadline of
+# a discovery + JWKS fetch.
 FEDERATION_OUTBOUND_ALLOWLIST = env_list("FEDERATION_OUTBOUND_ALLOWLIST", [])
 FEDERATION_CA_BUNDLE = env_str("FEDERATION_CA_BUNDLE", "") or None
+FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5)
 
 INSTALLED_APPS = [
     "identity_server.apps.SuperuserAdminConfig",

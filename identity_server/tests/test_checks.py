@@ -1,4 +1,5 @@
 import pytest
+import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
@@ -12,6 +13,7 @@ PRODUCTION = {
     "IDENTITY_ISSUER": "https://id.example.com/identity_",
     "ALLOWED_HOSTS": ["id.example.com"],
     "FEDERATION_OUTBOUND_ALLOWLIST": [],
+    "FEDERATION_CA_BUNDLE": None,
     "IDENTITY_SIGNING_KEY_FILE": None,
     "IDENTITY_SIGNING_KEY_PREVIOUS_FILES": [],
 }
@@ -58,6 +60,26 @@ def test_an_outbound_allowlist_outside_debug_is_a_warning(settings):
 def test_a_malformed_outbound_allowlist_is_refused(settings):
     ids = _ids(settings, DEBUG=True, ALLOWED_HOSTS=[], FEDERATION_OUTBOUND_ALLOWLIST=["idp"])
     assert ids == ["identity.E004"]
+
+
+def test_a_ca_bundle_of_pem_certificates_passes(settings, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+
+    assert _ids(settings, FEDERATION_CA_BUNDLE=str(bundle)) == []
+
+
+@pytest.mark.parametrize("problem", ["missing", "a directory", "not PEM", "empty"])
+def test_an_unusable_ca_bundle_is_refused(settings, tmp_path, problem):
+    path = tmp_path / "ca.pem"
+    if problem == "a directory":
+        path.mkdir()
+    elif problem == "not PEM":
+        path.write_text("hello")
+    elif problem == "empty":
+        path.write_bytes(b"")
+
+    assert _ids(settings, FEDERATION_CA_BUNDLE=str(path)) == ["identity.E006"]
 
 
 def _pem(path, key_size: int):

@@ -1,0 +1,547 @@
+"""Guarded outbound fetches of identity providers' discovery documents and keys (SPEC §5).
+
+OpenID Connect Discovery 1.0 §4: the configuration is at the issuer (any trailing slash
+removed) + `/.well-known/openid-configuration`, and its `issuer` must equal the issuer
+exactly (§4.3). RFC 7517 §5: the key set at its `jwks_uri`; RFC 7518 §6.3: RSA keys.
+
+This is the only module that makes outbound HTTP requests, so every one of them passes
+the same guards against server-side request forgery (an admin names the URL):
+- HTTPS only; an issuer has a host and no user name, password, query or fragment.
+- The host is resolved once, and every address it resolves to must be public: not
+  loopback, private, shared, link-local, unique-local, site-local, multicast, reserved,
+  unspecified or the cloud metadata address, nor such an IPv4 address inside IPv6
+  (IPv4-mapped, 6to4, NAT64). FEDERATION_OUTBOUND_ALLOWLIST opens exactly the `host:port`
+  pairs it lists (host by name or address), and nothing else.
+- The connection goes to an address checked above (no second resolution, so no DNS
+  rebinding), while TLS uses the real host name for SNI and certificate verification,
+  against certifi's CAs plus FEDERATION_CA_BUNDLE.
+- No redirects, no proxies from the environment, no compressed bodies.
+- One deadline for the whole fetch (FEDERATION_FETCH_TIMEOUT_SECONDS for discovery and
+  JWKS together), enforced by cutting the socket, so a server trickling bytes cannot hold
+  a worker.
+- At most MAX_BODY_BYTES of body, read as a stream; a JSON content type; a JSON object.
+
+A refusal raises IssuerUnreachable: callers show its str() (UNREACHABLE_MESSAGE, the same
+for every reason, so the API does not map internal networks) and audit `reason` and
+`detail`. The reasons:
+    invalid_url            not a URL with a host and a valid port
+    url_too_long           longer than URL_MAX_LENGTH
+    not_https              another scheme
+    has_userinfo           a user name or password in the URL
+    has_query_or_fragment  an issuer with `?` or `#` (OIDC Discovery §4: none)
+    dns_failed             the host name does not resolve
+    address_not_public     it resolves to a non-public address the allowlist does not open
+    port_not_allowed       the allowlist opens that host or address, on another port
+    connect_failed         no TCP connection to any checked address
+    tls_failed             the handshake or the certificate failed
+    deadline_exceeded      the fetch took longer than the deadline
+    redirect_refused       a 3xx answer (redirects are not followed)
+    http_status            an answer other than 200
+    content_encoding       a compressed body, which could expand past the cap
+    not_json               a content type other than JSON
+    too_large              a body over MAX_BODY_BYTES
+    invalid_json           not a JSON object
+    issuer_mismatch        the discovery document names another issuer
+    jwks_uri_missing       the discovery document has no `jwks_uri` string
+    no_rsa_signing_key     the key set has no usable RSA signing key (see usable_rsa_keys)
+"""
+
+import base64
+import binascii
+import http.client
+import ipaddress
+import json
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ResolveTimeout
+from contextlib import suppress
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+
+from identity_server.checks import parse_host_port
+
+logger = logging.getLogger(__name__)
+
+UNREACHABLE_MESSAGE = (
+    "The issuer's OpenID configuration or JWKS endpoint is unreachable or invalid."
+)
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+MAX_BODY_BYTES = 64 * 1024
+URL_MAX_LENGTH = 1024
+MIN_RSA_BITS = 2048
+JSON_TYPES = ("application/json",)
+JWKS_TYPES = ("application/json", "application/jwk-set+json")
+# Link-local already, but the target of most SSRF, so named: AWS, GCP, Azure (IPv4), AWS (v6).
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_DETAIL_VALUE_LENGTH = 200
+
+# getaddrinfo cannot be interrupted; waiting for it here keeps it inside the deadline.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="federation-dns")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class IssuerUnreachable(Exception):
+    """The issuer's configuration or keys could not be fetched or were unusable.
+
+    str() is the message for API callers; `reason` (a code from the module docstring) and
+    `detail` (a sentence naming what went wrong) are for the audit log.
+    """
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(UNREACHABLE_MESSAGE)
+        self.reason = reason
+        self.detail = detail
+
+
+def _shown(value) -> str:
+    """A value from the network or the request, cut short for a detail sentence."""
+    text = repr(value)
+    return text if len(text) <= _DETAIL_VALUE_LENGTH else text[:_DETAIL_VALUE_LENGTH] + "…"
+
+
+# --- the URL, without the network -------------------------------------------------------
+
+
+def _url_problem(url: str) -> tuple[str, str] | None:
+    """(reason, message for the user) when `url` may not be fetched at all."""
+    if not isinstance(url, str) or not url:
+        return "invalid_url", "Enter an HTTPS URI."
+    if len(url) > URL_MAX_LENGTH:
+        return "url_too_long", f"Use at most {URL_MAX_LENGTH} characters."
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return "invalid_url", "Enter an HTTPS URI without spaces or control characters."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        return "invalid_url", "Enter a valid HTTPS URI."
+    if parts.scheme != "https":
+        return "not_https", "The issuer must be an https:// URI."
+    if "@" in parts.netloc:
+        return "has_userinfo", "The issuer must not contain a user name or password."
+    if not parts.hostname:
+        return "invalid_url", "The issuer must name a host."
+    return None
+
+
+def _issuer_problem(issuer: str) -> tuple[str, str] | None:
+    problem = _url_problem(issuer)
+    if problem is None and ("?" in issuer or "#" in issuer):
+        problem = "has_query_or_fragment", "The issuer must not have a query or a fragment."
+    return problem
+
+
+def issuer_uri_problem(issuer: str) -> str | None:
+    """Why `issuer` cannot be a federated credential's issuer, for the field error; None
+    when it may be fetched. No network: the fetch itself comes after."""
+    problem = _issuer_problem(issuer)
+    return problem[1] if problem else None
+
+
+# --- addresses ------------------------------------------------------------------------
+
+
+def address_is_public(address: Address) -> bool:
+    """Whether `address` is a globally reachable unicast address.
+
+    IPv4 inside IPv6 is judged as the IPv4 address the packets reach: IPv4-mapped (the OS
+    connects over IPv4) and NAT64 (the gateway does); 6to4 and IPv4-compatible forms are
+    refused as well by the IPv6 checks that follow.
+    """
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return address_is_public(address.ipv4_mapped)
+        if address in NAT64_PREFIX:
+            return address_is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None and not address_is_public(address.sixtofour):
+            return False
+    if address in METADATA_ADDRESSES:
+        return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or getattr(address, "is_site_local", False)
+    )
+
+
+def outbound_allowlist() -> list[tuple[str, int]]:
+    """FEDERATION_OUTBOUND_ALLOWLIST as (host, port) pairs. A malformed entry opens nothing
+    (system check identity.E004 stops the server before it serves with one)."""
+    pairs = (parse_host_port(entry) for entry in settings.FEDERATION_OUTBOUND_ALLOWLIST)
+    return [pair for pair in pairs if pair is not None]
+
+
+def _entry_matches(entry_host: str, host: str, address: Address) -> bool:
+    if entry_host == host:
+        return True
+    try:
+        return ipaddress.ip_address(entry_host) == address
+    except ValueError:
+        return False
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[tuple]:
+    """getaddrinfo's answers for a TCP connection, within the deadline."""
+    future = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except ResolveTimeout:
+        future.cancel()
+        raise IssuerUnreachable(
+            "deadline_exceeded", f"resolving {host} did not finish before the deadline"
+        ) from None
+    except (OSError, UnicodeError) as error:
+        raise IssuerUnreachable("dns_failed", f"{host} does not resolve: {error}") from None
+
+
+def checked_addresses(host: str, port: int, deadline: float) -> list[tuple]:
+    """Resolves `host` once; (family, sockaddr) pairs to connect to, when every address
+    is public or opened by the allowlist for this port. Raises IssuerUnreachable."""
+    host = host.lower().rstrip(".")
+    allowlist = outbound_allowlist()
+    targets = []
+    for family, _, _, _, sockaddr in _resolve(host, port, deadline):
+        address = ipaddress.ip_address(sockaddr[0])
+        if not address_is_public(address):
+            named = host if host == str(address) else f"{host} resolves to {address}, which"
+            matching_ports = {p for h, p in allowlist if _entry_matches(h, host, address)}
+            if port not in matching_ports:
+                if matching_ports:
+                    raise IssuerUnreachable(
+                        "port_not_allowed",
+                        f"{named} is not public, and FEDERATION_OUTBOUND_ALLOWLIST opens it "
+                        f"on port {', '.join(map(str, sorted(matching_ports)))}, not {port}",
+                    )
+                raise IssuerUnreachable("address_not_public", f"{named} is not a public address")
+        if (family, sockaddr) not in targets:
+            targets.append((family, sockaddr))
+    if not targets:
+        raise IssuerUnreachable("dns_failed", f"{host} resolves to no address")
+    return targets
+
+
+# --- the connection -------------------------------------------------------------------
+
+
+def _cut(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _NoConnection(urllib3.exceptions.NewConnectionError):
+    def __init__(self, conn, failures: str):
+        super().__init__(conn, failures)
+        self.failures = failures
+
+
+_TIMEOUTS = (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)
+
+
+class _PinnedConnection(HTTPSConnection):
+    """An HTTPS connection to the checked addresses only, cut at the deadline.
+
+    The pool gives it the real host name, so SNI, certificate verification and the Host
+    header use it; only the TCP connection is made differently.
+    """
+
+    def __init__(self, *args, targets: list[tuple], deadline: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._targets = targets
+        self._deadline = deadline
+        self._watchdog: threading.Timer | None = None
+        self._twin: socket.socket | None = None
+
+    def _new_conn(self) -> socket.socket:
+        # urllib3 would resolve the name again here, and a second answer may point anywhere.
+        failures = []
+        for family, sockaddr in self._targets:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(remaining)
+            try:
+                sock.connect(sockaddr)
+            except TimeoutError as error:
+                sock.close()
+                raise urllib3.exceptions.ConnectTimeoutError(
+                    self, f"connecting to {sockaddr[0]} timed out"
+                ) from error
+            except OSError as error:
+                sock.close()
+                failures.append(f"{sockaddr[0]}: {error}")
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._watch(sock)
+            return sock
+        raise _NoConnection(self, "; ".join(failures) or "the deadline passed before connecting")
+
+    def _watch(self, sock: socket.socket) -> None:
+        """Shuts the connection down at the deadline, whatever read or handshake is blocked
+        on it. A duplicate descriptor survives the TLS wrapping, which detaches `sock`."""
+        self._twin = sock.dup()
+        self._watchdog = threading.Timer(
+            max(0.0, self._deadline - time.monotonic()), _cut, args=(self._twin,)
+        )
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+            if self._twin is not None:
+                self._twin.close()
+                self._twin = None
+
+
+class _PinnedPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedConnection
+
+
+def _tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=requests.certs.where())
+    if settings.FEDERATION_CA_BUNDLE:
+        try:
+            context.load_verify_locations(cafile=settings.FEDERATION_CA_BUNDLE)
+        except OSError as error:  # system check identity.E006 reports it at start too
+            raise IssuerUnreachable(
+                "tls_failed", f"FEDERATION_CA_BUNDLE cannot be loaded: {error}"
+            ) from None
+    return context
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends the one request of a fetch through a pool bound to the checked addresses."""
+
+    def __init__(self, *, host: str, port: int, targets: list[tuple], deadline: float):
+        super().__init__(max_retries=0)
+        self._pool = _PinnedPool(
+            host,
+            port,
+            maxsize=1,
+            cert_reqs="CERT_REQUIRED",
+            ssl_context=_tls_context(),
+            targets=targets,
+            deadline=deadline,
+        )
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        return self._pool
+
+    def cert_verify(self, conn, url, verify, cert):
+        """Trust is the pool's SSL context (certifi plus FEDERATION_CA_BUNDLE) alone."""
+
+    def close(self):
+        self._pool.close()
+        super().close()
+
+
+# --- fetching -------------------------------------------------------------------------
+
+
+def _cause(error: BaseException | None, kinds) -> BaseException | None:
+    """The first exception of `kinds` in the chain requests and urllib3 wrap around it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kinds):
+            return error
+        seen.add(id(error))
+        wrapped = [getattr(error, "reason", None), *error.args[:1]]
+        wrapped += [error.__cause__, error.__context__]
+        error = next((e for e in wrapped if isinstance(e, BaseException)), None)
+    return None
+
+
+def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnreachable:
+    # urllib3 files a refused connection under its timeouts; it is not one.
+    refused = _cause(error, _NoConnection)
+    if time.monotonic() >= deadline or (refused is None and _cause(error, _TIMEOUTS)):
+        return IssuerUnreachable(
+            "deadline_exceeded",
+            f"{url} did not answer completely within the "
+            f"{settings.FEDERATION_FETCH_TIMEOUT_SECONDS} s deadline",
+        )
+    if refused is not None:
+        return IssuerUnreachable("connect_failed", f"{url} is unreachable: {refused.failures}")
+    tls = _cause(error, (ssl.SSLError, ssl.CertificateError))
+    if tls is not None:
+        return IssuerUnreachable("tls_failed", f"TLS with {url} failed: {_shown(str(tls))}")
+    return IssuerUnreachable("connect_failed", f"{url} failed: {_shown(str(error))}")
+
+
+def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -> bytes:
+    """The body of a 200 JSON answer, refused past MAX_BODY_BYTES without reading on."""
+    status = response.status_code
+    if 300 <= status < 400:
+        location = _shown(response.headers.get("Location", ""))
+        raise IssuerUnreachable(
+            "redirect_refused", f"{url} redirects ({status}) to {location}; not followed"
+        )
+    if status != 200:
+        raise IssuerUnreachable("http_status", f"{url} answered HTTP {status}")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise IssuerUnreachable("content_encoding", f"{url} sent a {_shown(encoding)} body")
+    content_type = response.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower() not in media_types:
+        raise IssuerUnreachable(
+            "not_json", f"{url} answered Content-Type {_shown(content_type)}, not JSON"
+        )
+    too_large = IssuerUnreachable("too_large", f"{url} sent more than {MAX_BODY_BYTES} bytes")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    while len(body) <= MAX_BODY_BYTES:
+        chunk = response.raw.read(MAX_BODY_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    return bytes(body)
+
+
+def fetch_json(url: str, *, deadline: float | None = None, media_types=JSON_TYPES) -> dict:
+    """GET `url` through every guard of the module docstring; the JSON object it serves.
+
+    `deadline` is a time.monotonic() value (default: FEDERATION_FETCH_TIMEOUT_SECONDS from
+    now). Raises IssuerUnreachable.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+    problem = _url_problem(url)
+    if problem is not None:
+        raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}")
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 443
+    targets = checked_addresses(host, port, deadline)
+    session = requests.Session()
+    session.trust_env = False  # no HTTPS_PROXY, no .netrc credentials, no REQUESTS_CA_BUNDLE
+    try:
+        session.mount(
+            "https://", _PinnedAdapter(host=host, port=port, targets=targets, deadline=deadline)
+        )
+        remaining = deadline - time.monotonic()
+        with session.get(
+            url,
+            headers={"Accept": ", ".join(media_types), "Accept-Encoding": "identity"},
+            allow_redirects=False,
+            stream=True,
+            timeout=(remaining, remaining),
+        ) as response:
+            if time.monotonic() >= deadline:
+                # The watchdog cut the headers short; urllib3 keeps what it had read.
+                raise _transport_failure(url, TimeoutError(), deadline)
+            body = _body(response, url, media_types)
+    except IssuerUnreachable:
+        raise
+    except (
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        OSError,
+        ValueError,
+    ) as error:
+        raise _transport_failure(url, error, deadline) from error
+    finally:
+        session.close()
+    if time.monotonic() >= deadline:
+        # The watchdog may have cut a body short, and what was read may still parse.
+        raise _transport_failure(url, TimeoutError(), deadline)
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise IssuerUnreachable("invalid_json", f"{url} sent invalid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise IssuerUnreachable("invalid_json", f"{url} sent JSON that is not an object")
+    return document
+
+
+# --- discovery and keys ---------------------------------------------------------------
+
+
+def _rsa_modulus_bits(n) -> int:
+    if not isinstance(n, str) or not _BASE64URL.fullmatch(n):
+        return 0
+    try:
+        modulus = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except (binascii.Error, ValueError):
+        return 0
+    return int.from_bytes(modulus, "big").bit_length()
+
+
+def usable_rsa_keys(jwks: dict) -> list[dict]:
+    """The keys of a JWK set that may verify an RS256 assertion (SPEC §5): RSA, `use`
+    absent or `sig`, a `kid`, an exponent, a modulus of at least MIN_RSA_BITS."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        return []
+    return [
+        key
+        for key in keys
+        if isinstance(key, dict)
+        and key.get("kty") == "RSA"
+        and key.get("use", "sig") == "sig"
+        and isinstance(key.get("kid"), str)
+        and key["kid"]
+        and isinstance(key.get("e"), str)
+        and _BASE64URL.fullmatch(key["e"])
+        and _rsa_modulus_bits(key.get("n")) >= MIN_RSA_BITS
+    ]
+
+
+def issuer_keys_fetch(issuer: str) -> list[dict]:
+    """The issuer's usable RSA signing keys as JWK dicts: its discovery document, then its
+    JWKS, under one deadline. Raises IssuerUnreachable (module docstring for reasons)."""
+    deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+    try:
+        problem = _issuer_problem(issuer)
+        if problem is not None:
+            raise IssuerUnreachable(problem[0], f"{_shown(issuer)}: {problem[1]}")
+        discovery_url = issuer.rstrip("/") + DISCOVERY_PATH
+        configuration = fetch_json(discovery_url, deadline=deadline)
+        if configuration.get("issuer") != issuer:
+            raise IssuerUnreachable(
+                "issuer_mismatch",
+                f"{discovery_url} names the issuer {_shown(configuration.get('issuer'))}, "
+                f"not {_shown(issuer)}",
+            )
+        jwks_uri = configuration.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri:
+            raise IssuerUnreachable("jwks_uri_missing", f"{discovery_url} has no jwks_uri")
+        jwks = fetch_json(jwks_uri, deadline=deadline, media_types=JWKS_TYPES)
+        keys = usable_rsa_keys(jwks)
+        if not keys:
+            raise IssuerUnreachable(
+                "no_rsa_signing_key",
+                f"{jwks_uri} has no RSA signing key with a kid and {MIN_RSA_BITS}+ bits",
+            )
+    except IssuerUnreachable as refusal:
+        logger.warning("Issuer %s refused: %s (%s)", _shown(issuer), refusal.reason, refusal.detail)
+        raise
+    return keys
