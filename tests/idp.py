@@ -564,7 +564,9 @@ def identity_provider_server():
 def identity_provider(identity_provider_server, settings):
     """The test identity provider, reset, with the settings allowing only it."""
     identity_provider_server.reset()
+    identity_provider_server.up()  # an earlier test may have taken it down
     settings.FEDERATION_OUTBOUND_ALLOWLIST = identity_provider_server.allowlist
     settings.FEDERATION_CA_BUNDLE = identity_provider_server.ca_bundle
     yield identity_provider_server
     identity_provider_server.reset()
+    identity_provider_server.up()
