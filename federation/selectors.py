@@ -1,0 +1,58 @@
+"""Reads of the federation app, each scoped to an organization the caller was given access
+to (tenants.access), or to one application: an id from a request never reaches a row of
+another organization or application, and a foreign id is the same 404 as a missing one."""
+
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from federation.models import ExternalApp, FederatedCredential
+from identity_server.models import ClientSecret, OAuthClient
+from tenants.models import Organization
+
+
+def external_app_list(*, organization: Organization) -> QuerySet[ExternalApp]:
+    return ExternalApp.objects.filter(organization=organization).select_related(
+        "client", "organization"
+    )
+
+
+def external_app_get(*, organization: Organization, client_id: str) -> ExternalApp:
+    """The application whose client ID (its `id` in the API) is `client_id`."""
+    app = external_app_list(organization=organization).filter(client__client_id=client_id).first()
+    if app is None:
+        raise Http404
+    return app
+
+
+def federated_credential_list(*, app: ExternalApp) -> QuerySet[FederatedCredential]:
+    return FederatedCredential.objects.filter(app=app)
+
+
+def federated_credential_get(*, app: ExternalApp, credential_id: str) -> FederatedCredential:
+    try:
+        credential_uuid = uuid.UUID(str(credential_id))
+    except ValueError:
+        raise Http404 from None
+    credential = federated_credential_list(app=app).filter(pk=credential_uuid).first()
+    if credential is None:
+        raise Http404
+    credential.app = app  # already loaded, with what the audit event needs
+    return credential
+
+
+def external_app_secret_get(*, organization: Organization, secret_id: int) -> ClientSecret:
+    """A client secret of one of the organization's external applications."""
+    secret = (
+        ClientSecret.objects.filter(
+            pk=secret_id,
+            client__organization=organization,
+            client__kind=OAuthClient.Kind.EXTERNAL_APP,
+        )
+        .select_related("client__organization", "client__tenant")
+        .first()
+    )
+    if secret is None:
+        raise Http404
+    return secret

@@ -1,0 +1,307 @@
+"""Every write of the federation app, each in one transaction with its audit event.
+
+An external application owns an `external_app` OAuth client (identity_server.services):
+created with it (a confidential one with its first secret), renamed with it, deleted with
+it, which revokes every token the client holds. Its secrets are managed with
+identity_server.services.client_secret_create / client_secret_delete.
+
+A federated credential's issuer is fetched (federation.jwks, the guarded fetcher) before
+the credential is saved, and outside any transaction: a slow provider must not hold the
+application's row lock. The limit of CREDENTIALS_PER_APP is then checked with that row
+locked, and the name's uniqueness is the database's constraint, so both hold under
+concurrent requests.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+
+from federation import jwks
+from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredential
+from identity_server.models import OAuthClient
+from identity_server.services import (
+    client_create,
+    client_create_with_secret,
+    client_delete,
+    client_update,
+)
+from tenants.models import AuditEvent, Organization
+from tenants.services import Actor, apply_changes, audit_record
+
+APP_FIELDS = ("name", "redirect_uri", "scopes", "confidential")
+CREDENTIAL_FIELDS = ("name", "description", "issuer", "audience", "subject")
+# Matched byte for byte against a token's claims: surrounding blanks are always a mistake.
+_EXACT_FIELDS = ("issuer", "audience", "subject")
+_NAME_CONSTRAINT = "federated_credential_name_unique_in_app"
+
+
+# --- external applications --------------------------------------------------------------
+
+
+def _validate_app(app: ExternalApp) -> None:
+    app.full_clean(exclude=["organization", "client"], validate_unique=False)
+
+
+@transaction.atomic
+def external_app_create(
+    *,
+    organization: Organization,
+    name: str,
+    actor: Actor,
+    scopes=(),
+    confidential: bool = True,
+    redirect_uri: str = "",
+) -> tuple[ExternalApp, str | None]:
+    """A new application and its client; a confidential one also gets its first secret.
+    Returns the application and that secret's plaintext (None for a public one), which is
+    never stored and cannot be shown again."""
+    app = ExternalApp(organization=organization, name=name, redirect_uri=redirect_uri or "")
+    _validate_app(app)
+    client_fields = {
+        "organization": organization,
+        "name": name,
+        "kind": OAuthClient.Kind.EXTERNAL_APP,
+        "scopes": list(scopes),
+        "confidential": confidential,
+    }
+    plaintext = None
+    if confidential:
+        app.client, plaintext = client_create_with_secret(actor=actor, **client_fields)
+    else:
+        app.client = client_create(actor=actor, **client_fields)
+    app.save()
+    audit_record(
+        action="external_app.create",
+        actor=actor,
+        organization=organization,
+        target=app,
+        details={
+            "name": app.name,
+            "client_id": app.client.client_id,
+            "confidential": confidential,
+            "scopes": app.client.scopes,
+            "redirect_uri": app.redirect_uri,
+        },
+    )
+    return app, plaintext
+
+
+@transaction.atomic
+def external_app_update(*, app: ExternalApp, actor: Actor, **changes) -> ExternalApp:
+    """Changes `name`, `redirect_uri` or `scopes` (tokens already issued keep theirs).
+    Whether the application is confidential is fixed at creation: `confidential` may only
+    repeat it."""
+    unknown = set(changes) - set(APP_FIELDS)
+    if unknown:
+        raise TypeError(f"external_app_update: unknown fields {sorted(unknown)}")
+    app = ExternalApp.objects.select_for_update().select_related("client").get(pk=app.pk)
+    if changes.pop("confidential", app.client.is_confidential) != app.client.is_confidential:
+        raise ValidationError(
+            {"confidential": "An application's type is set when it is created; create another."}
+        )
+    client_changes = {}
+    if "scopes" in changes:
+        client_changes["scopes"] = changes.pop("scopes")
+    if "redirect_uri" in changes:
+        changes["redirect_uri"] = changes["redirect_uri"] or ""
+    diff = apply_changes(app, changes)
+    if diff:
+        _validate_app(app)
+        app.save(update_fields=[*diff, "updated_at"])
+    if "name" in diff:
+        client_changes["name"] = app.name
+    if client_changes:
+        scopes_before = list(app.client.scopes)
+        client_update(client=app.client, actor=actor, **client_changes)
+        if app.client.scopes != scopes_before:
+            diff["scopes"] = {"before": scopes_before, "after": app.client.scopes}
+    if diff:
+        audit_record(
+            action="external_app.update",
+            actor=actor,
+            organization=app.organization,
+            target=app,
+            details=diff,
+        )
+    return app
+
+
+@transaction.atomic
+def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
+    """Deletes the application, its federated credentials, its client and the client's
+    secrets, and revokes every token the client holds."""
+    client = app.client
+    audit_record(
+        action="external_app.delete",
+        actor=actor,
+        organization=app.organization,
+        target=app,
+        details={
+            "client_id": client.client_id,
+            "federated_credentials": list(app.federated_credentials.values_list("name", flat=True)),
+        },
+    )
+    app.delete()
+    client_delete(client=client, actor=actor)
+
+
+# --- federated credentials ---------------------------------------------------------------
+
+
+def _duplicate_name() -> ValidationError:
+    return ValidationError(
+        {
+            "name": ValidationError(
+                "A federated credential with this name already exists in this application.",
+                code="duplicate_name",
+            )
+        }
+    )
+
+
+def _validate_credential(credential: FederatedCredential) -> None:
+    """Field checks without the network: lengths, required values, the issuer's form, and
+    the name's uniqueness (any case), which the database constraint settles in a race."""
+    errors = {}
+    try:
+        credential.full_clean(exclude=["app"], validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        errors = error.message_dict
+    for field in _EXACT_FIELDS:
+        value = getattr(credential, field)
+        if field not in errors and value != value.strip():
+            errors[field] = ["Must not begin or end with blanks; it is compared exactly."]
+    if "issuer" not in errors:
+        problem = jwks.issuer_uri_problem(credential.issuer)
+        if problem:
+            errors["issuer"] = [problem]
+    if errors:
+        raise ValidationError(errors)
+    others = FederatedCredential.objects.filter(app=credential.app).exclude(pk=credential.pk)
+    if others.alias(name_ci=Lower("name")).filter(name_ci=credential.name.lower()).exists():
+        raise _duplicate_name()
+
+
+def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Actor) -> None:
+    """SPEC §5: the issuer's discovery document and JWKS must answer, now. The caller gets
+    one message; the audit log gets the precise reason."""
+    try:
+        jwks.issuer_keys_fetch(credential.issuer)
+    except jwks.IssuerUnreachable as error:
+        audit_record(
+            action=action,
+            actor=actor,
+            organization=credential.app.organization,
+            target=credential.app,
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason_code=error.reason,
+            details={"name": credential.name, "issuer": credential.issuer, "detail": error.detail},
+        )
+        raise ValidationError(
+            {"issuer": ValidationError(jwks.UNREACHABLE_MESSAGE, code="issuer_unreachable")}
+        ) from None
+
+
+def _save(credential: FederatedCredential, **options) -> None:
+    try:
+        with transaction.atomic():  # a savepoint, so the caller's transaction stays usable
+            credential.save(**options)
+    except IntegrityError as error:
+        if _NAME_CONSTRAINT in str(error):
+            raise _duplicate_name() from None
+        raise
+
+
+def _credential_details(credential: FederatedCredential) -> dict:
+    return {field: getattr(credential, field) for field in CREDENTIAL_FIELDS}
+
+
+def federated_credential_create(
+    *,
+    app: ExternalApp,
+    actor: Actor,
+    name: str,
+    issuer: str,
+    audience: str,
+    subject: str,
+    description: str = "",
+) -> FederatedCredential:
+    credential = FederatedCredential(
+        app=app,
+        name=name,
+        description=description or "",
+        issuer=issuer,
+        audience=audience,
+        subject=subject,
+    )
+    _validate_credential(credential)
+    _issuer_reachable(credential, action="federated_credential.create", actor=actor)
+    with transaction.atomic():
+        # Locking the application's row holds the limit under concurrent requests.
+        ExternalApp.objects.select_for_update().only("pk").get(pk=app.pk)
+        if FederatedCredential.objects.filter(app=app).count() >= CREDENTIALS_PER_APP:
+            raise ValidationError(
+                {
+                    "federatedCredentials": ValidationError(
+                        f"An application has at most {CREDENTIALS_PER_APP} federated "
+                        "credentials; delete one first.",
+                        code="limit_reached",
+                    )
+                }
+            )
+        _save(credential, force_insert=True)
+        audit_record(
+            action="federated_credential.create",
+            actor=actor,
+            organization=app.organization,
+            target=credential,
+            details={"client_id": app.client.client_id, **_credential_details(credential)},
+        )
+    return credential
+
+
+def federated_credential_update(
+    *, credential: FederatedCredential, actor: Actor, **changes
+) -> FederatedCredential:
+    """Seed 004's PUT: every field is given; an absent description becomes empty. The
+    issuer is fetched again, as at creation."""
+    unknown = set(changes) - set(CREDENTIAL_FIELDS)
+    if unknown:
+        raise TypeError(f"federated_credential_update: unknown fields {sorted(unknown)}")
+    changes["description"] = changes.get("description") or ""
+    candidate = FederatedCredential(pk=credential.pk, app=credential.app)
+    for field in CREDENTIAL_FIELDS:
+        setattr(candidate, field, changes.get(field, getattr(credential, field)))
+    _validate_credential(candidate)
+    _issuer_reachable(candidate, action="federated_credential.update", actor=actor)
+    with transaction.atomic():
+        credential = (
+            FederatedCredential.objects.select_for_update()
+            .select_related("app__organization", "app__client")
+            .get(pk=credential.pk)
+        )
+        diff = apply_changes(credential, changes)
+        if diff:
+            _save(credential, update_fields=[*diff, "updated_at"])
+            audit_record(
+                action="federated_credential.update",
+                actor=actor,
+                organization=credential.app.organization,
+                target=credential,
+                details={"client_id": credential.app.client.client_id, **diff},
+            )
+    return credential
+
+
+@transaction.atomic
+def federated_credential_delete(*, credential: FederatedCredential, actor: Actor) -> None:
+    """Seed 004: new exchanges stop at once; tokens already issued stay valid until they
+    expire."""
+    audit_record(
+        action="federated_credential.delete",
+        actor=actor,
+        organization=credential.app.organization,
+        target=credential,
+        details={"client_id": credential.app.client.client_id, **_credential_details(credential)},
+    )
+    credential.delete()
