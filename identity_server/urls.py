@@ -7,7 +7,9 @@ API prefixes, unknown routes and errors answer JSON (identity_server.errors).
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from federation import api as federation_api
 from identity_server import errors
 from identity_server import views as identity_views
 from machines import api as machines_api
@@ -20,6 +22,55 @@ handler404 = "identity_server.errors.page_not_found"
 handler500 = "identity_server.errors.server_error"
 
 token_view = identity_views.TokenView.as_view()
+credentials = federation_api.FederatedCredentialViewSet
+
+
+def external_client_routes(prefix: str, suffix: str) -> list:
+    """External applications, their secrets and federated credentials (SPEC §2, seed 004),
+    at `prefix` (the URL names end with `suffix`)."""
+    base = f"{prefix}identity_/api/ExternalClient"
+    app = f"{base}/<str:partition_global_id>/<str:client_id>"
+    return [
+        path(
+            base,
+            federation_api.ExternalClientCreateView.as_view(),
+            name=f"external-clients-create{suffix}",
+        ),
+        path(
+            f"{base}/GenerateSecret",
+            federation_api.GenerateSecretView.as_view(),
+            name=f"external-client-generate-secret{suffix}",
+        ),
+        path(
+            f"{base}/<str:partition_global_id>",
+            federation_api.ExternalClientListView.as_view(),
+            name=f"external-clients{suffix}",
+        ),
+        path(
+            f"{base}/<str:partition_global_id>/secrets/<int:secret_id>",
+            federation_api.ExternalClientSecretDeleteView.as_view(),
+            name=f"external-client-secret{suffix}",
+        ),
+        path(
+            app, federation_api.ExternalClientDetailView.as_view(), name=f"external-client{suffix}"
+        ),
+        path(
+            f"{app}/FederatedCredentials",
+            credentials.as_view({"get": "list", "post": "create"}),
+            name=f"federated-credentials{suffix}",
+        ),
+        path(
+            f"{app}/FederatedCredentials/evaluate",
+            credentials.as_view({"post": "evaluate"}),
+            name=f"federated-credentials-evaluate{suffix}",
+        ),
+        path(
+            f"{app}/FederatedCredentials/<str:credential_id>",
+            credentials.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+            name=f"federated-credential{suffix}",
+        ),
+    ]
+
 
 urlpatterns = [
     path("identity_/connect/token", token_view, name="token"),
@@ -56,6 +107,14 @@ urlpatterns = [
         machines_api.MachineClientSecretDetailView.as_view(),
         name="machine-client-secret",
     ),
+    path("identity_/api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path(
+        "identity_/api/schema/docs",
+        SpectacularSwaggerView.as_view(url_name="openapi-schema"),
+        name="openapi-docs",
+    ),
+    *external_client_routes("", ""),
+    *external_client_routes("<str:org>/", "-org"),
     path("django-admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

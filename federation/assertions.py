@@ -1,0 +1,395 @@
+"""JWT client assertions from external identity providers (RFC 7521 §4.2, RFC 7523 §3;
+SPEC §5), checked in the order SPEC §5 gives, each refusal with a stable reason code:
+
+1. size: at most MAX_ASSERTION_BYTES, before any parsing (`assertion_too_large`);
+2. format: three strict base64url parts (RFC 7515 §2, no padding, no other characters;
+   `malformed`), each a JSON object without duplicate keys, NaN or deep nesting
+   (`invalid_json`); claims of the right types (`invalid_claims`);
+3. header: `alg` exactly RS256 (RFC 8725 §3.1: the algorithm is ours to choose, never the
+   token's; `alg_not_allowed`), a `kid` (`kid_missing`), no key-locating headers `jku`,
+   `x5u`, `jwk` (RFC 8725 §3.10: keys come only from the issuer's JWKS;
+   `key_header_forbidden`), no `crit` (RFC 7515 §4.1.11: we understand no extension;
+   `crit_not_supported`);
+4. a credential whose issuer equals `iss`, subject equals `sub`, and audience is in `aud`
+   (RFC 7523 §3 items 1-3), all exact (`no_matching_credential`);
+5. the signing key chosen by `kid` from that issuer's JWKS: RSA, for signing, at least
+   2048 bits (`unknown_kid`, `key_unusable`);
+6. the signature (`bad_signature`);
+7. times (RFC 7523 §3 items 4-6), LEEWAY_SECONDS either way: `exp` present and not past
+   (`expired`), `nbf` and `iat` not in the future (`not_yet_valid`, `issued_in_future`),
+   `exp` at most MAX_LIFETIME ahead (`lifetime_too_long`).
+
+python-jose verifies the signature, with the algorithm pinned; everything it would
+otherwise decide (which algorithm, which claims are required) is decided here first,
+because it accepts tokens without `aud` or `exp` unless told otherwise.
+
+`assertion_evaluate` runs every check against every credential of an application and
+explains near misses, for admins; it never issues a token.
+"""
+
+import base64
+import binascii
+import functools
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from jose import jwk
+from jose.exceptions import JOSEError
+
+from federation import jwks
+
+MAX_ASSERTION_BYTES = 8192
+LEEWAY_SECONDS = 60
+MAX_LIFETIME = timedelta(hours=24)
+MAX_JSON_DEPTH = 16
+ALGORITHM = "RS256"
+MIN_RSA_BITS = 2048
+_KEY_HEADERS = ("jku", "x5u", "jwk")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class AssertionRejected(Exception):
+    """A refusal: `reason` is the stable code for the audit log, the message says why."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ParsedAssertion:
+    header: dict
+    claims: dict
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def audiences(self) -> list[str]:
+        aud = self.claims.get("aud")
+        return [aud] if isinstance(aud, str) else list(aud or [])
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def _b64url_decode(part: str) -> bytes:
+    """RFC 7515 §2: base64url without padding; anything else is refused, not repaired."""
+    if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
+        raise AssertionRejected("malformed", "A part of the JWT is not base64url.")
+    try:
+        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        raise AssertionRejected("malformed", "A part of the JWT is not base64url.") from None
+    # Unused trailing bits must be zero, so one token has exactly one spelling.
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != part:
+        raise AssertionRejected("malformed", "A part of the JWT is not canonical base64url.")
+    return decoded
+
+
+def _no_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value, limit: int) -> int:
+    """How deeply `value` nests, counted no further than `limit` + 1."""
+    if limit < 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def _json_object(raw: bytes, what: str) -> dict:
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_refuse_constant,
+        )
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise AssertionRejected("invalid_json", f"The JWT {what} is not strict JSON.") from None
+    if not isinstance(value, dict):
+        raise AssertionRejected("invalid_json", f"The JWT {what} is not a JSON object.")
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise AssertionRejected("invalid_json", f"The JWT {what} is nested too deeply.")
+    return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_claim_types(claims: dict) -> None:
+    for name in ("iss", "sub", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise AssertionRejected("invalid_claims", f"The `{name}` claim must be a string.")
+    aud = claims.get("aud")
+    if aud is not None and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise AssertionRejected(
+            "invalid_claims", "The `aud` claim must be a string or a list of strings."
+        )
+    for name in ("exp", "nbf", "iat"):
+        # RFC 7519 §2 NumericDate; a string or null is not one.
+        if name in claims and not _is_number(claims[name]):
+            raise AssertionRejected("invalid_claims", f"The `{name}` claim must be a number.")
+
+
+def assertion_parse(assertion: str) -> ParsedAssertion:
+    """Checks 1-3 of the module docstring; AssertionRejected on the first that fails."""
+    if len(assertion.encode("utf-8")) > MAX_ASSERTION_BYTES:
+        raise AssertionRejected(
+            "assertion_too_large", f"The JWT is larger than {MAX_ASSERTION_BYTES} bytes."
+        )
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        raise AssertionRejected("malformed", "A JWT has three dot-separated parts.")
+    header_raw, claims_raw, signature = (_b64url_decode(part) for part in parts)
+    header = _json_object(header_raw, "header")
+    claims = _json_object(claims_raw, "payload")
+    _check_claim_types(claims)
+    if header.get("alg") != ALGORITHM:
+        raise AssertionRejected("alg_not_allowed", f"The JWT must be signed with {ALGORITHM}.")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise AssertionRejected("kid_missing", "The JWT header has no `kid`.")
+    forbidden = [name for name in _KEY_HEADERS if name in header]
+    if forbidden:
+        raise AssertionRejected(
+            "key_header_forbidden",
+            f"The JWT header may not name its own key ({', '.join(forbidden)}).",
+        )
+    if "crit" in header:
+        raise AssertionRejected("crit_not_supported", "The JWT header has a `crit` extension.")
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return ParsedAssertion(header, claims, signing_input, signature)
+
+
+# --- matching, signature and times --------------------------------------------------------
+
+
+def credential_matches(credential, parsed: ParsedAssertion) -> bool:
+    """RFC 7523 §3 items 1-3, exactly: no case folding, no trailing-slash forgiveness."""
+    return (
+        parsed.claims.get("iss") == credential.issuer
+        and parsed.claims.get("sub") == credential.subject
+        and credential.audience in parsed.audiences
+    )
+
+
+def _rsa_bits(key: dict) -> int:
+    try:
+        modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
+    except (KeyError, TypeError, binascii.Error, ValueError):
+        return 0
+    return int.from_bytes(modulus, "big").bit_length()
+
+
+def signing_key_select(parsed: ParsedAssertion, keys: Iterable[dict]) -> dict:
+    """The issuer's key named by the token's `kid`, if it may verify RS256."""
+    key = next((k for k in keys if k.get("kid") == parsed.header["kid"]), None)
+    if key is None:
+        raise AssertionRejected("unknown_kid", "The issuer's JWKS has no key with this `kid`.")
+    if key.get("kty") != "RSA" or key.get("use", "sig") != "sig":
+        raise AssertionRejected(
+            "key_unusable", "The key with this `kid` is not an RSA signing key."
+        )
+    if _rsa_bits(key) < MIN_RSA_BITS:
+        raise AssertionRejected("key_unusable", f"The key is shorter than {MIN_RSA_BITS} bits.")
+    return key
+
+
+def signature_verify(parsed: ParsedAssertion, key: dict) -> None:
+    try:
+        verified = jwk.construct(key, algorithm=ALGORITHM).verify(
+            parsed.signing_input, parsed.signature
+        )
+    except (JOSEError, ValueError, TypeError):
+        verified = False
+    if not verified:
+        raise AssertionRejected("bad_signature", "The JWT's signature does not verify.")
+
+
+def times_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    claims = parsed.claims
+    if "exp" not in claims:
+        raise AssertionRejected("expired", "The JWT has no `exp` claim.")
+    if claims["exp"] <= now - LEEWAY_SECONDS:
+        raise AssertionRejected("expired", "The JWT has expired.")
+    if claims.get("nbf", now) > now + LEEWAY_SECONDS:
+        raise AssertionRejected("not_yet_valid", "The JWT is not valid yet (`nbf`).")
+    if claims.get("iat", now) > now + LEEWAY_SECONDS:
+        raise AssertionRejected("issued_in_future", "The JWT was issued in the future (`iat`).")
+    if claims["exp"] > now + MAX_LIFETIME.total_seconds() + LEEWAY_SECONDS:
+        raise AssertionRejected("lifetime_too_long", "The JWT's `exp` is more than 24 hours ahead.")
+
+
+# --- evaluation, for admins ---------------------------------------------------------------
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+
+@dataclass
+class Check:
+    name: str
+    result: str
+    detail: str = ""
+    hint: str = ""
+
+    def json(self) -> dict:
+        return {"check": self.name, "result": self.result, "detail": self.detail, "hint": self.hint}
+
+
+@dataclass
+class CredentialReport:
+    credential: object
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return all(check.result == PASSED for check in self.checks)
+
+
+def _near_miss(expected: str, actual) -> str:
+    """Why two values that should be equal are not, when the difference is a usual slip."""
+    if not isinstance(actual, str):
+        return ""
+    if expected.lower() == actual.lower():
+        return "They differ only in upper/lower case; the comparison is exact."
+    if expected.rstrip("/") == actual.rstrip("/"):
+        return "They differ only by a trailing slash; the comparison is exact."
+    if expected.strip() == actual.strip() or "".join(expected.split()) == "".join(actual.split()):
+        return "They differ only in blanks; the comparison is exact."
+    return _github_subject_hint(expected, actual)
+
+
+def _github_subject_hint(expected: str, actual: str) -> str:
+    """GitHub Actions subjects name a repository, then a context: `ref:refs/heads/main`,
+    `pull_request`, `environment:prod`. A workflow run for a pull request never carries the
+    branch's subject."""
+    pattern = re.compile(r"repo:([^:]+):(ref|pull_request|environment)(?::.*)?")
+    want, got = pattern.fullmatch(expected), pattern.fullmatch(actual)
+    if not (want and got) or want.group(1).lower() != got.group(1).lower():
+        return ""
+    if want.group(2) != got.group(2):
+        return (
+            f"Same repository, but the token's subject is for a `{got.group(2)}` context and "
+            f"the credential's for a `{want.group(2)}` context (e.g. a pull request run "
+            "versus a branch)."
+        )
+    return "Same repository, different branch, tag or environment."
+
+
+def _compare(name: str, expected: str, actual, shown: str) -> Check:
+    if actual == expected:
+        return Check(name, PASSED, f"{shown} matches.")
+    return Check(
+        name,
+        FAILED,
+        f"The credential expects {expected!r}; the token has {actual!r}.",
+        _near_miss(expected, actual),
+    )
+
+
+def _audience_check(credential, parsed: ParsedAssertion) -> Check:
+    audiences = parsed.audiences
+    if credential.audience in audiences:
+        return Check("audience", PASSED, "`aud` contains the credential's audience.")
+    if not audiences:
+        return Check("audience", FAILED, "The token has no `aud` claim.")
+    hints = [hint for aud in audiences if (hint := _near_miss(credential.audience, aud))]
+    return Check(
+        "audience",
+        FAILED,
+        f"The credential expects {credential.audience!r} in `aud`; the token has {audiences!r}.",
+        hints[0] if hints else "",
+    )
+
+
+def _attempt(name: str, step: Callable[[], object], passed: str) -> Check:
+    try:
+        step()
+    except AssertionRejected as rejection:
+        return Check(name, FAILED, str(rejection))
+    return Check(name, PASSED, passed)
+
+
+def _signature_check(credential, parsed: ParsedAssertion, keys_for: Callable) -> Check:
+    try:
+        keys = keys_for(credential.issuer)
+    except AssertionRejected as rejection:
+        return Check("signature", FAILED, str(rejection))
+
+    def verify():
+        signature_verify(parsed, signing_key_select(parsed, keys))
+
+    return _attempt("signature", verify, "Verified with the issuer's key named by `kid`.")
+
+
+def issuer_keys(issuer: str) -> list[dict]:
+    """The issuer's signing keys (federation.jwks), or AssertionRejected with the message
+    callers are given (the precise reason is for the audit log)."""
+    try:
+        return jwks.issuer_keys_fetch(issuer)
+    except jwks.IssuerUnreachable:
+        raise AssertionRejected("issuer_unreachable", jwks.UNREACHABLE_MESSAGE) from None
+
+
+def assertion_evaluate(
+    assertion: str, credentials: Iterable, *, keys_for: Callable[[str], list[dict]] | None = None
+) -> tuple[list[Check], list[CredentialReport]]:
+    """Every check of the module docstring, for every credential: the checks of the token
+    itself (size, format, algorithm), then one report per credential (issuer, subject,
+    audience, signature, times). `keys_for(issuer)` answers the issuer's signing keys or
+    raises AssertionRejected; by default each issuer's are fetched once per call."""
+    keys_for = keys_for or functools.cache(issuer_keys)
+    token_checks = [
+        Check("size", PASSED, f"At most {MAX_ASSERTION_BYTES} bytes."),
+        Check("format", PASSED, "Three base64url parts of strict JSON."),
+        Check("algorithm", PASSED, f"{ALGORITHM} with a `kid`, no key-locating headers."),
+    ]
+    try:
+        parsed = assertion_parse(assertion)
+    except AssertionRejected as rejection:
+        failed = {
+            "assertion_too_large": 0,
+            "malformed": 1,
+            "invalid_json": 1,
+            "invalid_claims": 1,
+        }.get(rejection.reason, 2)
+        token_checks[failed] = Check(token_checks[failed].name, FAILED, str(rejection))
+        for index in range(failed + 1, len(token_checks)):
+            token_checks[index] = Check(token_checks[index].name, SKIPPED)
+        return token_checks, [
+            CredentialReport(c, [Check(n, SKIPPED) for n in _CREDENTIAL_CHECKS])
+            for c in credentials
+        ]
+    reports = []
+    for credential in credentials:
+        reports.append(
+            CredentialReport(
+                credential,
+                [
+                    _compare("issuer", credential.issuer, parsed.claims.get("iss"), "`iss`"),
+                    _compare("subject", credential.subject, parsed.claims.get("sub"), "`sub`"),
+                    _audience_check(credential, parsed),
+                    _signature_check(credential, parsed, keys_for),
+                    _attempt("times", lambda: times_check(parsed), "Within its validity period."),
+                ],
+            )
+        )
+    return token_checks, reports
+
+
+_CREDENTIAL_CHECKS = ("issuer", "subject", "audience", "signature", "times")

@@ -1,0 +1,216 @@
+"""JSON shapes of the federation APIs, in and out, in the camelCase of UiPath's identity
+APIs.
+
+- An external application (`ExternalClient`): `id` is its client ID; `secrets` never carry
+  a plaintext (only the answer that creates one does, once); its scopes are listed, and
+  grouped by resource server under `resources`.
+- A federated credential: seed 004's `FederatedCredentialDto`.
+
+Field checks (lengths, choices, the issuer) belong to the services; these only check that
+each value is of the right JSON type.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from federation.models import ExternalApp, FederatedCredential
+from identity_server.scopes import CATALOGUE
+from identity_server.serializers import (
+    StrictCharField,
+    client_secret_json,
+    fields_any_case,
+    iso_utc,
+)
+
+# Scopes an application uses on its own behalf; UiPath's "user" scopes need a signed-in
+# user, and this server has no user sign-in flow.
+APPLICATION_SCOPE_TYPE = "application"
+
+# --- external applications ---------------------------------------------------------------
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class ScopesField(serializers.Field):
+    """`["OR.Machines", ...]`, or UiPath's objects `[{"name": "OR.Machines", "type":
+    "application"}, ...]`."""
+
+    default_error_messages = {
+        "not_a_list": "Must be a list of scope names or scope objects.",
+        "user_scope": (
+            "User scopes are not supported (this server has no user sign-in); "
+            "grant application scopes."
+        ),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        names = []
+        for item in data:
+            if isinstance(item, dict):
+                kind = item.get("type", APPLICATION_SCOPE_TYPE)
+                if not isinstance(kind, str) or kind.lower() != APPLICATION_SCOPE_TYPE:
+                    self.fail("user_scope")
+                item = item.get("name")
+            if not isinstance(item, str):
+                self.fail("not_a_list")
+            names.append(item)
+        return names
+
+
+class ExternalAppInput(serializers.Serializer):
+    name = StrictCharField()
+    isConfidential = serializers.BooleanField(required=False, default=True)
+    redirectUri = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    scopes = ScopesField(required=False)
+
+    FIELDS = ("name", "isConfidential", "redirectUri", "scopes")
+    # Error keys as the API names them (identity_server.errors.validation_problem_handler).
+    ERROR_FIELDS = {"redirect_uri": "redirectUri", "confidential": "isConfidential"}
+
+
+def external_app_input(data, *, creating: bool) -> dict:
+    """Service arguments from a create or update body (an update names `isConfidential`
+    only if the body does: it cannot change)."""
+    serializer = ExternalAppInput(data=fields_any_case(data, ExternalAppInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
+    fields = {
+        "name": values["name"],
+        "redirect_uri": values.get("redirectUri") or "",
+        "scopes": values.get("scopes", []),
+    }
+    if creating or "isConfidential" in serializer.initial_data:
+        fields["confidential"] = values["isConfidential"]
+    return fields
+
+
+def _scope_json(name: str) -> dict:
+    scope = CATALOGUE.get(name)
+    return {
+        "name": name,
+        "displayName": name,
+        "description": scope.description if scope else "",
+        "type": APPLICATION_SCOPE_TYPE,
+    }
+
+
+def _resources_json(scopes: list[str]) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for name in scopes:
+        scope = CATALOGUE.get(name)
+        groups.setdefault(scope.resource if scope else "", []).append(_scope_json(name))
+    return [{"name": resource, "scopes": items} for resource, items in groups.items()]
+
+
+def external_app_json(app: ExternalApp, *, secrets=()) -> dict:
+    client = app.client
+    return {
+        "id": client.client_id,
+        "name": app.name,
+        "isConfidential": client.is_confidential,
+        "redirectUri": app.redirect_uri or None,
+        "partitionGlobalId": str(app.organization.global_id),
+        "scopes": [_scope_json(name) for name in client.scopes],
+        "resources": _resources_json(client.scopes),
+        "secrets": [client_secret_json(secret) for secret in secrets],
+        "createdAt": iso_utc(app.created_at),
+        "updatedAt": iso_utc(app.updated_at),
+    }
+
+
+class GenerateSecretInput(serializers.Serializer):
+    clientId = StrictCharField()
+    partitionGlobalId = StrictCharField()
+
+    FIELDS = ("clientId", "partitionGlobalId")
+
+
+def generate_secret_target(data) -> dict:
+    """The application a GenerateSecret body names (its description and expiry are read by
+    identity_server.serializers.client_secret_input)."""
+    serializer = GenerateSecretInput(data=fields_any_case(data, GenerateSecretInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- federated credentials ---------------------------------------------------------------
+
+
+class FederatedCredentialInput(serializers.Serializer):
+    name = StrictCharField()
+    description = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    # Compared exactly with a token's claims: kept as sent, and refused by the service if
+    # they begin or end with blanks, rather than silently changed.
+    issuer = StrictCharField(trim_whitespace=False)
+    audience = StrictCharField(trim_whitespace=False)
+    subject = StrictCharField(trim_whitespace=False)
+
+    FIELDS = ("name", "description", "issuer", "audience", "subject")
+
+
+def federated_credential_input(data) -> dict:
+    """Seed 004's create and update body; every required field, each time."""
+    serializer = FederatedCredentialInput(
+        data=fields_any_case(data, FederatedCredentialInput.FIELDS)
+    )
+    serializer.is_valid(raise_exception=True)
+    return {
+        **serializer.validated_data,
+        "description": serializer.validated_data.get("description") or "",
+    }
+
+
+class FederatedCredentialDto(serializers.Serializer):
+    """Seed 004's FederatedCredentialDto, the answer of GET, POST and PUT."""
+
+    id = serializers.UUIDField(source="pk")
+    clientId = serializers.CharField(source="app.client.client_id")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    issuer = serializers.CharField()
+    audience = serializers.CharField()
+    subject = serializers.CharField()
+    createdAt = serializers.SerializerMethodField()
+    updatedAt = serializers.SerializerMethodField()
+
+    def get_createdAt(self, credential) -> str:
+        return iso_utc(credential.created_at)
+
+    def get_updatedAt(self, credential) -> str:
+        return iso_utc(credential.updated_at)
+
+
+def federated_credential_json(credential: FederatedCredential) -> dict:
+    return FederatedCredentialDto(credential).data
+
+
+class EvaluateInput(serializers.Serializer):
+    # Generous: an oversized token is reported by the size check, not refused here.
+    assertion = StrictCharField(max_length=64 * 1024, trim_whitespace=False)
+
+    FIELDS = ("assertion",)
+
+
+def evaluate_input(data) -> str:
+    serializer = EvaluateInput(data=fields_any_case(data, EvaluateInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["assertion"]
+
+
+def evaluation_json(token_checks, reports) -> dict:
+    """The report of federation.assertions.assertion_evaluate: the token's own checks, then
+    each credential's (a credential's checks are skipped when the token's fail)."""
+    return {
+        "accepted": any(report.accepted for report in reports),
+        "checks": [check.json() for check in token_checks],
+        "credentials": [
+            {
+                "id": str(report.credential.pk),
+                "name": report.credential.name,
+                "accepted": report.accepted,
+                "checks": [check.json() for check in report.checks],
+            }
+            for report in reports
+        ],
+    }

@@ -1,0 +1,400 @@
+"""The ExternalClient API end to end: real tokens from the token endpoint, real database."""
+
+import pytest
+
+from federation.models import ExternalApp
+from federation.tests.factories import external_app
+from identity_server.models import ClientSecret, OAuthClient
+from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import Api
+from tenants.models import AuditEvent
+
+BASE = "/identity_/api/ExternalClient"
+
+
+def apps_url(organization) -> str:
+    return f"{BASE}/{organization.global_id}"
+
+
+def app_url(app) -> str:
+    return f"{apps_url(app.organization)}/{app.client.client_id}"
+
+
+def token_response(client, client_id: str, secret: str):
+    return client.post(
+        "/identity_/connect/token",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+
+
+@pytest.fixture
+def organization(admin_membership):
+    return admin_membership.organization
+
+
+@pytest.fixture
+def other_organization(other_admin_membership):
+    return other_admin_membership.organization
+
+
+@pytest.fixture
+def script(organization):
+    """The caller: an application allowed to manage applications and their secrets."""
+    return client_with_secret(
+        organization=organization, scopes=("PM.OAuthApp", "PM.OAuthAppSecret"), name="Script"
+    )
+
+
+@pytest.fixture
+def api(client, issue_token, script):
+    return Api(client, issue_token(*script))
+
+
+@pytest.fixture
+def read_only_api(client, issue_token, organization):
+    app, secret = client_with_secret(
+        organization=organization, scopes=("PM.OAuthApp.Read",), name="Reader"
+    )
+    return Api(client, issue_token(app, secret))
+
+
+def create_body(organization, **fields) -> dict:
+    return {
+        "partitionGlobalId": str(organization.global_id),
+        "name": "Deployments",
+        "isConfidential": True,
+        "redirectUri": "https://example.com/callback",
+        "scopes": [
+            {"name": "OR.Machines.Read", "displayName": "OR.Machines.Read", "type": "application"},
+            {"name": "PM.OAuthApp", "type": "application"},
+        ],
+        **fields,
+    }
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def test_create_answers_201_with_the_first_secret_once_and_audits_it(
+    client, api, script, organization
+):
+    # when
+    response = api.post(BASE, create_body(organization))
+
+    # then
+    assert response.status_code == 201, response.content
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    app = ExternalApp.objects.get(organization=organization)
+    assert body["id"] == app.client.client_id
+    assert response.headers["Location"] == f"http://testserver{app_url(app)}"
+    assert (body["name"], body["isConfidential"]) == ("Deployments", True)
+    assert body["redirectUri"] == "https://example.com/callback"
+    assert body["partitionGlobalId"] == str(organization.global_id)
+    assert [s["name"] for s in body["scopes"]] == ["OR.Machines.Read", "PM.OAuthApp"]
+    assert body["resources"] == [
+        {"name": "Orchestrator", "scopes": [body["scopes"][0]]},
+        {"name": "Platform management", "scopes": [body["scopes"][1]]},
+    ]
+    assert body["scopes"][0]["type"] == "application"
+    [secret] = body["secrets"]
+    assert set(secret) == {
+        "id",
+        "description",
+        "creationTime",
+        "expiryTime",
+        "lastUsedTime",
+        "prefix",
+    }
+    assert body["secret"].startswith("idsec_")
+    # the secret works at once, and is never shown again
+    assert token_response(client, body["id"], body["secret"]).status_code == 200
+    listed = api.get(app_url(app)).json()
+    assert "secret" not in listed and body["secret"] not in str(listed)
+    event = AuditEvent.objects.get(action="external_app.create")
+    assert (event.actor_kind, event.actor_id) == ("app", script[0].client_id)
+    assert (event.organization, event.target_name) == (organization, "Deployments")
+    assert body["secret"] not in str(event.details)
+
+
+def test_create_also_answers_under_the_organization_prefix(api, organization):
+    response = api.post(f"/{organization.slug}{BASE}", create_body(organization))
+
+    assert response.status_code == 201, response.content
+
+
+def test_a_public_application_has_no_secret(api, organization):
+    response = api.post(BASE, create_body(organization, isConfidential=False))
+
+    assert response.status_code == 201, response.content
+    assert "secret" not in response.json()
+    assert response.json()["secrets"] == []
+    assert (
+        not ClientSecret.objects.exists()
+        or not ClientSecret.objects.filter(client__client_id=response.json()["id"]).exists()
+    )
+
+
+def test_scopes_may_be_plain_names(api, organization):
+    response = api.post(BASE, create_body(organization, scopes=["OR.Robots"]))
+
+    assert response.status_code == 201, response.content
+    assert OAuthClient.objects.get(client_id=response.json()["id"]).scopes == ["OR.Robots"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_key"),
+    [
+        pytest.param({"name": ""}, "name", id="empty name"),
+        pytest.param({"name": "x" * 129}, "name", id="name too long"),
+        pytest.param({"name": 12}, "name", id="name not a string"),
+        pytest.param({"isConfidential": "maybe"}, "isConfidential", id="not a boolean"),
+        pytest.param({"scopes": ["OR.Nothing"]}, "scopes", id="unknown scope"),
+        pytest.param({"scopes": "OR.Machines"}, "scopes", id="scopes not a list"),
+        pytest.param(
+            {"scopes": [{"name": "OR.Machines", "type": "user"}]}, "scopes", id="user scope"
+        ),
+        pytest.param({"redirectUri": "x" * 2049}, "redirectUri", id="redirect too long"),
+        pytest.param({"partitionGlobalId": None}, "partitionGlobalId", id="no organization"),
+    ],
+)
+def test_create_refuses_bad_input_with_a_field_keyed_400(api, organization, fields, error_key):
+    response = api.post(BASE, create_body(organization, **fields))
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == [error_key]
+    assert response.json()["status"] == 400
+    assert not ExternalApp.objects.exists()
+    assert not OAuthClient.objects.filter(kind="external_app").exclude(name="Script").exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [pytest.param("{not json", id="malformed"), pytest.param("[1, 2]", id="not an object")],
+)
+def test_create_refuses_a_body_that_is_not_a_json_object(api, body):
+    response = api.post(BASE, body)
+
+    assert response.status_code == 400, response.content
+    assert "errors" in response.json()
+
+
+def test_create_in_another_organization_is_a_404(api, other_organization):
+    response = api.post(BASE, create_body(other_organization))
+
+    assert response.status_code == 404
+    assert not ExternalApp.objects.exists()
+
+
+def test_a_read_scope_cannot_create(read_only_api, organization):
+    response = read_only_api.post(BASE, create_body(organization))
+
+    assert response.status_code == 403
+    assert not ExternalApp.objects.exists()
+
+
+def test_without_a_token_the_api_answers_401_with_a_challenge(client, organization):
+    response = Api(client, None).get(apps_url(organization))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- read ---------------------------------------------------------------------------------
+
+
+def test_list_answers_the_organizations_applications_only(
+    read_only_api, organization, other_organization
+):
+    # given
+    mine, _ = external_app(organization=organization, name="Mine")
+    external_app(organization=other_organization, name="Theirs")
+
+    # when
+    response = read_only_api.get(apps_url(organization))
+
+    # then
+    assert response.status_code == 200
+    names = [app["name"] for app in response.json()]
+    assert "Mine" in names and "Theirs" not in names
+    assert read_only_api.get(app_url(mine)).json()["id"] == mine.client.client_id
+
+
+def test_another_organizations_list_or_application_is_the_same_404(
+    api, organization, other_organization
+):
+    theirs, _ = external_app(organization=other_organization)
+    missing = api.get(f"{apps_url(organization)}/no-such-client")
+
+    assert api.get(apps_url(other_organization)).status_code == 404
+    foreign = api.get(f"{apps_url(organization)}/{theirs.client.client_id}")
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.content == missing.content
+    assert api.get(f"{BASE}/not-a-uuid").status_code == 404
+    # the organization prefix must name the same organization
+    other_prefix = f"/{other_organization.slug}{apps_url(organization)}"
+    assert api.get(other_prefix).status_code == 404
+
+
+# --- update and delete --------------------------------------------------------------------
+
+
+def test_update_changes_name_redirect_and_scopes_and_audits_the_difference(api, organization):
+    # given
+    app, _ = external_app(organization=organization, scopes=("OR.Machines",))
+
+    # when
+    response = api.put(
+        app_url(app),
+        {
+            "name": "Renamed",
+            "redirectUri": None,
+            "scopes": ["OR.Robots.Read"],
+            "isConfidential": True,
+        },
+    )
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["name"], body["redirectUri"], body["isConfidential"]) == ("Renamed", None, True)
+    app.client.refresh_from_db()
+    assert (app.client.name, app.client.scopes) == ("Renamed", ["OR.Robots.Read"])
+    event = AuditEvent.objects.get(action="external_app.update")
+    assert event.details["name"] == {"before": "Deployments", "after": "Renamed"}
+    assert event.details["scopes"] == {"before": ["OR.Machines"], "after": ["OR.Robots.Read"]}
+
+
+def test_update_cannot_change_whether_an_application_is_confidential(api, organization):
+    app, _ = external_app(organization=organization)
+
+    response = api.put(app_url(app), {"name": "Deployments", "isConfidential": False})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["isConfidential"]
+    app.client.refresh_from_db()
+    assert app.client.is_confidential
+
+
+def test_delete_removes_the_application_its_client_and_secrets_and_revokes_its_tokens(
+    client, api, issue_token, organization
+):
+    # given
+    app, secret = external_app(organization=organization, scopes=("PM.OAuthApp.Read",))
+    its_token = Api(client, issue_token(app.client, secret))
+    assert its_token.get(apps_url(organization)).status_code == 200
+
+    # when
+    response = api.delete(app_url(app))
+
+    # then
+    assert response.status_code == 204
+    assert not ExternalApp.objects.filter(pk=app.pk).exists()
+    assert not OAuthClient.objects.filter(pk=app.client.pk).exists()
+    assert not ClientSecret.objects.filter(client_id=app.client.pk).exists()
+    assert its_token.get(apps_url(organization)).status_code == 401
+    assert token_response(client, app.client.client_id, secret).status_code in (400, 401)
+    assert AuditEvent.objects.filter(action="external_app.delete").count() == 1
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def test_generate_secret_answers_the_plaintext_once_and_it_works(client, api, organization):
+    # given
+    app, _ = external_app(organization=organization)
+
+    # when
+    response = api.post(
+        f"{BASE}/GenerateSecret",
+        {
+            "clientId": app.client.client_id,
+            "description": "rotation 2026-11",
+            "partitionGlobalId": str(organization.global_id),
+            "expiryTime": "2099-01-01T00:00:00Z",
+        },
+    )
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"id", "description", "secret", "creationTime", "expiryTime"}
+    assert (body["description"], body["expiryTime"]) == (
+        "rotation 2026-11",
+        "2099-01-01T00:00:00.000Z",
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    assert token_response(client, app.client.client_id, body["secret"]).status_code == 200
+    assert len(api.get(app_url(app)).json()["secrets"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "error_key"),
+    [
+        pytest.param({"clientId": "unknown"}, 404, None, id="unknown app"),
+        pytest.param({"clientId": None}, 400, "clientId", id="no client id"),
+        pytest.param({"expiryTime": "yesterday"}, 400, "expiryTime", id="bad expiry"),
+        pytest.param({"expiryTime": "2000-01-01T00:00:00Z"}, 400, "expiryTime", id="past expiry"),
+        pytest.param({"description": "x" * 513}, 400, "description", id="long description"),
+    ],
+)
+def test_generate_secret_refuses_bad_input(api, organization, fields, status, error_key):
+    app, _ = external_app(organization=organization)
+    body = {"clientId": app.client.client_id, "partitionGlobalId": str(organization.global_id)}
+
+    response = api.post(f"{BASE}/GenerateSecret", {**body, **fields})
+
+    assert response.status_code == status, response.content
+    if error_key:
+        assert list(response.json()["errors"]) == [error_key]
+    assert ClientSecret.objects.filter(client=app.client).count() == 1
+
+
+def test_generate_secret_for_another_organizations_application_is_a_404(
+    api, organization, other_organization
+):
+    theirs, _ = external_app(organization=other_organization)
+    body = {"clientId": theirs.client.client_id, "partitionGlobalId": str(organization.global_id)}
+
+    assert api.post(f"{BASE}/GenerateSecret", body).status_code == 404
+    body["partitionGlobalId"] = str(other_organization.global_id)
+    assert api.post(f"{BASE}/GenerateSecret", body).status_code == 404
+    assert ClientSecret.objects.filter(client=theirs.client).count() == 1
+
+
+def test_secret_routes_need_the_secret_scope(client, issue_token, organization):
+    # given: an application that may manage applications, but not their secrets
+    caller, caller_secret = client_with_secret(organization=organization, scopes=("PM.OAuthApp",))
+    api = Api(client, issue_token(caller, caller_secret))
+    app, _ = external_app(organization=organization)
+    secret = ClientSecret.objects.get(client=app.client)
+    body = {"clientId": app.client.client_id, "partitionGlobalId": str(organization.global_id)}
+
+    # then
+    assert api.post(f"{BASE}/GenerateSecret", body).status_code == 403
+    assert api.delete(f"{apps_url(organization)}/secrets/{secret.pk}").status_code == 403
+    assert ClientSecret.objects.filter(client=app.client).count() == 1
+
+
+def test_deleting_a_secret_stops_it_at_once(client, api, organization):
+    # given
+    app, plaintext = external_app(organization=organization)
+    secret = ClientSecret.objects.get(client=app.client)
+
+    # when
+    response = api.delete(f"{apps_url(organization)}/secrets/{secret.pk}")
+
+    # then
+    assert response.status_code == 204
+    assert token_response(client, app.client.client_id, plaintext).status_code in (400, 401)
+    assert AuditEvent.objects.filter(action="client_secret.delete").count() == 1
+
+
+def test_deleting_another_organizations_secret_is_a_404(api, organization, other_organization):
+    theirs, _ = external_app(organization=other_organization)
+    secret = ClientSecret.objects.get(client=theirs.client)
+
+    response = api.delete(f"{apps_url(organization)}/secrets/{secret.pk}")
+
+    assert response.status_code == 404
+    assert ClientSecret.objects.filter(pk=secret.pk).exists()
