@@ -10,7 +10,10 @@ class IdentityServerConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
-        from identity_server import checks  # noqa: F401  (registers the system checks)
+        from identity_server import (
+            checks,  # noqa: F401  (registers the system checks)
+            openapi,  # noqa: F401  (registers the token scheme)
+        )
         from identity_server.admin import register_identity_core
 
         register_identity_core(admin.site)

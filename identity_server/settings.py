@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "identity_server",
     "tenants",
@@ -175,6 +177,20 @@ REST_FRAMEWORK = {
     # How many reverse proxies stand in front; the client address in the audit log is
     # taken from X-Forwarded-For only that deep.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+    "DEFAULT_SCHEMA_CLASS": "identity_server.openapi.ScopedAutoSchema",
+}
+
+# The OpenAPI schema (identity_server.openapi); Swagger UI's files come from the sidecar
+# package through our own static files, not from a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Identity server API",
+    "DESCRIPTION": "Organizations' external applications, federated credentials, machines "
+    "and tenant resources; UiPath-compatible routes (SPEC §2).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
