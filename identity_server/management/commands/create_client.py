@@ -1,7 +1,9 @@
 """Creates an OAuth client and its first secret from the command line.
 
 How an operator (and a test, and the benchmark) gets the first API credentials without
-the browser. The secret is printed once and stored only as a keyed hash.
+the browser. The secret is printed once and stored only as a keyed hash. An external
+application's client comes with its ExternalApp (federation), as through the API, so that
+it is listed, managed and given federated credentials like any other.
 """
 
 import json
@@ -9,6 +11,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from federation.services import external_app_create
 from identity_server import services
 from identity_server.models import OAuthClient
 from tenants.models import Organization, Tenant
@@ -39,16 +42,23 @@ class Command(BaseCommand):
             if tenant is None:
                 raise CommandError(f"No tenant {options['tenant']!r} in {organization.slug!r}.")
         actor = Actor.system("create_client")
+        fields = {
+            "organization": organization,
+            "name": options["name"],
+            "scopes": options["scopes"].split(),
+            "actor": actor,
+        }
         try:
-            client, secret = services.client_create_with_secret(
-                organization=organization,
-                tenant=tenant,
-                name=options["name"],
-                kind=options["kind"],
-                scopes=options["scopes"].split(),
-                description=options["description"],
-                actor=actor,
-            )
+            if options["kind"] == OAuthClient.Kind.EXTERNAL_APP and tenant is None:
+                app, secret = external_app_create(**fields)
+                client = app.client
+            else:
+                client, secret = services.client_create_with_secret(
+                    **fields,
+                    tenant=tenant,
+                    kind=options["kind"],
+                    description=options["description"],
+                )
         except (ValidationError, ValueError) as error:
             raise CommandError("; ".join(getattr(error, "messages", [str(error)]))) from None
         credentials = {

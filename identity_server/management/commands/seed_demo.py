@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from identity_server import services as identity_services
-from identity_server.models import OAuthClient
+from federation.models import ExternalApp
+from federation.services import external_app_create
 from identity_server.scopes import RESOURCES
 from tenants import services
 from tenants.models import Membership, Organization, Tenant
@@ -71,22 +71,19 @@ class Command(BaseCommand):
         self._seed_app(organization, actor)
 
     def _seed_app(self, organization, actor):
-        app = OAuthClient.objects.filter(organization=organization, name=DEMO_APP_NAME).first()
-        if app is not None:
+        existing = ExternalApp.objects.filter(organization=organization, name=DEMO_APP_NAME)
+        if existing.exists():
             self.stdout.write(
-                f"Demo app {DEMO_APP_NAME!r} exists (client_id {app.client_id}); its secret "
-                "was shown when it was created. `manage.py create_client` makes another."
+                f"Demo app {DEMO_APP_NAME!r} exists (client_id "
+                f"{existing.get().client.client_id}); its secret was shown when it was "
+                "created. `manage.py create_client` makes another."
             )
             return
         scopes = [scope for resources in RESOURCES.values() for scope in resources]
-        app, secret = identity_services.client_create_with_secret(
-            organization=organization,
-            name=DEMO_APP_NAME,
-            kind=OAuthClient.Kind.EXTERNAL_APP,
-            scopes=scopes,
-            description="Created by seed_demo",
-            actor=actor,
+        external_app, secret = external_app_create(
+            organization=organization, name=DEMO_APP_NAME, scopes=scopes, actor=actor
         )
+        app = external_app.client
         self.stdout.write(
             f"Demo app {DEMO_APP_NAME!r}: client_id {app.client_id!r}, "
             f"client_secret {secret!r} (shown only now; keep it). Get a token with:"
