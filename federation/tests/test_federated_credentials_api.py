@@ -419,14 +419,20 @@ def _fire(requests: int, url: str, token: str, body_for) -> list[int]:
     return statuses
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_thirty_concurrent_creates_end_with_exactly_twenty(admin_membership, issue_token, github):
-    # given
+@pytest.fixture
+def committed(admin_membership, issue_token):
+    """An application and a token, committed for the threads' own connections to see."""
     organization = admin_membership.organization
     app, _ = external_app(organization=organization)
     caller, secret = client_with_secret(organization=organization, scopes=("PM.OAuthApp",))
-    token = issue_token(caller, secret)
+    return app, issue_token(caller, secret)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_thirty_concurrent_creates_end_with_exactly_twenty(committed, github):
+    # given
+    app, token = committed
 
     # when
     statuses = _fire(30, credentials_url(app), token, lambda n: {**github, "name": f"C{n}"})
@@ -438,12 +444,9 @@ def test_thirty_concurrent_creates_end_with_exactly_twenty(admin_membership, iss
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_creates_with_one_name_end_with_one_row(admin_membership, issue_token, github):
+def test_concurrent_creates_with_one_name_end_with_one_row(committed, github):
     # given
-    organization = admin_membership.organization
-    app, _ = external_app(organization=organization)
-    caller, secret = client_with_secret(organization=organization, scopes=("PM.OAuthApp",))
-    token = issue_token(caller, secret)
+    app, token = committed
 
     # when
     statuses = _fire(10, credentials_url(app), token, lambda n: github)
