@@ -5,11 +5,11 @@ lower-case HTTP method) to `X.Read` or `X.Write`; either that scope or the whole
 `X` satisfies it (identity_server.scopes). An action missing from the map is refused.
 
 Answers come in this order: 401 without a valid token; 404 when the organization or tenant
-in the URL is not the token's (the same 404 as for one that does not exist); 403 when the
-object is visible but a scope is missing.
+in the URL is not the token's (the same 404 as for one that does not exist); 405 for a
+method the view does not have; 403 when the object is visible but a scope is missing.
 """
 
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.views import APIView
 
 from identity_server.authentication import BearerTokenAuthentication
@@ -43,6 +43,10 @@ class TokenAPIView(APIView):
         if not request.user or not request.user.is_authenticated:
             self.permission_denied(request)
         self.resolve_scope(request, **self.kwargs)
+        if request.method.lower() not in self.http_method_names or not hasattr(
+            self, request.method.lower()
+        ):
+            raise exceptions.MethodNotAllowed(request.method)
         super().check_permissions(request)
 
     def resolve_scope(self, request, **kwargs) -> None:
@@ -63,6 +67,7 @@ class OrchestratorAPIView(TenantAPIView):
     `error_fields` maps service field names to the names the API uses (`name` → `Name`)."""
 
     error_fields: dict[str, str] = {}
+    parser_classes = [odata.JSONParser]
 
     def get_exception_handler(self):
         return odata.exception_handler
