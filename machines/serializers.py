@@ -7,6 +7,7 @@ to the services; these only check JSON types.
 """
 
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from identity_server.serializers import fields_any_case, iso_utc
 from machines import selectors
@@ -209,7 +210,21 @@ class AnyCaseSerializer(serializers.Serializer):
     fields are matched in any case, the rest ignored."""
 
     def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            # Keyed, as DRF expects of a serializer's errors (a bare list breaks `errors`).
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: ["Must be a JSON object."]}
+            )
         return super().to_internal_value(fields_any_case(data, tuple(self.fields)))
+
+
+class Key(serializers.UUIDField):
+    """A UUID written as a JSON string (DRF's UUIDField also takes integers)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
 
 
 class BeginSessionInput(AnyCaseSerializer):
@@ -217,7 +232,7 @@ class BeginSessionInput(AnyCaseSerializer):
 
 
 class HeartbeatItem(AnyCaseSerializer):
-    robotKey = serializers.UUIDField(required=False, allow_null=True)
+    robotKey = Key(required=False, allow_null=True)
 
 
 class HeartbeatInput(AnyCaseSerializer):
@@ -226,7 +241,7 @@ class HeartbeatInput(AnyCaseSerializer):
 
 
 class EndSessionInput(AnyCaseSerializer):
-    robotKey = serializers.UUIDField(required=False, allow_null=True)
+    robotKey = Key(required=False, allow_null=True)
 
 
 class ServiceInput(AnyCaseSerializer):
