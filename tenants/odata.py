@@ -118,7 +118,10 @@ def _comparison(
             else f"“{name}” is not a date-time."
         )
     if is_time:
-        moment = parse_datetime(literal)
+        try:
+            moment = parse_datetime(literal)
+        except ValueError:  # well formed, but no such day or hour
+            moment = None
         if moment is None:
             raise InvalidODataQuery(f"“{literal}” is not a valid date-time.")
         return Q(**{f"{lookup}__{_COMPARISON_LOOKUPS[operator_]}": moment})
