@@ -28,11 +28,15 @@ def machine_list(*, tenant: Tenant) -> QuerySet[Machine]:
     return Machine.objects.filter(tenant=tenant).select_related("client")
 
 
-def machine_get(*, tenant: Tenant, machine_id: int) -> Machine:
-    machine = machine_list(tenant=tenant).select_related("tenant").filter(pk=machine_id).first()
-    if machine is None:
+def _one(queryset: QuerySet, pk: int):
+    found = queryset.select_related("tenant").filter(pk=pk).first()
+    if found is None:
         raise Http404
-    return machine
+    return found
+
+
+def machine_get(*, tenant: Tenant, machine_id: int) -> Machine:
+    return _one(machine_list(tenant=tenant), machine_id)
 
 
 def machine_for_robot_token(*, principal, org_slug: str, tenant_name: str) -> Machine | None:
@@ -61,10 +65,7 @@ def robot_list(*, tenant: Tenant) -> QuerySet[Robot]:
 
 
 def robot_get(*, tenant: Tenant, robot_id: int) -> Robot:
-    robot = robot_list(tenant=tenant).select_related("tenant").filter(pk=robot_id).first()
-    if robot is None:
-        raise Http404
-    return robot
+    return _one(robot_list(tenant=tenant), robot_id)
 
 
 # --- sessions ---------------------------------------------------------------------------

@@ -53,11 +53,6 @@ class Robot_:
 
 
 @pytest.fixture
-def tenant(admin_membership):
-    return admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
 def admin(client, issue_token, tenant):
     app, secret = client_with_secret(
         organization=tenant.organization, scopes=("OR.Robots", "OR.Audit.Read")

@@ -40,11 +40,6 @@ def call(client, tenant, method, action, token=None, body="{}", headers=None):
 
 
 @pytest.fixture
-def tenant(admin_membership):
-    return admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
 def machine(tenant):
     return machine_with_secret(tenant=tenant, name="Host machine")
 

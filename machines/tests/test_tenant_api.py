@@ -26,16 +26,6 @@ PERIOD = "Scalability.Heartbeat.PeriodSeconds"
 
 
 @pytest.fixture
-def tenant(admin_membership):
-    return admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
-def other_tenant(other_admin_membership):
-    return other_admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
 def token_for(client, issue_token, tenant):
     def make(*scopes):
         app, secret = client_with_secret(
