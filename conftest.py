@@ -62,3 +62,30 @@ def issue_token(client):
         return response.json()["access_token"]
 
     return issue
+
+
+class Clock:
+    """The time our code reads (django.utils.timezone.now), frozen and moved by hand."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Freezes `django.utils.timezone.now` at the real time; `clock.advance(seconds=...)`
+    moves it, so thresholds pass without sleeping. Access tokens are still checked against
+    the real clock, so keep advances well under their hour."""
+    from django.utils import timezone
+
+    frozen = Clock(timezone.now())
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen

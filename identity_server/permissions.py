@@ -5,12 +5,11 @@ lower-case HTTP method) to `X.Read` or `X.Write`; either that scope or the whole
 `X` satisfies it (identity_server.scopes). An action missing from the map is refused.
 
 Answers come in this order: 401 without a valid token; 404 when the organization or tenant
-in the URL is not the token's (the same 404 as for one that does not exist); 403 when the
-object is visible but a scope is missing.
+in the URL is not the token's (the same 404 as for one that does not exist); 405 for a
+method the view does not have; 403 when the object is visible but a scope is missing.
 """
 
-from rest_framework import permissions
-from rest_framework.exceptions import ValidationError
+from rest_framework import exceptions, permissions
 from rest_framework.views import APIView
 
 from identity_server import errors
@@ -26,19 +25,13 @@ class HasRequiredScopes(permissions.BasePermission):
 
     def has_permission(self, request, view):
         action = getattr(view, "action", None) or request.method.lower()
-        if action == "options" or not _handles(view, request.method.lower()):
-            return True  # DRF then answers 405, which reveals nothing
+        if action == "options":
+            return True
         if action == "head":  # a GET without its body
             action = "get"
         required = getattr(view, "required_scopes", {}).get(action)
         granted = getattr(request.user, "scopes", frozenset())
         return required is not None and scope_satisfied(required, granted)
-
-
-def _handles(view, method: str) -> bool:
-    if hasattr(view, "action_map"):  # a viewset: its methods are named by action
-        return method in view.action_map or (method == "head" and "get" in view.action_map)
-    return hasattr(view, method) or (method == "head" and hasattr(view, "get"))
 
 
 class TokenAPIView(APIView):
@@ -52,6 +45,10 @@ class TokenAPIView(APIView):
         if not request.user or not request.user.is_authenticated:
             self.permission_denied(request)
         self.resolve_scope(request, **self.kwargs)
+        if request.method.lower() not in self.http_method_names or not hasattr(
+            self, request.method.lower()
+        ):
+            raise exceptions.MethodNotAllowed(request.method)
         super().check_permissions(request)
 
     def resolve_scope(self, request, **kwargs) -> None:
@@ -72,6 +69,7 @@ class OrchestratorAPIView(TenantAPIView):
     `error_fields` maps service field names to the names the API uses (`name` → `Name`)."""
 
     error_fields: dict[str, str] = {}
+    parser_classes = [odata.JSONParser]
 
     def get_exception_handler(self):
         return odata.exception_handler
@@ -97,7 +95,7 @@ class OrganizationAPIView(TokenAPIView):
     def _partition_global_id_from_body(self, request) -> str:
         value = fields_any_case(request.data, ("partitionGlobalId",)).get("partitionGlobalId")
         if not value or not isinstance(value, str):
-            raise ValidationError(
+            raise exceptions.ValidationError(
                 {"partitionGlobalId": ["The organization's global ID is required."]}
             )
         return value

@@ -42,6 +42,12 @@ FEDERATION_OUTBOUND_ALLOWLIST = env_list("FEDERATION_OUTBOUND_ALLOWLIST", [])
 FEDERATION_CA_BUNDLE = env_str("FEDERATION_CA_BUNDLE", "") or None
 FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5)
 
+# Search in a tenant (tenants.search): each result type and the dotted path of its source.
+TENANT_SEARCH_SOURCES = {
+    "machine": "machines.selectors.machine_search",
+    "robot": "machines.selectors.robot_search",
+}
+
 INSTALLED_APPS = [
     "identity_server.apps.SuperuserAdminConfig",
     "django.contrib.auth",

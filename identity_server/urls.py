@@ -13,6 +13,7 @@ from federation import api as federation_api
 from identity_server import errors
 from identity_server import views as identity_views
 from machines import api as machines_api
+from machines import robotsservice
 from tenants import api as tenants_api
 from tenants import views as tenants_views
 
@@ -106,6 +107,53 @@ urlpatterns = [
         "<str:org>/<str:tenant>/orchestrator_/api/Machines/<int:machine_id>/ClientSecrets/<int:secret_id>",
         machines_api.MachineClientSecretDetailView.as_view(),
         name="machine-client-secret",
+    ),
+    # Robots, sessions, settings, audit and search of a tenant (SPEC §6, §7).
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/Robots",
+        machines_api.RobotListView.as_view(),
+        name="robots",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/Robots\((?P<robot_id>\d+)\)$",
+        machines_api.RobotDetailView.as_view(),
+        name="robot",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/Sessions",
+        machines_api.SessionListView.as_view(),
+        name="sessions",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/Sessions/"
+        "UiPath.Server.Configuration.OData.DeleteInactiveUnattendedSessions",
+        machines_api.DeleteInactiveSessionsView.as_view(),
+        name="sessions-delete-inactive",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/Settings",
+        machines_api.SettingListView.as_view(),
+        name="settings",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/Settings\('(?P<key>[^'/]{1,128})'\)$",
+        machines_api.SettingDetailView.as_view(),
+        name="setting",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/AuditLogs",
+        machines_api.AuditLogListView.as_view(),
+        name="audit-logs",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/api/Search",
+        machines_api.SearchView.as_view(),
+        name="search",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/api/robotsservice/<str:action>",
+        robotsservice.robot_service,
+        name="robot-service",
     ),
     path("identity_/api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path(

@@ -1,30 +1,74 @@
-"""Machines over REST, for scripts with a bearer token (SPEC §2, §4, §6).
+"""The tenant APIs of the orchestrator_ routes, for scripts with a bearer token (SPEC §2,
+§4, §6, §7).
 
 - `/{org}/{tenant}/orchestrator_/odata/Machines` and `…/Machines({Id})`: OData CRUD.
 - `/{org}/{tenant}/orchestrator_/api/Machines/{Id}/ClientSecrets[/{secretId}]`: the secrets
   of a machine's client; the plaintext is answered once, at creation.
+- `…/odata/Robots` and `…/Robots({Id})`: unattended robots, OData CRUD.
+- `…/odata/Sessions` (read) and `POST …/odata/Sessions/UiPath.Server.Configuration.OData.
+  DeleteInactiveUnattendedSessions` `{"sessionIds": [...]}`: all or nothing, 204.
+- `…/odata/Settings` and `GET/PUT …/odata/Settings('{key}')`: every known setting of the
+  tenant with its effective value (the default when unset).
+- `…/odata/AuditLogs`: this tenant's audit events, newest first, read-only. Events of the
+  organization without a tenant (external applications, refused token requests of
+  organization clients) are not a tenant's, and are not listed here.
+- `…/api/Search?query=…&type=machine,robot&top=20`: tenants.search over this tenant.
 
-Reads need `OR.Machines.Read`, writes `OR.Machines.Write` (or `OR.Machines`). Answers come
-in the order of identity_server.permissions: 401, then 404 for another organization or
-tenant, then 403; a machine or secret id that is not this tenant's is the same 404 as a
-missing one. A 400 has UiPath's body (tenants.odata.exception_handler).
+Each view names the scope of each method: `OR.Machines`, `OR.Robots` (robots and
+sessions), `OR.Settings`, `OR.Audit`, as `.Read` or `.Write`. Answers come in the order of
+identity_server.permissions: 401, then 404 for another organization or tenant, then 405,
+then 403; an id that is not this tenant's is the same 404 as a missing one. A 400 has
+UiPath's body (tenants.odata.exception_handler).
 """
 
+from django.http import Http404
 from django.urls import reverse
-from rest_framework import status
+from rest_framework import permissions, status
 from rest_framework.response import Response
 
 from identity_server import selectors as identity_selectors
 from identity_server import serializers as identity_serializers
 from identity_server.permissions import OrchestratorAPIView
+from identity_server.scopes import CATALOGUE, scope_satisfied
 from identity_server.services import client_secret_create, client_secret_delete
 from machines import selectors, serializers, services
 from tenants import odata
-from tenants.services import Actor
+from tenants.models import SETTING_DEFINITIONS, AuditEvent
+from tenants.search import DEFAULT_LIMIT, tenant_search
+from tenants.selectors import setting_values
+from tenants.services import Actor, setting_set
 
 READ, WRITE = "OR.Machines.Read", "OR.Machines.Write"
+ROBOTS_READ, ROBOTS_WRITE = "OR.Robots.Read", "OR.Robots.Write"
 # OData properties a list may be filtered and sorted on, and the fields behind them.
 MACHINE_PROPERTIES = {"Id": "id", "Name": "name", "Type": "type"}
+ROBOT_PROPERTIES = {
+    "Id": "id",
+    "Name": "name",
+    "Username": "username",
+    "MachineId": "machine_id",
+    "MachineName": "machine__name",
+}
+SESSION_PROPERTIES = {
+    "Id": "id",
+    "MachineId": "machine_id",
+    "MachineName": "machine__name",
+    "HostMachineName": "host_name",
+    "RobotName": "robot__name",
+    "ReportingTime": "reporting_time",
+}
+SETTING_PROPERTIES = {"Id": "key", "Name": "key"}
+AUDIT_PROPERTIES = {
+    "Id": "id",
+    "Action": "action",
+    "Outcome": "outcome",
+    "ActorKind": "actor_kind",
+    "ActorId": "actor_id",
+    "UserName": "actor_name",
+    "TargetType": "target_kind",
+    "TargetId": "target_id",
+    "ExecutionTime": "occurred_at",
+}
 # Answers that carry a plaintext secret must not be kept by any cache.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -133,3 +177,208 @@ def _machine_entity(request, machine) -> dict:
     return odata.odata_entity(
         request, entity_set="Machines", value=serializers.machine_json(machine)
     )
+
+
+# --- robots -------------------------------------------------------------------------------
+
+
+class RobotListView(OrchestratorAPIView):
+    """GET (OData list) and POST `…/odata/Robots`."""
+
+    required_scopes = {"get": ROBOTS_READ, "post": ROBOTS_WRITE}
+    error_fields = serializers.RobotInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant):
+        query = odata.odata_query(request.query_params, fields=ROBOT_PROPERTIES)
+        count, robots = odata.odata_page(selectors.robot_list(tenant=self.tenant), query)
+        value = [serializers.robot_json(r) for r in robots]
+        return Response(
+            odata.odata_collection(request, entity_set="Robots", count=count, value=value)
+        )
+
+    def post(self, request, org, tenant):
+        data = serializers.robot_input(request.data, tenant=self.tenant)
+        robot = services.robot_create(tenant=self.tenant, actor=Actor.from_request(request), **data)
+        location = reverse("robot", kwargs={"org": org, "tenant": tenant, "robot_id": robot.pk})
+        return Response(
+            _robot_entity(request, robot),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
+
+
+class RobotDetailView(OrchestratorAPIView):
+    """GET, PUT (every field; an absent MachineId stays), PATCH and DELETE
+    `…/Robots({Id})`."""
+
+    required_scopes = {
+        "get": ROBOTS_READ,
+        "put": ROBOTS_WRITE,
+        "patch": ROBOTS_WRITE,
+        "delete": ROBOTS_WRITE,
+    }
+    error_fields = serializers.RobotInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant, robot_id):
+        return Response(_robot_entity(request, self._robot(robot_id)))
+
+    def put(self, request, org, tenant, robot_id):
+        robot = self._robot(robot_id)
+        changes = {"description": "", **serializers.robot_input(request.data, tenant=self.tenant)}
+        return self._update(request, robot, changes)
+
+    def patch(self, request, org, tenant, robot_id):
+        robot = self._robot(robot_id)
+        changes = serializers.robot_input(request.data, tenant=self.tenant, partial=True)
+        return self._update(request, robot, changes)
+
+    def delete(self, request, org, tenant, robot_id):
+        services.robot_delete(robot=self._robot(robot_id), actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _robot(self, robot_id):
+        return selectors.robot_get(tenant=self.tenant, robot_id=int(robot_id))
+
+    def _update(self, request, robot, changes):
+        robot = services.robot_update(robot=robot, actor=Actor.from_request(request), **changes)
+        return Response(_robot_entity(request, robot))
+
+
+def _robot_entity(request, robot) -> dict:
+    return odata.odata_entity(request, entity_set="Robots", value=serializers.robot_json(robot))
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+class SessionListView(OrchestratorAPIView):
+    """GET `…/odata/Sessions`: State (Connected, Disconnected or Unresponsive, computed
+    now from the tenant's heartbeat settings), IsUnresponsive, ReportingTime, names."""
+
+    required_scopes = {"get": ROBOTS_READ}
+
+    def get(self, request, org, tenant):
+        query = odata.odata_query(
+            request.query_params, fields=SESSION_PROPERTIES, time_fields={"ReportingTime"}
+        )
+        count, sessions = odata.odata_page(selectors.session_list(tenant=self.tenant), query)
+        value = [serializers.session_json(s) for s in sessions]
+        return Response(
+            odata.odata_collection(request, entity_set="Sessions", count=count, value=value)
+        )
+
+
+class DeleteInactiveSessionsView(OrchestratorAPIView):
+    """POST `…/Sessions/UiPath.Server.Configuration.OData.DeleteInactiveUnattendedSessions`
+    `{"sessionIds": [...]}`: deletes them all, or none (400 naming the refused ids)."""
+
+    required_scopes = {"post": ROBOTS_WRITE}
+
+    def post(self, request, org, tenant):
+        session_ids = serializers.delete_inactive_sessions_input(request.data)
+        services.session_delete_inactive(
+            tenant=self.tenant, session_ids=session_ids, actor=Actor.from_request(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+class SettingListView(OrchestratorAPIView):
+    """GET `…/odata/Settings`: every known setting, stored or default."""
+
+    required_scopes = {"get": "OR.Settings.Read"}
+
+    def get(self, request, org, tenant):
+        query = odata.odata_query(
+            request.query_params, fields=SETTING_PROPERTIES, default_order=("key",)
+        )
+        rows = [{"key": k, "value": v} for k, v in setting_values(tenant=self.tenant).items()]
+        count, page = odata.odata_page_of_rows(rows, query)
+        value = [serializers.setting_json(row["key"], row["value"]) for row in page]
+        return Response(
+            odata.odata_collection(request, entity_set="Settings", count=count, value=value)
+        )
+
+
+class SettingDetailView(OrchestratorAPIView):
+    """GET and PUT `…/odata/Settings('{key}')` (PUT `{"Value": …}`, or `{"Name", "Value"}`
+    with the same name). An unknown key is a 404 to GET and a 400 to PUT."""
+
+    required_scopes = {"get": "OR.Settings.Read", "put": "OR.Settings.Write"}
+    error_fields = serializers.SettingInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant, key):
+        if key not in SETTING_DEFINITIONS:
+            raise Http404
+        return Response(self._entity(request, key))
+
+    def put(self, request, org, tenant, key):
+        value = serializers.setting_input(request.data, key=key)
+        setting_set(tenant=self.tenant, key=key, value=value, actor=Actor.from_request(request))
+        return Response(self._entity(request, key))
+
+    def _entity(self, request, key):
+        value = setting_values(tenant=self.tenant)[key]
+        return odata.odata_entity(
+            request, entity_set="Settings", value=serializers.setting_json(key, value)
+        )
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+class AuditLogListView(OrchestratorAPIView):
+    """GET `…/odata/AuditLogs`: this tenant's events, newest first; `$filter` on Action,
+    UserName, ActorId, ActorKind, Outcome, TargetType, TargetId and ExecutionTime
+    (`ExecutionTime ge 2026-11-22T00:00:00Z`). Append-only: no write method exists."""
+
+    required_scopes = {"get": "OR.Audit.Read"}
+
+    def get(self, request, org, tenant):
+        query = odata.odata_query(
+            request.query_params,
+            fields=AUDIT_PROPERTIES,
+            default_order=("-occurred_at", "-id"),
+            time_fields={"ExecutionTime"},
+        )
+        events = AuditEvent.objects.filter(tenant=self.tenant)
+        count, page = odata.odata_page(events, query)
+        value = [serializers.audit_event_json(e) for e in page]
+        return Response(
+            odata.odata_collection(request, entity_set="AuditLogs", count=count, value=value)
+        )
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+class SearchView(OrchestratorAPIView):
+    """GET `…/api/Search?query=text[&type=machine,robot][&top=20]`: the tenant's objects
+    whose name contains the text, in name order, `{"value": [{"type", "id", "name",
+    "description"}]}`. Any valid token of the tenant may search; each result needs its own
+    read scope (`OR.Machines.Read` for a machine), and the others are left out."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request, org, tenant):
+        params = request.query_params
+        types = params.get("type")
+        top = params.get("top", str(DEFAULT_LIMIT))
+        granted = {s for s in CATALOGUE if scope_satisfied(s, request.user.scopes)}
+        results = tenant_search(
+            tenant=self.tenant,
+            text=params.get("query", ""),
+            types=[t.strip() for t in types.split(",")] if types is not None else None,
+            scopes=granted,
+            limit=int(top) if top.isascii() and top.isdigit() and len(top) < 4 else 0,
+        )
+        return Response(
+            {
+                "value": [
+                    {"type": r.type, "id": r.id, "name": r.name, "description": r.description}
+                    for r in results
+                ]
+            }
+        )

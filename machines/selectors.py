@@ -1,20 +1,130 @@
 """Reads of the machines app, each scoped to a tenant the caller was given access to
 (tenants.access), or to one machine's client: an id from a request never reaches a row of
-another tenant, and a foreign id is the same 404 as a missing one."""
+another tenant, and a foreign id is the same 404 as a missing one.
 
-from django.db.models import QuerySet
+`session_unresponsive` is the one statement of when a session is unresponsive; the
+Sessions API, the deletion of inactive sessions and the clean-up command all use it.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import Http404
+from django.utils import timezone
 
-from machines.models import Machine
+from identity_server.models import OAuthClient
+from identity_server.scopes import ROBOT_SCOPE
+from machines.models import Machine, Robot, Session
 from tenants.models import Tenant
+from tenants.search import SearchResult, name_contains
+from tenants.selectors import setting_values
+
+HEARTBEAT_PERIOD = "Scalability.Heartbeat.PeriodSeconds"
+HEARTBEAT_THRESHOLD = "Scalability.Heartbeat.FailureThreshold"
 
 
 def machine_list(*, tenant: Tenant) -> QuerySet[Machine]:
     return Machine.objects.filter(tenant=tenant).select_related("client")
 
 
-def machine_get(*, tenant: Tenant, machine_id: int) -> Machine:
-    machine = machine_list(tenant=tenant).select_related("tenant").filter(pk=machine_id).first()
-    if machine is None:
+def _one(queryset: QuerySet, pk: int):
+    found = queryset.select_related("tenant").filter(pk=pk).first()
+    if found is None:
         raise Http404
-    return machine
+    return found
+
+
+def machine_get(*, tenant: Tenant, machine_id: int) -> Machine:
+    return _one(machine_list(tenant=tenant), machine_id)
+
+
+def machine_for_robot_token(*, principal, org_slug: str, tenant_name: str) -> Machine | None:
+    """The machine whose client holds the token `principal` (identity_server.authentication.
+    TokenPrincipal), if that is a machine client of the tenant `{org}/{tenant}`; else None.
+    A token of another tenant's machine, or of an external application, finds nothing."""
+    if principal.tenant_global_id is None or ROBOT_SCOPE not in principal.scopes:
+        return None
+    machines = (
+        Machine.objects.select_related("tenant__organization", "client")
+        .alias(tenant_ci=Lower("tenant__name"))
+        .filter(
+            client__client_id=principal.client_id,
+            client__kind=OAuthClient.Kind.MACHINE,
+            tenant__global_id=principal.tenant_global_id,
+            tenant__organization__global_id=principal.organization_global_id,
+            tenant_ci=tenant_name.lower(),
+            tenant__organization__slug=org_slug.lower(),
+        )
+    )
+    return machines.first()
+
+
+def robot_list(*, tenant: Tenant) -> QuerySet[Robot]:
+    return Robot.objects.filter(tenant=tenant).select_related("machine")
+
+
+def robot_get(*, tenant: Tenant, robot_id: int) -> Robot:
+    return _one(robot_list(tenant=tenant), robot_id)
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+def session_unresponsive(*, tenant: Tenant, now: datetime | None = None) -> Q:
+    """Matches the tenant's unresponsive sessions at `now`: connected, and silent for
+    longer than `FailureThreshold * PeriodSeconds` of the tenant's settings (SPEC §6).
+    Computed whenever sessions are read; no job marks them."""
+    values = setting_values(tenant=tenant)
+    silence = timedelta(seconds=values[HEARTBEAT_PERIOD] * values[HEARTBEAT_THRESHOLD])
+    cutoff = (now or timezone.now()) - silence
+    return Q(state=Session.State.CONNECTED, reporting_time__lt=cutoff)
+
+
+def session_inactive(*, tenant: Tenant, now: datetime | None = None) -> Q:
+    """Matches the sessions that may be deleted: unattended, and disconnected or
+    unresponsive."""
+    unresponsive = session_unresponsive(tenant=tenant, now=now)
+    return Q(is_unattended=True) & (Q(state=Session.State.DISCONNECTED) | unresponsive)
+
+
+def session_list(*, tenant: Tenant, now: datetime | None = None) -> QuerySet[Session]:
+    """The tenant's sessions, each annotated with `is_unresponsive` at `now`."""
+    unresponsive = session_unresponsive(tenant=tenant, now=now)
+    return (
+        Session.objects.filter(tenant=tenant)
+        .select_related("machine", "robot")
+        .annotate(is_unresponsive=ExpressionWrapper(unresponsive, output_field=BooleanField()))
+    )
+
+
+def session_state(session: Session) -> str:
+    """Connected, Disconnected or Unresponsive, for a session from session_list."""
+    return "Unresponsive" if session.is_unresponsive else session.state
+
+
+def session_list_inactive(
+    *, tenant: Tenant, older_than: datetime | None = None, now: datetime | None = None
+) -> QuerySet[Session]:
+    """The tenant's deletable sessions, those last heard of before `older_than` if given."""
+    sessions = session_list(tenant=tenant, now=now).filter(session_inactive(tenant=tenant, now=now))
+    if older_than is not None:
+        sessions = sessions.filter(reporting_time__lt=older_than)
+    return sessions
+
+
+# --- search sources (tenants.search) ------------------------------------------------------
+
+
+def machine_search(*, tenant: Tenant, text: str, limit: int) -> list[SearchResult]:
+    return [
+        SearchResult("machine", str(m.pk), m.name, m.description, "OR.Machines.Read")
+        for m in name_contains(Machine.objects.filter(tenant=tenant), text, limit)
+    ]
+
+
+def robot_search(*, tenant: Tenant, text: str, limit: int) -> list[SearchResult]:
+    return [
+        SearchResult("robot", str(r.pk), r.name, r.description, "OR.Robots.Read")
+        for r in name_contains(Robot.objects.filter(tenant=tenant), text, limit)
+    ]

@@ -3,47 +3,57 @@
 A machine owns a `machine` OAuth client (identity_server.services): created with it,
 renamed with it, deleted with it, which revokes every token the client holds. Its secrets
 are managed with identity_server.services.client_secret_create / client_secret_delete.
+
+Sessions are written by the robot service (machines.robotsservice), one row per machine
+and host. BeginSession, EndSession, startservice and stopservice are audited; heartbeats
+are the hot path (every robot, every PeriodSeconds), so a heartbeat writes its session's
+row but is audited only when it changes the session's state: the first heartbeat of a new
+session, or of one that was disconnected or unresponsive (`session.connect`).
 """
+
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, Model, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from identity_server.models import OAuthClient
 from identity_server.scopes import ROBOT_SCOPE
 from identity_server.services import client_create, client_delete, client_update
-from machines.models import Machine
+from machines import selectors
+from machines.models import Machine, Robot, Session
 from tenants.models import Tenant
 from tenants.services import Actor, apply_changes, audit_record
 
 EDITABLE_FIELDS = ("name", "description", "type")
-_NAME_CONSTRAINT = "machine_name_unique_in_tenant"
+ROBOT_EDITABLE_FIELDS = ("name", "machine", "username", "description")
+# Sessions one DeleteInactiveUnattendedSessions call may name.
+MAX_SESSIONS_DELETED = 1000
 
 
-def _duplicate_name() -> ValidationError:
-    return ValidationError(
-        {"name": ValidationError("A machine with this name already exists.", code="duplicate_name")}
-    )
+def _duplicate_name(obj: Model) -> ValidationError:
+    message = f"A {obj._meta.model_name} with this name already exists."
+    return ValidationError({"name": ValidationError(message, code="duplicate_name")})
 
 
-def _validate(machine: Machine) -> None:
+def _validate(obj: Machine | Robot, *, exclude: list[str]) -> None:
     """Field checks, then the name's uniqueness in the tenant (any case). The database
     constraint has the last word when two requests race (_save)."""
-    machine.full_clean(
-        exclude=["tenant", "client"], validate_unique=False, validate_constraints=False
-    )
-    others = Machine.objects.filter(tenant=machine.tenant).exclude(pk=machine.pk)
-    if others.alias(name_ci=Lower("name")).filter(name_ci=machine.name.lower()).exists():
-        raise _duplicate_name()
+    obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    others = type(obj).objects.filter(tenant=obj.tenant).exclude(pk=obj.pk)
+    if others.alias(name_ci=Lower("name")).filter(name_ci=obj.name.lower()).exists():
+        raise _duplicate_name(obj)
 
 
-def _save(machine: Machine, **options) -> None:
+def _save(obj: Machine | Robot, **options) -> None:
     try:
         with transaction.atomic():  # a savepoint, so the caller's transaction stays usable
-            machine.save(**options)
+            obj.save(**options)
     except IntegrityError as error:
-        if _NAME_CONSTRAINT in str(error):
-            raise _duplicate_name() from None
+        if f"{obj._meta.model_name}_name_unique_in_tenant" in str(error):
+            raise _duplicate_name(obj) from None
         raise
 
 
@@ -57,7 +67,7 @@ def machine_create(
     description: str = "",
 ) -> Machine:
     machine = Machine(tenant=tenant, name=name, type=type, description=description or "")
-    _validate(machine)
+    _validate(machine, exclude=["tenant", "client"])
     machine.client = client_create(
         organization=tenant.organization,
         tenant=tenant,
@@ -97,7 +107,7 @@ def machine_update(*, machine: Machine, actor: Actor, **changes) -> Machine:
     diff = apply_changes(machine, changes)
     if not diff:
         return machine
-    _validate(machine)
+    _validate(machine, exclude=["tenant", "client"])
     _save(machine, update_fields=[*diff, "updated_at"])
     if "name" in diff:
         client_update(client=machine.client, actor=actor, name=machine.name)
@@ -120,3 +130,252 @@ def machine_delete(*, machine: Machine, actor: Actor) -> None:
     )
     machine.delete()
     client_delete(client=client, actor=actor)
+
+
+# --- robots -------------------------------------------------------------------------------
+
+
+def _check_machine(tenant: Tenant, machine: Machine | None) -> None:
+    if machine is not None and machine.tenant_id != tenant.pk:
+        raise ValidationError({"machine": "Unknown machine."}, code="invalid")
+
+
+@transaction.atomic
+def robot_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    username: str,
+    actor: Actor,
+    machine: Machine | None = None,
+    description: str = "",
+) -> Robot:
+    _check_machine(tenant, machine)
+    robot = Robot(
+        tenant=tenant,
+        name=name,
+        username=username,
+        machine=machine,
+        description=description or "",
+    )
+    _validate(robot, exclude=["tenant", "machine"])
+    _save(robot)
+    audit_record(
+        action="robot.create",
+        actor=actor,
+        tenant=tenant,
+        target=robot,
+        details={
+            "name": robot.name,
+            "username": robot.username,
+            "machine_id": robot.machine_id,
+            "description": robot.description,
+        },
+    )
+    return robot
+
+
+@transaction.atomic
+def robot_update(*, robot: Robot, actor: Actor, **changes) -> Robot:
+    """Changes `name`, `machine` (of the robot's tenant, or None), `username` or
+    `description`. Saving the values the robot already has changes and audits nothing."""
+    unknown = set(changes) - set(ROBOT_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"robot_update: unknown fields {sorted(unknown)}")
+    robot = Robot.objects.select_for_update().select_related("tenant").get(pk=robot.pk)
+    if "machine" in changes:
+        machine = changes.pop("machine")
+        _check_machine(robot.tenant, machine)
+        changes["machine_id"] = machine.pk if machine else None  # ids in the audit diff
+    if "description" in changes:
+        changes["description"] = changes["description"] or ""
+    diff = apply_changes(robot, changes)
+    if not diff:
+        return robot
+    _validate(robot, exclude=["tenant", "machine"])
+    _save(robot, update_fields=[*diff, "updated_at"])
+    audit_record(
+        action="robot.update", actor=actor, tenant=robot.tenant, target=robot, details=diff
+    )
+    return robot
+
+
+@transaction.atomic
+def robot_delete(*, robot: Robot, actor: Actor) -> None:
+    """Deletes the robot; its sessions stay, without a robot, until deleted as inactive."""
+    audit_record(
+        action="robot.delete",
+        actor=actor,
+        tenant=robot.tenant,
+        target=robot,
+        details={"name": robot.name, "username": robot.username},
+    )
+    robot.delete()
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def _robots_of(machine: Machine) -> "Q":
+    # A robot runs on its machine; one without a machine may run on any of its tenant's.
+    return Q(tenant=machine.tenant_id) & (Q(machine=machine) | Q(machine__isnull=True))
+
+
+def _robot_named(machine: Machine, *, user_name: str | None = None, keys=()) -> Robot | None:
+    """The robot of this machine that runs as `user_name` (any case), or has one of `keys`;
+    a robot given this very machine before one without a machine."""
+    if user_name:
+        condition = Q(username__iexact=user_name)
+    elif keys:
+        condition = Q(key__in=list(keys))
+    else:
+        return None
+    robots = Robot.objects.filter(_robots_of(machine) & condition)
+    return robots.order_by(F("machine_id").desc(nulls_last=True), "pk").first()
+
+
+def _session_locked(*, machine: Machine, host_name: str, now: datetime) -> tuple[Session, str]:
+    """This machine's session on `host_name`, locked for the call, and its state before the
+    call (Connected, Disconnected, Unresponsive, or New for a session made now)."""
+    sessions = selectors.session_list(tenant=machine.tenant, now=now).select_for_update(
+        of=("self",)
+    )
+    session = sessions.filter(machine=machine, host_name=host_name).first()
+    if session is not None:
+        return session, selectors.session_state(session)
+    try:
+        with transaction.atomic():
+            Session.objects.create(
+                tenant=machine.tenant, machine=machine, host_name=host_name, reporting_time=now
+            )
+    except IntegrityError:  # the same host's other call made it a moment ago
+        session = sessions.get(machine=machine, host_name=host_name)
+        return session, selectors.session_state(session)
+    return sessions.get(machine=machine, host_name=host_name), "New"
+
+
+@transaction.atomic
+def session_report(
+    *,
+    machine: Machine,
+    host_name: str,
+    actor: Actor,
+    state: str,
+    action: str | None,
+    version: str = "",
+    robot: Robot | None = None,
+    details: dict | None = None,
+) -> Session:
+    """Records one robot service call of `machine` from `host_name`: the session (made if
+    new) gets `state`, the call's time as its reporting time, and `version` and `robot`
+    when given. Audited as `action`, or when None (a heartbeat) as `session.connect` only
+    if a session that was not connected becomes connected."""
+    now = timezone.now()
+    session, before = _session_locked(machine=machine, host_name=host_name, now=now)
+    session.state = state
+    session.reporting_time = now
+    session.version = version or session.version
+    session.robot = robot or session.robot
+    session.save(update_fields=["state", "reporting_time", "version", "robot", "updated_at"])
+    if action is None and before != Session.State.CONNECTED and state == Session.State.CONNECTED:
+        action = "session.connect"
+    if action is not None:
+        audit_record(
+            action=action,
+            actor=actor,
+            tenant=machine.tenant,
+            target=session,
+            details={
+                "machine_id": machine.pk,
+                "host_name": host_name,
+                "robot_id": session.robot_id,
+                "state": {"before": before, "after": state},
+                "version": session.version,
+                **(details or {}),
+            },
+        )
+    return session
+
+
+def session_begin(*, machine: Machine, host_name: str, user_name: str, actor: Actor, **call):
+    """BeginSession: the session of the robot that runs as `user_name` is connected."""
+    robot = _robot_named(machine, user_name=user_name)
+    return session_report(
+        machine=machine,
+        host_name=host_name,
+        actor=actor,
+        state=Session.State.CONNECTED,
+        action="session.begin",
+        robot=robot,
+        details={"user_name": user_name},
+        **call,
+    )
+
+
+def session_heartbeat(*, machine: Machine, host_name: str, robot_keys, actor: Actor, **call):
+    """heartbeatv2: the session stays (or becomes) connected; audited on a change only."""
+    return session_report(
+        machine=machine,
+        host_name=host_name,
+        actor=actor,
+        state=Session.State.CONNECTED,
+        action=None,
+        robot=_robot_named(machine, keys=robot_keys),
+        **call,
+    )
+
+
+def session_end(*, machine: Machine, host_name: str, actor: Actor, robot_key=None, **call):
+    """EndSession: the robot ended its session gracefully; it is disconnected."""
+    return session_report(
+        machine=machine,
+        host_name=host_name,
+        actor=actor,
+        state=Session.State.DISCONNECTED,
+        action="session.end",
+        robot=_robot_named(machine, keys=[robot_key] if robot_key else ()),
+        **call,
+    )
+
+
+@transaction.atomic
+def session_delete_inactive(
+    *, tenant: Tenant, session_ids, actor: Actor, now: datetime | None = None
+) -> list[Session]:
+    """Deletes the tenant's sessions `session_ids`, all or none: each must be an unattended
+    session of this tenant that is disconnected or unresponsive at `now`
+    (selectors.session_inactive). Otherwise raises ValidationError keyed `sessionIds`
+    naming the refused ids, and deletes nothing. One `session.delete` event per session."""
+    ids = list(dict.fromkeys(session_ids))
+    if not 1 <= len(ids) <= MAX_SESSIONS_DELETED:
+        raise ValidationError(
+            {"sessionIds": f"Name 1 to {MAX_SESSIONS_DELETED} sessions."}, code="invalid"
+        )
+    inactive = selectors.session_list_inactive(tenant=tenant, now=now)
+    sessions = list(inactive.select_for_update(of=("self",)).filter(pk__in=ids))
+    refused = sorted(set(ids) - {s.pk for s in sessions})
+    if refused:
+        raise ValidationError(
+            {
+                "sessionIds": (
+                    f"Sessions {', '.join(map(str, refused))} are connected, attended or not "
+                    "sessions of this tenant; nothing was deleted."
+                )
+            },
+            code="session_not_inactive",
+        )
+    for session in sessions:
+        audit_record(
+            action="session.delete",
+            actor=actor,
+            tenant=tenant,
+            target=session,
+            details={
+                "machine_id": session.machine_id,
+                "host_name": session.host_name,
+                "state": selectors.session_state(session),
+                "reporting_time": session.reporting_time.isoformat(),
+            },
+        )
+    Session.objects.filter(pk__in=[s.pk for s in sessions]).delete()
+    return sessions

@@ -60,22 +60,33 @@ def access_organization(
         raise Http404 from None
 
 
+def _tenants_named(org_slug: str, tenant_name: str):
+    return (
+        Tenant.objects.select_related("organization")
+        .alias(name_ci=Lower("name"))
+        .filter(name_ci=tenant_name.lower(), organization__slug=org_slug.lower())
+    )
+
+
 def access_tenant(*, user, org_slug: str, tenant_name: str, admin_only: bool = False) -> Tenant:
     """The tenant `{org}/{tenant}` (names matched in any case), if `user` is a member of its
     organization; Http404 otherwise. A machine's token reaches its own tenant only."""
     token_tenant = getattr(user, "tenant_global_id", None)
-    tenants = (
-        Tenant.objects.select_related("organization")
-        .alias(name_ci=Lower("name"))
-        .filter(
-            name_ci=tenant_name.lower(),
-            organization__slug=org_slug.lower(),
-            **_member_filter("organization__", user, admin_only),
-        )
+    tenants = _tenants_named(org_slug, tenant_name).filter(
+        **_member_filter("organization__", user, admin_only)
     )
     if token_tenant is not None:
         tenants = tenants.filter(global_id=token_tenant)
     try:
         return tenants.get()
+    except Tenant.DoesNotExist:
+        raise Http404 from None
+
+
+def access_tenant_anonymously(*, org_slug: str, tenant_name: str) -> Tenant:
+    """The tenant `{org}/{tenant}` for an anonymous caller, or Http404: only for what a
+    tenant publishes to anyone (the robot service's GetConnectionData)."""
+    try:
+        return _tenants_named(org_slug, tenant_name).get()
     except Tenant.DoesNotExist:
         raise Http404 from None

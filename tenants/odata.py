@@ -3,15 +3,22 @@
 
 Query options: `$top` (default and maximum MAX_TOP), `$skip`, `$count` (accepted; the count
 is always returned, as UiPath does), `$orderby` (`Name desc, Id`) and `$filter` made of
-`Prop eq 'text'`, `Prop eq 12`, `contains(Prop,'text')`, `startswith(Prop,'text')` and
-`endswith(Prop,'text')`, joined by `and`. Text comparisons ignore case; a quote inside a
-literal is doubled (`'O''Brien'`). Each endpoint names its properties in a field map
-(`{"Name": "name"}`, OData property → ORM lookup); anything else is a 400 that says what is
-not supported, never a silently ignored option.
+`Prop eq 'text'`, `Prop eq|ge|gt|le|lt 12`, `contains(Prop,'text')`, `startswith(Prop,'text')`
+and `endswith(Prop,'text')`, joined by `and`; a date-time property (`time_fields`) compares
+with `eq|ge|gt|le|lt` and an OData date-time literal with its offset
+(`ExecutionTime ge 2026-11-22T10:00:00Z`, a `+` offset percent-encoded). Text comparisons
+ignore case; a quote inside a literal is doubled (`'O''Brien'`). Each endpoint names its
+properties in a field map (`{"Name": "name"}`, OData property → ORM lookup); anything else
+is a 400 that says what is not supported, never a silently ignored option.
+
+A query applies to a queryset (`odata_page`) or, for the few entity sets that are not
+rows, to a list of dicts keyed by the field map's lookups (`odata_page_of_rows`).
 """
 
+import json
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import FieldDoesNotExist
@@ -19,7 +26,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
-from rest_framework import exceptions, status
+from django.utils.dateparse import parse_datetime
+from rest_framework import exceptions, parsers, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -29,6 +37,8 @@ MAX_TOP = 1000
 MAX_SKIP = 2**31 - 1
 MAX_FILTER_LENGTH = 1000
 MAX_FILTER_TERMS = 10
+# Request bodies of these APIs are small entities; anything larger is refused unread.
+MAX_BODY_BYTES = 64 * 1024
 SUPPORTED_OPTIONS = frozenset({"$top", "$skip", "$count", "$filter", "$orderby"})
 
 # UiPath's `errorCode` for a 400: one per error code our validation raises, else the
@@ -41,7 +51,12 @@ _NOT_A_FIELD = frozenset({"", "non_field_errors", "__all__"})
 
 _STRING = r"'(?:[^']|'')*'"  # the two alternatives start differently: no backtracking
 _PROPERTY = r"[A-Za-z_][A-Za-z0-9_]*"
-_COMPARISON = re.compile(rf"\s*({_PROPERTY})\s+eq\s+({_STRING}|-?\d{{1,18}})\s*")
+_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2})"
+# The date-time literal first: a number would match its year and stop there.
+_COMPARISON = re.compile(
+    rf"\s*({_PROPERTY})\s+(eq|ge|gt|le|lt)\s+({_STRING}|{_DATETIME}|-?\d{{1,18}})\s*"
+)
+_COMPARISON_LOOKUPS = {"eq": "exact", "ge": "gte", "gt": "gt", "le": "lte", "lt": "lt"}
 _FUNCTION = re.compile(
     rf"\s*(contains|startswith|endswith)\(\s*({_PROPERTY})\s*,\s*({_STRING})\s*\)\s*"
 )
@@ -91,7 +106,33 @@ def _string(literal: str) -> str:
     return literal[1:-1].replace("''", "'")
 
 
-def _filter(text: str, fields: Mapping[str, str]) -> Q:
+def _comparison(
+    name: str, operator_: str, literal: str, fields: Mapping[str, str], times: Collection[str]
+) -> Q:
+    lookup = _property(name, fields)
+    is_time = any(t.lower() == name.lower() for t in times)
+    if is_time != bool(re.fullmatch(_DATETIME, literal)):
+        raise InvalidODataQuery(
+            f"“{name}” compares with a date-time such as 2026-11-22T10:00:00Z."
+            if is_time
+            else f"“{name}” is not a date-time."
+        )
+    if is_time:
+        try:
+            moment = parse_datetime(literal)
+        except ValueError:  # well formed, but no such day or hour
+            moment = None
+        if moment is None:
+            raise InvalidODataQuery(f"“{literal}” is not a valid date-time.")
+        return Q(**{f"{lookup}__{_COMPARISON_LOOKUPS[operator_]}": moment})
+    if literal.startswith("'"):
+        if operator_ != "eq":
+            raise InvalidODataQuery(f"Text compares only with eq, not {operator_}.")
+        return Q(**{f"{lookup}__iexact": _string(literal)})
+    return Q(**{f"{lookup}__{_COMPARISON_LOOKUPS[operator_]}": int(literal)})
+
+
+def _filter(text: str, fields: Mapping[str, str], times: Collection[str]) -> Q:
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidODataQuery(f"$filter is longer than {MAX_FILTER_LENGTH} characters.")
     condition, position, terms = Q(), 0, 0
@@ -100,21 +141,18 @@ def _filter(text: str, fields: Mapping[str, str]) -> Q:
         if terms > MAX_FILTER_TERMS:
             raise InvalidODataQuery(f"$filter has more than {MAX_FILTER_TERMS} conditions.")
         if match := _COMPARISON.match(text, position):
-            name, literal = match.groups()
-            lookup = _property(name, fields)
-            if literal.startswith("'"):
-                condition &= Q(**{f"{lookup}__iexact": _string(literal)})
-            else:
-                condition &= Q(**{lookup: int(literal)})
+            condition &= _comparison(*match.groups(), fields, times)
         elif match := _FUNCTION.match(text, position):
             function, name, literal = match.groups()
             lookup = _property(name, fields)
+            if any(t.lower() == name.lower() for t in times):
+                raise InvalidODataQuery(f"{function} does not apply to the date-time “{name}”.")
             condition &= Q(**{f"{lookup}__{_FUNCTION_LOOKUPS[function]}": _string(literal)})
         else:
             raise InvalidODataQuery(
-                "$filter supports only `Prop eq 'text'`, `Prop eq 12`, "
-                "`contains(Prop,'text')`, `startswith(Prop,'text')` and "
-                "`endswith(Prop,'text')`, joined by `and`."
+                "$filter supports only `Prop eq 'text'`, `Prop eq|ge|gt|le|lt 12`, "
+                "`Time ge|gt|le|lt 2026-11-22T10:00:00Z`, `contains(Prop,'text')`, "
+                "`startswith(Prop,'text')` and `endswith(Prop,'text')`, joined by `and`."
             )
         position = match.end()
         if position == len(text):
@@ -137,12 +175,17 @@ def _order_by(text: str, fields: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def odata_query(
-    params, *, fields: Mapping[str, str], default_order: tuple[str, ...] = ("pk",)
+    params,
+    *,
+    fields: Mapping[str, str],
+    default_order: tuple[str, ...] = ("pk",),
+    time_fields: Collection[str] = (),
 ) -> ODataQuery:
     """The query options of a list request (`request.query_params`), checked.
 
-    `fields` maps each OData property that may be filtered or sorted on to its ORM lookup.
-    Raises InvalidODataQuery (400) for anything unsupported.
+    `fields` maps each OData property that may be filtered or sorted on to its ORM lookup;
+    `time_fields` names those of them that hold date-times. Raises InvalidODataQuery (400)
+    for anything unsupported.
     """
     unsupported = sorted(k for k in params if k.startswith("$") and k not in SUPPORTED_OPTIONS)
     if unsupported:
@@ -159,7 +202,7 @@ def odata_query(
     return ODataQuery(
         top=_whole_number(params, "$top", MAX_TOP, MAX_TOP),
         skip=_whole_number(params, "$skip", 0, MAX_SKIP),
-        filter=_filter(filter_text, fields) if filter_text else Q(),
+        filter=_filter(filter_text, fields, time_fields) if filter_text else Q(),
         # The default order last, so that pages are stable when the sort key has ties.
         order_by=(*order, *default_order),
     )
@@ -186,6 +229,47 @@ def odata_page(queryset: QuerySet, query: ODataQuery) -> tuple[int, list]:
     return matching.count(), list(page)
 
 
+_ROW_TESTS = {
+    "exact": operator.eq,
+    "iexact": lambda a, b: str(a).lower() == b.lower(),
+    "icontains": lambda a, b: b.lower() in str(a).lower(),
+    "istartswith": lambda a, b: str(a).lower().startswith(b.lower()),
+    "iendswith": lambda a, b: str(a).lower().endswith(b.lower()),
+    "gte": operator.ge,
+    "gt": operator.gt,
+    "lte": operator.le,
+    "lt": operator.lt,
+}
+
+
+def _row_matches(condition: Q, row: Mapping) -> bool:
+    # odata_query only builds conjunctions of `lookup__test` pairs.
+    for child in condition.children:
+        if isinstance(child, Q):
+            if not _row_matches(child, row):
+                return False
+            continue
+        lookup, expected = child
+        key, _, test = lookup.rpartition("__")
+        if not _ROW_TESTS[test](row[key], expected):
+            return False
+    return True
+
+
+def _sort_key(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+def odata_page_of_rows(rows: list[Mapping], query: ODataQuery) -> tuple[int, list]:
+    """odata_page for an entity set that is not a queryset: `rows` are dicts keyed by the
+    lookups of the field map (and of the default order)."""
+    matching = [row for row in rows if _row_matches(query.filter, row)]
+    for order in reversed(query.order_by):  # stable sorts, the last key first
+        key = order.removeprefix("-")
+        matching.sort(key=lambda row, key=key: _sort_key(row[key]), reverse=order.startswith("-"))
+    return len(matching), matching[query.skip : query.skip + query.top]
+
+
 def _context(request, fragment: str) -> str:
     """`…/odata/$metadata#Fragment`, as OData clients expect in `@odata.context`."""
     path = request.path
@@ -203,6 +287,20 @@ def odata_collection(request, *, entity_set: str, count: int, value: list) -> di
 
 def odata_entity(request, *, entity_set: str, value: dict) -> dict:
     return {"@odata.context": _context(request, f"{entity_set}/$entity"), **value}
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with a cap of MAX_BODY_BYTES (the rest is not read) and every
+    malformed body, however deeply nested, a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise exceptions.ParseError(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+            raise exceptions.ParseError("The body is not valid JSON.") from None
 
 
 def exception_handler(exc, context):

@@ -67,16 +67,6 @@ def token_request(client, client_id: str, secret: str):
 
 
 @pytest.fixture
-def tenant(admin_membership):
-    return admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
-def other_tenant(other_admin_membership):
-    return other_admin_membership.organization.tenants.get()
-
-
-@pytest.fixture
 def script(tenant):
     """An external application of the organization allowed to manage machines."""
     return client_with_secret(organization=tenant.organization, scopes=("OR.Machines",))

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -6,8 +8,8 @@ from django.db.models import RestrictedError
 from identity_server.models import OAuthClient, Revocation
 from identity_server.scopes import ROBOT_SCOPE
 from machines import services
-from machines.models import Machine
-from machines.tests.factories import TEST_ACTOR, machine_create
+from machines.models import Machine, Robot, Session
+from machines.tests.factories import TEST_ACTOR, machine_create, robot_create, session_create
 from tenants.models import AuditEvent
 from tenants.tests.factories import TenantFactory
 
@@ -195,3 +197,86 @@ def test_deleting_a_tenant_deletes_its_machines_and_their_clients(db):
     # then
     assert not Machine.objects.exists()
     assert not OAuthClient.objects.filter(pk=client.pk).exists()
+
+
+# --- robots and sessions ----------------------------------------------------------------
+
+
+def test_robot_create_refuses_a_machine_of_another_tenant(db):
+    foreign = machine_create(tenant=TenantFactory())
+
+    with pytest.raises(ValidationError) as error:
+        services.robot_create(
+            tenant=TenantFactory(), name="R", username="u", machine=foreign, actor=TEST_ACTOR
+        )
+
+    assert list(error.value.message_dict) == ["machine"]
+    assert not Robot.objects.exists()
+
+
+def test_robot_update_refuses_a_machine_of_another_tenant(db):
+    robot = robot_create(tenant=TenantFactory())
+
+    with pytest.raises(ValidationError):
+        services.robot_update(
+            robot=robot, machine=machine_create(tenant=TenantFactory()), actor=TEST_ACTOR
+        )
+
+    robot.refresh_from_db()
+    assert robot.machine is None
+
+
+def test_a_deleted_robot_leaves_its_sessions_without_a_robot(db):
+    machine = machine_create(tenant=TenantFactory())
+    robot = robot_create(tenant=machine.tenant, machine=machine)
+    session = session_create(machine=machine, robot=robot)
+
+    services.robot_delete(robot=robot, actor=TEST_ACTOR)
+
+    session.refresh_from_db()
+    assert session.robot is None
+    assert AuditEvent.objects.filter(action="robot.delete").exists()
+
+
+def test_each_host_of_a_machine_has_one_session(db):
+    machine = machine_create(tenant=TenantFactory())
+
+    first = session_create(machine=machine, host_name="H")
+    again = session_create(machine=machine, host_name="H", state=Session.State.DISCONNECTED)
+
+    assert first.pk == again.pk
+    assert Session.objects.get().state == Session.State.DISCONNECTED
+
+
+def test_deleting_a_machine_deletes_its_sessions(db):
+    machine = machine_create(tenant=TenantFactory())
+    session_create(machine=machine)
+
+    services.machine_delete(machine=machine, actor=TEST_ACTOR)
+
+    assert not Session.objects.exists()
+
+
+def test_session_delete_inactive_judges_unresponsiveness_at_now(db):
+    # given: a session that reported at t0; the default threshold is 4 x 30 s
+    machine = machine_create(tenant=TenantFactory())
+    session = session_create(machine=machine)
+    t0 = session.reporting_time
+
+    # then: at t0 + 2 min it is still connected, a moment later unresponsive
+    with pytest.raises(ValidationError) as error:
+        services.session_delete_inactive(
+            tenant=machine.tenant,
+            session_ids=[session.pk],
+            actor=TEST_ACTOR,
+            now=t0 + timedelta(minutes=2),
+        )
+    assert list(error.value.message_dict) == ["sessionIds"]
+    deleted = services.session_delete_inactive(
+        tenant=machine.tenant,
+        session_ids=[session.pk],
+        actor=TEST_ACTOR,
+        now=t0 + timedelta(minutes=2, seconds=1),
+    )
+    assert [s.pk for s in deleted] == [session.pk]
+    assert not Session.objects.exists()

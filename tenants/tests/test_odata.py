@@ -1,9 +1,10 @@
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 from django.http import QueryDict
 
-from tenants.odata import MAX_TOP, InvalidODataQuery, odata_page, odata_query
+from tenants.odata import MAX_TOP, InvalidODataQuery, odata_page, odata_page_of_rows, odata_query
 from tenants.tests.factories import OrganizationFactory, TenantFactory
 
 FIELDS = {"Name": "name", "Id": "id"}
@@ -103,3 +104,103 @@ def test_unsupported_queries_are_a_400_that_says_why(db, query_string):
 
 def test_other_parameters_are_not_odata_options_and_are_ignored(tenants):
     assert names("api-version=1", tenants)[0] == 4
+
+
+# --- comparisons and date-times ---------------------------------------------------------
+
+
+@pytest.fixture
+def events(db):
+    from django.utils import timezone
+
+    from tenants.models import AuditEvent
+
+    base = timezone.now().replace(microsecond=0)
+    return base, [
+        AuditEvent.objects.create(
+            actor_kind="system", action=f"a{i}", occurred_at=base + timedelta(hours=i)
+        )
+        for i in range(3)
+    ]
+
+
+EVENT_FIELDS = {"Id": "id", "Action": "action", "ExecutionTime": "occurred_at"}
+
+
+def actions(query_string: str, events) -> list[str]:
+    query = odata_query(params(query_string), fields=EVENT_FIELDS, time_fields={"ExecutionTime"})
+    model = type(events[0])
+    return [e.action for e in odata_page(model.objects.order_by(), query)[1]]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # a1's instant, in UTC, and as its wall time in +01:00
+        ("ExecutionTime ge {a1:%Y-%m-%dT%H:%M:%S}Z", ["a1", "a2"]),
+        ("ExecutionTime gt {a1:%Y-%m-%dT%H:%M:%S}Z", ["a2"]),
+        ("ExecutionTime le {a1:%Y-%m-%dT%H:%M:%S}Z", ["a0", "a1"]),
+        ("ExecutionTime lt {a1:%Y-%m-%dT%H:%M:%S}Z", ["a0"]),
+        ("ExecutionTime eq {a1:%Y-%m-%dT%H:%M:%S}.000Z", ["a1"]),
+        ("ExecutionTime eq {a1_plus_one:%Y-%m-%dT%H:%M:%S}+01:00", ["a1"]),
+    ],
+)
+def test_date_time_comparisons(events, expression, expected):
+    base, rows = events
+    a1 = base + timedelta(hours=1)
+    text = expression.format(a1=a1, a1_plus_one=a1 + timedelta(hours=1))
+
+    assert actions(f"$filter={text}", rows) == expected
+
+
+def test_number_comparisons(events):
+    _, rows = events
+
+    assert actions(f"$filter=Id ge {rows[1].pk}", rows) == ["a1", "a2"]
+    assert actions(f"$filter=Id lt {rows[1].pk} and Action eq 'A0'", rows) == ["a0"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        pytest.param("ExecutionTime ge 2026", id="time-with-a-number"),
+        pytest.param("ExecutionTime ge '2026-01-01T00:00:00Z'", id="time-with-text"),
+        pytest.param("ExecutionTime ge 2026-01-01T00:00:00", id="time-without-offset"),
+        pytest.param("ExecutionTime ge 2026-02-30T00:00:00Z", id="no-such-day"),
+        pytest.param("Action ge 2026-01-01T00:00:00Z", id="text-with-a-time"),
+        pytest.param("Action gt 'a'", id="text-ordered"),
+        pytest.param("startswith(ExecutionTime,'2026')", id="function-on-a-time"),
+        pytest.param("ExecutionTime ne 2026-01-01T00:00:00Z", id="ne"),
+    ],
+)
+def test_unsupported_comparisons_are_a_400(db, expression):
+    with pytest.raises(InvalidODataQuery):
+        odata_query(
+            params(f"$filter={expression}"), fields=EVENT_FIELDS, time_fields={"ExecutionTime"}
+        )
+
+
+# --- rows that are not a queryset ---------------------------------------------------------
+
+ROWS = [{"key": "b.Two", "n": 2}, {"key": "a.One", "n": 1}, {"key": "C.three", "n": 3}]
+
+
+@pytest.mark.parametrize(
+    ("query_string", "expected"),
+    [
+        pytest.param("", (3, ["a.One", "b.Two", "C.three"]), id="default-order"),
+        pytest.param("$filter=Name eq 'A.ONE'", (1, ["a.One"]), id="eq"),
+        pytest.param("$filter=contains(Name,'t')", (2, ["b.Two", "C.three"]), id="contains"),
+        pytest.param("$filter=N ge 2 and endswith(Name,'E')", (1, ["C.three"]), id="and"),
+        pytest.param("$orderby=Name desc&$top=2", (3, ["C.three", "b.Two"]), id="order-top"),
+        pytest.param("$orderby=N desc&$skip=1", (3, ["b.Two", "a.One"]), id="numbers"),
+    ],
+)
+def test_a_query_over_rows(query_string, expected):
+    query = odata_query(
+        params(query_string), fields={"Name": "key", "N": "n"}, default_order=("key",)
+    )
+
+    count, page = odata_page_of_rows(ROWS, query)
+
+    assert (count, [row["key"] for row in page]) == expected
