@@ -9,7 +9,8 @@ from django.http import Http404
 
 from federation.models import ExternalApp, FederatedCredential
 from identity_server.models import ClientSecret, OAuthClient
-from tenants.models import Organization
+from tenants.models import Organization, Tenant
+from tenants.search import SearchResult, name_contains
 
 
 def external_app_list(*, organization: Organization) -> QuerySet[ExternalApp]:
@@ -56,3 +57,22 @@ def external_app_secret_get(*, organization: Organization, secret_id: int) -> Cl
     if secret is None:
         raise Http404
     return secret
+
+
+def external_app_search(*, tenant: Tenant, text: str, limit: int) -> list[SearchResult]:
+    """A tenants.search source: the applications of the tenant's organization."""
+    apps = ExternalApp.objects.filter(organization_id=tenant.organization_id)
+    return [
+        SearchResult("external_app", app.client.client_id, app.name, "", "PM.OAuthApp.Read")
+        for app in name_contains(apps.select_related("client"), text, limit)
+    ]
+
+
+def federated_credential_search(*, tenant: Tenant, text: str, limit: int) -> list[SearchResult]:
+    """A tenants.search source: the federated credentials of the organization's
+    applications; the id is the credential's."""
+    credentials = FederatedCredential.objects.filter(app__organization_id=tenant.organization_id)
+    return [
+        SearchResult("federated_credential", str(c.pk), c.name, c.description, "PM.OAuthApp.Read")
+        for c in name_contains(credentials, text, limit)
+    ]

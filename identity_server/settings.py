@@ -46,6 +46,8 @@ FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5
 TENANT_SEARCH_SOURCES = {
     "machine": "machines.selectors.machine_search",
     "robot": "machines.selectors.robot_search",
+    "external_app": "federation.selectors.external_app_search",
+    "federated_credential": "federation.selectors.federated_credential_search",
 }
 
 INSTALLED_APPS = [
