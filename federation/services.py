@@ -13,7 +13,7 @@ concurrent requests.
 """
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models.functions import Lower
 
 from federation import jwks
@@ -26,7 +26,13 @@ from identity_server.services import (
     client_update,
 )
 from tenants.models import AuditEvent, Organization
-from tenants.services import Actor, apply_changes, audit_record
+from tenants.services import (
+    Actor,
+    apply_changes,
+    audit_record,
+    duplicate_name,
+    save_unique_name,
+)
 
 APP_FIELDS = ("name", "redirect_uri", "scopes", "confidential")
 CREDENTIAL_FIELDS = ("name", "description", "issuer", "audience", "subject")
@@ -148,15 +154,7 @@ def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
 # --- federated credentials ---------------------------------------------------------------
 
 
-def _duplicate_name() -> ValidationError:
-    return ValidationError(
-        {
-            "name": ValidationError(
-                "A federated credential with this name already exists in this application.",
-                code="duplicate_name",
-            )
-        }
-    )
+_NAME_TAKEN = "A federated credential with this name already exists in this application."
 
 
 def _validate_credential(credential: FederatedCredential) -> None:
@@ -179,7 +177,7 @@ def _validate_credential(credential: FederatedCredential) -> None:
         raise ValidationError(errors)
     others = FederatedCredential.objects.filter(app=credential.app).exclude(pk=credential.pk)
     if others.alias(name_ci=Lower("name")).filter(name_ci=credential.name.lower()).exists():
-        raise _duplicate_name()
+        raise duplicate_name(_NAME_TAKEN)
 
 
 def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Actor) -> None:
@@ -203,13 +201,7 @@ def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Ac
 
 
 def _save(credential: FederatedCredential, **options) -> None:
-    try:
-        with transaction.atomic():  # a savepoint, so the caller's transaction stays usable
-            credential.save(**options)
-    except IntegrityError as error:
-        if _NAME_CONSTRAINT in str(error):
-            raise _duplicate_name() from None
-        raise
+    save_unique_name(credential, constraint=_NAME_CONSTRAINT, message=_NAME_TAKEN, **options)
 
 
 def _credential_details(credential: FederatedCredential) -> dict:

@@ -25,7 +25,13 @@ from identity_server.services import client_create, client_delete, client_update
 from machines import selectors
 from machines.models import Machine, Robot, Session
 from tenants.models import Tenant
-from tenants.services import Actor, apply_changes, audit_record
+from tenants.services import (
+    Actor,
+    apply_changes,
+    audit_record,
+    duplicate_name,
+    save_unique_name,
+)
 
 EDITABLE_FIELDS = ("name", "description", "type")
 ROBOT_EDITABLE_FIELDS = ("name", "machine", "username", "description")
@@ -33,9 +39,8 @@ ROBOT_EDITABLE_FIELDS = ("name", "machine", "username", "description")
 MAX_SESSIONS_DELETED = 1000
 
 
-def _duplicate_name(obj: Model) -> ValidationError:
-    message = f"A {obj._meta.model_name} with this name already exists."
-    return ValidationError({"name": ValidationError(message, code="duplicate_name")})
+def _name_taken(obj: Model) -> str:
+    return f"A {obj._meta.model_name} with this name already exists."
 
 
 def _validate(obj: Machine | Robot, *, exclude: list[str]) -> None:
@@ -44,17 +49,12 @@ def _validate(obj: Machine | Robot, *, exclude: list[str]) -> None:
     obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     others = type(obj).objects.filter(tenant=obj.tenant).exclude(pk=obj.pk)
     if others.alias(name_ci=Lower("name")).filter(name_ci=obj.name.lower()).exists():
-        raise _duplicate_name(obj)
+        raise duplicate_name(_name_taken(obj))
 
 
 def _save(obj: Machine | Robot, **options) -> None:
-    try:
-        with transaction.atomic():  # a savepoint, so the caller's transaction stays usable
-            obj.save(**options)
-    except IntegrityError as error:
-        if f"{obj._meta.model_name}_name_unique_in_tenant" in str(error):
-            raise _duplicate_name(obj) from None
-        raise
+    constraint = f"{obj._meta.model_name}_name_unique_in_tenant"
+    save_unique_name(obj, constraint=constraint, message=_name_taken(obj), **options)
 
 
 @transaction.atomic

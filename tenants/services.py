@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from rest_framework.throttling import BaseThrottle
 
 from tenants.models import (
@@ -133,6 +133,24 @@ def apply_changes(instance: models.Model, changes: dict) -> dict:
             diff[field] = {"before": before, "after": value}
             setattr(instance, field, value)
     return diff
+
+
+def duplicate_name(message: str) -> ValidationError:
+    """The error for a name already taken where names are unique (OData errorCode 1001)."""
+    return ValidationError({"name": ValidationError(message, code="duplicate_name")})
+
+
+def save_unique_name(obj: models.Model, *, constraint: str, message: str, **options) -> None:
+    """Saves `obj` in a savepoint (the caller's transaction stays usable). When the
+    database's unique-name `constraint` refuses it, because a concurrent request took the
+    name after the caller checked it, that is `duplicate_name(message)`."""
+    try:
+        with transaction.atomic():
+            obj.save(**options)
+    except IntegrityError as error:
+        if constraint in str(error):
+            raise duplicate_name(message) from None
+        raise
 
 
 @transaction.atomic
