@@ -7,40 +7,12 @@ import pytest
 
 from identity_server.models import ClientSecret, OAuthClient
 from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import Api
 from machines.models import Machine
 from machines.tests.factories import machine_create, machine_with_secret
 from tenants.models import AuditEvent
 from tenants.odata import ERROR_DUPLICATE_NAME, ERROR_INVALID_INPUT
 from tenants.tests.factories import TenantFactory
-
-
-class Api:
-    """The Django test client with a bearer token and JSON bodies."""
-
-    def __init__(self, client, token: str | None):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def get(self, path):
-        return self.client.get(path, headers=self.headers)
-
-    def delete(self, path):
-        return self.client.delete(path, headers=self.headers)
-
-    def send(self, method: str, path, body):
-        data = body if isinstance(body, str) else json.dumps(body)
-        return getattr(self.client, method)(
-            path, data, content_type="application/json", headers=self.headers
-        )
-
-    def post(self, path, body):
-        return self.send("post", path, body)
-
-    def put(self, path, body):
-        return self.send("put", path, body)
-
-    def patch(self, path, body):
-        return self.send("patch", path, body)
 
 
 def machines_url(tenant) -> str:

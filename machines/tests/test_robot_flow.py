@@ -7,10 +7,10 @@ import base64
 import pytest
 
 from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import Api
 from machines.models import Session
 from machines.services import robot_create
 from machines.tests.factories import TEST_ACTOR, machine_with_secret
-from machines.tests.test_api import Api
 
 
 def service_url(tenant, action: str) -> str:

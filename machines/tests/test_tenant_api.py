@@ -5,9 +5,9 @@ import json
 import pytest
 
 from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import Api
 from machines.models import Robot, Session
 from machines.tests.factories import machine_create, robot_create, session_create
-from machines.tests.test_api import Api
 from tenants.models import AuditEvent, Setting
 from tenants.odata import ERROR_DUPLICATE_NAME, ERROR_INVALID_INPUT
 from tenants.tests.factories import TenantFactory
