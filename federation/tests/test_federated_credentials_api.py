@@ -265,25 +265,40 @@ def test_the_21st_credential_is_refused(api, app, github):
     assert FederatedCredential.objects.count() == CREDENTIALS_PER_APP
 
 
+def _discovery_path(idp) -> str:
+    return urlsplit(idp.discovery_url("github")).path
+
+
+def _slow_past_the_deadline(idp, settings):
+    settings.FEDERATION_FETCH_TIMEOUT_SECONDS = 1
+    idp.slow(3)
+
+
 @pytest.mark.parametrize(
     "misbehave",
     [
-        pytest.param(lambda idp: idp.down(), id="provider down"),
+        pytest.param(lambda idp, settings: idp.down(), id="provider down"),
+        pytest.param(lambda idp, settings: idp.non_json(_discovery_path(idp)), id="not JSON"),
         pytest.param(
-            lambda idp: idp.non_json(urlsplit(idp.discovery_url("github")).path), id="not JSON"
-        ),
-        pytest.param(
-            lambda idp: idp.discovery_issuer("github", idp.issuer("github") + "/"),
+            lambda idp, settings: idp.discovery_issuer("github", idp.issuer("github") + "/"),
             id="discovery names another issuer",
         ),
-        pytest.param(lambda idp: idp.jwks_without_rsa("github"), id="no RSA signing key"),
+        pytest.param(lambda idp, settings: idp.jwks_without_rsa("github"), id="no RSA key"),
+        pytest.param(
+            lambda idp, settings: idp.redirect(
+                _discovery_path(idp), "https://169.254.169.254/latest/meta-data/"
+            ),
+            id="redirect to the metadata address",
+        ),
+        pytest.param(lambda idp, settings: idp.oversized(_discovery_path(idp)), id="oversized"),
+        pytest.param(_slow_past_the_deadline, id="slower than the deadline"),
     ],
 )
 def test_an_unreachable_or_invalid_issuer_is_refused_and_the_reason_audited(
-    api, app, github, identity_provider, misbehave
+    api, app, github, identity_provider, settings, misbehave
 ):
     # given
-    misbehave(identity_provider)
+    misbehave(identity_provider, settings)
 
     # when
     response = api.post(credentials_url(app), github)
