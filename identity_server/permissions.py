@@ -39,6 +39,8 @@ class TokenAPIView(APIView):
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [permissions.IsAuthenticated, HasRequiredScopes]
+    # Bodies capped and nesting bounded (tenants.odata.JSONParser), for every token API.
+    parser_classes = [odata.JSONParser]
     required_scopes: dict[str, str] = {}
 
     def check_permissions(self, request):
@@ -69,7 +71,6 @@ class OrchestratorAPIView(TenantAPIView):
     `error_fields` maps service field names to the names the API uses (`name` → `Name`)."""
 
     error_fields: dict[str, str] = {}
-    parser_classes = [odata.JSONParser]
 
     def get_exception_handler(self):
         return odata.exception_handler

@@ -170,13 +170,19 @@ def test_create_refuses_bad_input_with_a_field_keyed_400(api, organization, fiel
 
 @pytest.mark.parametrize(
     "body",
-    [pytest.param("{not json", id="malformed"), pytest.param("[1, 2]", id="not an object")],
+    [
+        pytest.param("{not json", id="malformed"),
+        pytest.param("[1, 2]", id="not an object"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="nested deeper than the stack"),
+        pytest.param('{"name": "' + "x" * 70_000 + '"}', id="larger than 64 KiB"),
+    ],
 )
 def test_create_refuses_a_body_that_is_not_a_json_object(api, body):
     response = api.post(BASE, body)
 
     assert response.status_code == 400, response.content
-    assert "errors" in response.json()
+    assert list(response.json()["errors"]) == [""]
+    assert not ExternalApp.objects.exists()
 
 
 def test_create_in_another_organization_is_a_404(api, other_organization):
