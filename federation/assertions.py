@@ -11,7 +11,7 @@ SPEC §5), checked in the order SPEC §5 gives, each refusal with a stable reaso
    `key_header_forbidden`), no `crit` (RFC 7515 §4.1.11: we understand no extension;
    `crit_not_supported`);
 4. a credential whose issuer equals `iss`, subject equals `sub`, and audience is in `aud`
-   (RFC 7523 §3 items 1-3), all exact (`no_matching_credential`);
+   (RFC 7523 §3 items 1-3), all exact;
 5. the signing key chosen by `kid` from that issuer's JWKS: RSA, for signing, at least
    2048 bits (`unknown_kid`, `key_unusable`);
 6. the signature (`bad_signature`);
@@ -178,15 +178,6 @@ def assertion_parse(assertion: str) -> ParsedAssertion:
 # --- matching, signature and times --------------------------------------------------------
 
 
-def credential_matches(credential, parsed: ParsedAssertion) -> bool:
-    """RFC 7523 §3 items 1-3, exactly: no case folding, no trailing-slash forgiveness."""
-    return (
-        parsed.claims.get("iss") == credential.issuer
-        and parsed.claims.get("sub") == credential.subject
-        and credential.audience in parsed.audiences
-    )
-
-
 def _rsa_bits(key: dict) -> int:
     try:
         modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
@@ -238,6 +229,14 @@ def times_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
 # --- evaluation, for admins ---------------------------------------------------------------
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+_CREDENTIAL_CHECKS = ("issuer", "subject", "audience", "signature", "times")
+# Which of the token's own checks a parsing refusal fails; every other is `algorithm`.
+_TOKEN_CHECK_OF = {
+    "assertion_too_large": "size",
+    "malformed": "format",
+    "invalid_json": "format",
+    "invalid_claims": "format",
+}
 
 
 @dataclass
@@ -362,19 +361,13 @@ def assertion_evaluate(
     try:
         parsed = assertion_parse(assertion)
     except AssertionRejected as rejection:
-        failed = {
-            "assertion_too_large": 0,
-            "malformed": 1,
-            "invalid_json": 1,
-            "invalid_claims": 1,
-        }.get(rejection.reason, 2)
-        token_checks[failed] = Check(token_checks[failed].name, FAILED, str(rejection))
-        for index in range(failed + 1, len(token_checks)):
-            token_checks[index] = Check(token_checks[index].name, SKIPPED)
-        return token_checks, [
-            CredentialReport(c, [Check(n, SKIPPED) for n in _CREDENTIAL_CHECKS])
-            for c in credentials
-        ]
+        failed = _TOKEN_CHECK_OF.get(rejection.reason, "algorithm")
+        names = [check.name for check in token_checks]
+        position = names.index(failed)
+        token_checks[position] = Check(failed, FAILED, str(rejection))
+        token_checks[position + 1 :] = [Check(name, SKIPPED) for name in names[position + 1 :]]
+        skipped = [Check(name, SKIPPED) for name in _CREDENTIAL_CHECKS]
+        return token_checks, [CredentialReport(c, list(skipped)) for c in credentials]
     reports = []
     for credential in credentials:
         reports.append(
@@ -390,6 +383,3 @@ def assertion_evaluate(
             )
         )
     return token_checks, reports
-
-
-_CREDENTIAL_CHECKS = ("issuer", "subject", "audience", "signature", "times")
