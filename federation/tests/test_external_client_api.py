@@ -6,7 +6,7 @@ from federation.models import ExternalApp
 from federation.tests.factories import external_app
 from identity_server.models import ClientSecret, OAuthClient
 from identity_server.tests.factories import client_with_secret
-from identity_server.tests.http import Api
+from identity_server.tests.http import Api, token_request
 from tenants.models import AuditEvent
 
 BASE = "/identity_/api/ExternalClient"
@@ -18,13 +18,6 @@ def apps_url(organization) -> str:
 
 def app_url(app) -> str:
     return f"{apps_url(app.organization)}/{app.client.client_id}"
-
-
-def token_response(client, client_id: str, secret: str):
-    return client.post(
-        "/identity_/connect/token",
-        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    )
 
 
 @pytest.fixture
@@ -108,7 +101,7 @@ def test_create_answers_201_with_the_first_secret_once_and_audits_it(
     }
     assert body["secret"].startswith("idsec_")
     # the secret works at once, and is never shown again
-    assert token_response(client, body["id"], body["secret"]).status_code == 200
+    assert token_request(client, body["id"], body["secret"]).status_code == 200
     listed = api.get(app_url(app)).json()
     assert "secret" not in listed and body["secret"] not in str(listed)
     event = AuditEvent.objects.get(action="external_app.create")
@@ -299,7 +292,7 @@ def test_delete_removes_the_application_its_client_and_secrets_and_revokes_its_t
     assert not OAuthClient.objects.filter(pk=app.client.pk).exists()
     assert not ClientSecret.objects.filter(client_id=app.client.pk).exists()
     assert its_token.get(apps_url(organization)).status_code == 401
-    refused = token_response(client, app.client.client_id, secret)
+    refused = token_request(client, app.client.client_id, secret)
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
     assert AuditEvent.objects.filter(action="external_app.delete").count() == 1
 
@@ -331,7 +324,7 @@ def test_generate_secret_answers_the_plaintext_once_and_it_works(client, api, or
         "2099-01-01T00:00:00.000Z",
     )
     assert response.headers["Cache-Control"] == "no-store"
-    assert token_response(client, app.client.client_id, body["secret"]).status_code == 200
+    assert token_request(client, app.client.client_id, body["secret"]).status_code == 200
     assert len(api.get(app_url(app)).json()["secrets"]) == 2
 
 
@@ -393,7 +386,7 @@ def test_deleting_a_secret_stops_it_at_once(client, api, organization):
 
     # then
     assert response.status_code == 204
-    refused = token_response(client, app.client.client_id, plaintext)
+    refused = token_request(client, app.client.client_id, plaintext)
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
     assert AuditEvent.objects.filter(action="client_secret.delete").count() == 1
 

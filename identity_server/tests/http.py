@@ -30,3 +30,11 @@ class Api:
 
     def patch(self, path, body):
         return self.send("patch", path, body)
+
+
+def token_request(client, client_id: str, secret: str):
+    """A client credentials request to the token endpoint, answered as it comes."""
+    return client.post(
+        "/identity_/connect/token",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )

@@ -7,7 +7,7 @@ import pytest
 
 from identity_server.models import ClientSecret, OAuthClient
 from identity_server.tests.factories import client_with_secret
-from identity_server.tests.http import Api
+from identity_server.tests.http import Api, token_request
 from machines.models import Machine
 from machines.tests.factories import machine_create, machine_with_secret
 from tenants.models import AuditEvent
@@ -28,13 +28,6 @@ def secrets_url(machine, tenant=None) -> str:
     return (
         f"/{tenant.organization.slug}/{tenant.name}/orchestrator_/api/Machines/{machine.pk}"
         "/ClientSecrets"
-    )
-
-
-def token_request(client, client_id: str, secret: str):
-    return client.post(
-        "/identity_/connect/token",
-        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     )
 
 
