@@ -4,17 +4,23 @@ Secrets are 256 random bits behind a recognizable prefix, stored as HMAC-SHA256 
 key derived from SECRET_KEY: a password hasher protects guessable passwords, and would
 only make the token endpoint slow for random secrets.
 
-`client_snapshot` serves a client with its secrets from this process's memory. Every
-change to a client or its secrets (identity_server.services) drops this process's copy at
-once and stores a new generation for the client in the shared cache; other processes
-compare their copy's generation with it at most once every GENERATION_CHECK_SECONDS, and
-reload a copy that is out of date or older than SNAPSHOT_SECONDS. Checking on every request
-would cost a Redis round trip per token, a fifth of a warm request's time.
+A `ClientCache` serves what the token endpoint reads of a client from this process's
+memory: `client_snapshot` the client with its secrets, and federation.assertions the client
+with its federated credentials. Every change to a client, its secrets or its credentials
+(identity_server.services, federation.services) drops this process's copies at once and
+stores a new generation for the client in the shared cache; other processes compare their
+copy's generation with it at most once every GENERATION_CHECK_SECONDS, and reload a copy
+that is out of date or older than SNAPSHOT_SECONDS. Checking on every request would cost a
+Redis round trip per token, a fifth of a warm request's time.
 
-So in another process a deleted secret keeps authenticating for up to a second; the tokens
-it gets there are refused anyway, since the deny-list covers every token of a deleted
-secret or client (identity_server.denylist). A refusal always re-reads the client first,
-so a secret created a moment ago in another process works at once.
+So in another process a deleted secret or credential keeps authenticating for up to a
+second; the tokens a deleted secret gets there are refused anyway, since the deny-list
+covers every token of a deleted secret or client (identity_server.denylist). A refusal
+always re-reads the client first, so a secret or credential created a moment ago in
+another process works at once.
+
+`last_used_mark` writes a secret's or credential's last use at most once a minute across
+processes, the only write of the token endpoint.
 """
 
 import hashlib
@@ -25,6 +31,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -85,12 +92,52 @@ class _Cached:
     loaded_at: float
     checked_at: float
     generation: str | None
-    snapshot: ClientSnapshot | None
+    value: object
 
 
-_snapshots: dict[str, _Cached] = {}
-_last_used_marked: dict[int, float] = {}
-_lock = threading.Lock()
+_caches: list["ClientCache"] = []
+_last_used_marked: dict[str, float] = {}
+
+
+class ClientCache:
+    """What `load(client_id)` answers (None for no such client), kept in this process and in
+    step with the client's shared generation (module docstring). One per kind of view."""
+
+    def __init__(self, load: Callable[[str], object]):
+        self._load = load
+        self._entries: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+        _caches.append(self)
+
+    def get(self, client_id: str, *, recheck: bool = False):
+        """The cached view of the client, or None if there is no such client. `recheck`
+        compares the copy with the shared generation whatever its age."""
+        if not CLIENT_ID_PATTERN.fullmatch(client_id or ""):
+            return None
+        now = time.monotonic()
+        cached = self._entries.get(client_id)
+        if cached is not None and now - cached.loaded_at < SNAPSHOT_SECONDS:
+            if not recheck and now - cached.checked_at < GENERATION_CHECK_SECONDS:
+                return cached.value
+            generation = _generation(client_id)
+            if generation == cached.generation:
+                cached.checked_at = now
+                return cached.value
+        else:
+            generation = _generation(client_id)
+        value = self._load(client_id)
+        with self._lock:
+            if len(self._entries) >= SNAPSHOT_LIMIT:
+                self._entries.clear()
+            self._entries[client_id] = _Cached(now, now, generation, value)
+        return value
+
+    def forget(self, client_id: str | None = None) -> None:
+        with self._lock:
+            if client_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_id, None)
 
 
 @cache
@@ -130,8 +177,8 @@ def client_changed(client_id: str) -> None:
     this process at once, so that nothing here reuses the old one meanwhile)."""
 
     def forget():
-        with _lock:
-            _snapshots.pop(client_id, None)
+        for client_cache in _caches:
+            client_cache.forget(client_id)
 
     def publish():
         forget()
@@ -141,39 +188,49 @@ def client_changed(client_id: str) -> None:
     transaction.on_commit(publish)
 
 
+# What every view of a client reads of its row (`client_values` builds the snapshot).
+CLIENT_FIELDS = (
+    "pk",
+    "client_id",
+    "kind",
+    "client_type",
+    "scopes",
+    "organization__global_id",
+    "organization__slug",
+    "tenant__global_id",
+    "tenant__name",
+)
+
+
+def client_values(row: dict, secrets=()) -> ClientSnapshot:
+    """The snapshot of a client from a `.values(*CLIENT_FIELDS, ...)` row."""
+    return ClientSnapshot(
+        pk=row["pk"],
+        client_id=row["client_id"],
+        kind=row["kind"],
+        confidential=row["client_type"] == OAuthClient.CLIENT_CONFIDENTIAL,
+        organization_global_id=str(row["organization__global_id"]),
+        organization_slug=row["organization__slug"],
+        tenant_global_id=str(row["tenant__global_id"]) if row["tenant__name"] else None,
+        tenant_name=row["tenant__name"],
+        scopes=tuple(row["scopes"]),
+        secrets=tuple(secrets),
+    )
+
+
 def _load(client_id: str) -> ClientSnapshot | None:
     """One query, a row per secret (or one row for a client without secrets), so that a
     known client costs what an unknown one does."""
     rows = list(
         OAuthClient.objects.filter(client_id=client_id).values(
-            "pk",
-            "client_id",
-            "kind",
-            "client_type",
-            "scopes",
-            "organization__global_id",
-            "organization__slug",
-            "tenant__global_id",
-            "tenant__name",
-            "secrets__id",
-            "secrets__digest",
-            "secrets__expires_at",
+            *CLIENT_FIELDS, "secrets__id", "secrets__digest", "secrets__expires_at"
         )
     )
     if not rows:
         return None
-    client = rows[0]
-    return ClientSnapshot(
-        pk=client["pk"],
-        client_id=client["client_id"],
-        kind=client["kind"],
-        confidential=client["client_type"] == OAuthClient.CLIENT_CONFIDENTIAL,
-        organization_global_id=str(client["organization__global_id"]),
-        organization_slug=client["organization__slug"],
-        tenant_global_id=str(client["tenant__global_id"]) if client["tenant__name"] else None,
-        tenant_name=client["tenant__name"],
-        scopes=tuple(client["scopes"]),
-        secrets=tuple(
+    return client_values(
+        rows[0],
+        secrets=(
             SecretDigest(
                 row["secrets__id"],
                 bytes.fromhex(row["secrets__digest"]),
@@ -185,36 +242,21 @@ def _load(client_id: str) -> ClientSnapshot | None:
     )
 
 
+_client_snapshots = ClientCache(_load)
+
+
 def client_snapshot(client_id: str, *, recheck: bool = False) -> ClientSnapshot | None:
     """The client with its secrets, or None if there is no such client. `recheck` compares
     the copy with the shared generation whatever its age."""
-    if not CLIENT_ID_PATTERN.fullmatch(client_id or ""):
-        return None
-    now = time.monotonic()
-    cached = _snapshots.get(client_id)
-    if cached is not None and now - cached.loaded_at < SNAPSHOT_SECONDS:
-        if not recheck and now - cached.checked_at < GENERATION_CHECK_SECONDS:
-            return cached.snapshot
-        generation = _generation(client_id)
-        if generation == cached.generation:
-            cached.checked_at = now
-            return cached.snapshot
-    else:
-        generation = _generation(client_id)
-    snapshot = _load(client_id)
-    with _lock:
-        if len(_snapshots) >= SNAPSHOT_LIMIT:
-            _snapshots.clear()
-        _snapshots[client_id] = _Cached(now, now, generation, snapshot)
-    return snapshot
+    return _client_snapshots.get(client_id, recheck=recheck)
 
 
 def forget_snapshots() -> None:
     """Between tests: this process's snapshots, last-used marks and digest keys."""
-    with _lock:
-        _snapshots.clear()
-        _last_used_marked.clear()
-        _digest_keys.cache_clear()
+    for client_cache in _caches:
+        client_cache.forget()
+    _last_used_marked.clear()
+    _digest_keys.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -236,7 +278,7 @@ def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
     if check.reason:
         check = _check(client_snapshot(client_id, recheck=True), presented)
     if not check.reason:
-        _mark_used(check.secret_id)
+        last_used_mark(ClientSecret, check.secret_id)
     return check
 
 
@@ -259,15 +301,18 @@ def _check(client: ClientSnapshot | None, presented: list[bytes]) -> SecretCheck
     return SecretCheck(client, matched.id, "")
 
 
-def _mark_used(secret_id: int) -> None:
-    """Writes `last_used_at` at most once a minute per secret, across processes."""
+def last_used_mark(model, pk) -> None:
+    """Writes the `last_used_at` of the `model` row `pk` (a secret or a federated
+    credential) at most once every LAST_USED_INTERVAL, across processes: this process
+    remembers when it last did, and the shared cache lets one process of all write."""
+    key = f"identity:last-used:{model._meta.label_lower}:{pk}"
     now = time.monotonic()
-    if now - _last_used_marked.get(secret_id, -LAST_USED_INTERVAL) < LAST_USED_INTERVAL:
+    if now - _last_used_marked.get(key, -LAST_USED_INTERVAL) < LAST_USED_INTERVAL:
         return
-    _last_used_marked[secret_id] = now
+    _last_used_marked[key] = now
     try:
-        first = shared_cache.add(f"identity:secret-used:{secret_id}", 1, LAST_USED_INTERVAL)
+        first = shared_cache.add(key, 1, LAST_USED_INTERVAL)
     except Exception:
         first = True
     if first:
-        ClientSecret.objects.filter(pk=secret_id).update(last_used_at=timezone.now())
+        model.objects.filter(pk=pk).update(last_used_at=timezone.now())
