@@ -33,19 +33,22 @@ def other_admin_membership(db):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Tests roll the database back; the shared cache and this process's copies of clients
-    and signing keys must not outlive the rows they were read from."""
+    """Tests roll the database back; the shared cache and this process's copies of clients,
+    signing keys and identity providers' keys must not outlive what they were read from."""
     from django.core.cache import cache
 
+    from federation.jwks import forget_cached_keys
     from identity_server.clients import forget_snapshots
     from identity_server.tokens import forget_loaded_keys
 
     cache.clear()
     forget_snapshots()
     forget_loaded_keys()
+    forget_cached_keys()
     yield
     forget_snapshots()
     forget_loaded_keys()
+    forget_cached_keys()
 
 
 @pytest.fixture

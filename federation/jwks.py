@@ -44,10 +44,30 @@ for every reason, so the API does not map internal networks) and audit `reason` 
     issuer_mismatch        the discovery document names another issuer
     jwks_uri_missing       the discovery document has no `jwks_uri` string
     no_rsa_signing_key     the key set has no usable RSA signing key (see usable_rsa_keys)
+
+The token path and evaluate read keys through `issuer_keys`, a cache per issuer (SPEC §5):
+- The keys live in the shared cache (Redis in production) with the time they were
+  fetched, and each process keeps a copy, which it compares with the shared one at most
+  every LOCAL_SECONDS. A warm request makes no outbound call and no cache round trip.
+- A cold cache, an unknown `kid`, or keys older than REFRESH_SECONDS lead to a fetch, but
+  at most one per issuer every FETCH_INTERVAL_SECONDS across all processes: the fetching
+  process takes a lock in the shared cache (`cache.add`, atomic), which is never released,
+  only expires. After a failed fetch it is held for 1, 2, 4 minutes, then
+  BACKOFF_MAX_SECONDS (5) while failures go on. On a cold cache, a request that finds
+  another process fetching waits for its answer, within the fetch deadline.
+- While fetches fail, keys are served stale for up to STALE_SECONDS (24 h) after the last
+  successful fetch; after that the issuer is unreachable until it answers again.
+- An empty key set is never cached: issuer_keys_fetch refuses it (`no_rsa_signing_key`).
+- If the shared cache is down, each process uses its own copy and its own lock, so each
+  fetches at most once a minute per issuer.
+The cache adds two refusal reasons: `fetch_backoff` (a cold cache while fetches are held
+back after a failure) and `fetch_in_progress` (another process's fetch did not answer
+within the deadline).
 """
 
 import base64
 import binascii
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -60,11 +80,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextlib import suppress
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from django.conf import settings
+from django.core.cache import cache as shared_cache
+from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
@@ -545,3 +568,164 @@ def issuer_keys_fetch(issuer: str) -> list[dict]:
         logger.warning("Issuer %s refused: %s (%s)", _shown(issuer), refusal.reason, refusal.detail)
         raise
     return keys
+
+
+# --- the key cache --------------------------------------------------------------------
+
+REFRESH_SECONDS = 3600
+STALE_SECONDS = 24 * 3600
+FETCH_INTERVAL_SECONDS = 60
+BACKOFF_MAX_SECONDS = 5 * 60
+LOCAL_SECONDS = 60
+_WAIT_STEP_SECONDS = 0.05
+# The lock's value says what its holder did: waiting is worth it only while one fetches.
+_FETCHING, _FETCHED, _FAILED = "fetching", "fetched", "failed"
+
+
+@dataclass(frozen=True)
+class CachedKeys:
+    keys: tuple[dict, ...]
+    fetched_at: float  # a timezone.now() timestamp: shared by processes, moved by tests
+
+    @property
+    def age(self) -> float:
+        return timezone.now().timestamp() - self.fetched_at
+
+    def serves(self, kid: str | None) -> bool:
+        """Fresh, and holding `kid` when one is asked for."""
+        return self.age < REFRESH_SECONDS and (
+            kid is None or any(key["kid"] == kid for key in self.keys)
+        )
+
+
+# issuer -> (keys, when read from the shared cache, in time.monotonic())
+_local: dict[str, tuple[CachedKeys, float]] = {}
+# issuer -> when this process last fetched it: the lock while the shared cache is down.
+_local_fetches: dict[str, float] = {}
+
+
+def _cache_key(kind: str, issuer: str) -> str:
+    return f"federation:jwks-{kind}:{hashlib.sha256(issuer.encode()).hexdigest()}"
+
+
+def forget_cached_keys() -> None:
+    """Between tests: this process's copies and fetch times (the shared cache is cleared
+    by the test run itself)."""
+    _local.clear()
+    _local_fetches.clear()
+
+
+def _shared_get(issuer: str) -> CachedKeys | None:
+    try:
+        stored = shared_cache.get(_cache_key("keys", issuer))
+    except Exception:
+        logger.warning("shared cache unavailable; using this process's keys of %s", issuer)
+        return None
+    return CachedKeys(tuple(stored["keys"]), stored["fetched_at"]) if stored else None
+
+
+def _remember(issuer: str, keys: CachedKeys, *, share: bool) -> None:
+    _local[issuer] = (keys, time.monotonic())
+    if share:
+        with suppress(Exception):  # the copy here still serves this process
+            shared_cache.set(
+                _cache_key("keys", issuer),
+                {"keys": list(keys.keys), "fetched_at": keys.fetched_at},
+                timeout=STALE_SECONDS,
+            )
+
+
+def _lock_take(issuer: str) -> str | None:
+    """None when this process may fetch now; else what the lock's holder did."""
+    key = _cache_key("lock", issuer)
+    try:
+        if shared_cache.add(key, _FETCHING, FETCH_INTERVAL_SECONDS):
+            return None
+        return shared_cache.get(key) or _FETCHED
+    except Exception:
+        now = time.monotonic()
+        if now - _local_fetches.get(issuer, -FETCH_INTERVAL_SECONDS) < FETCH_INTERVAL_SECONDS:
+            return _FETCHED
+        _local_fetches[issuer] = now
+        return None
+
+
+def _lock_settle(issuer: str, *, failed: bool) -> None:
+    """Keeps the lock as long as the next fetch must wait: the rest of the interval after
+    a success, a doubling back-off after each failure in a row."""
+    lock, failures = _cache_key("lock", issuer), _cache_key("failures", issuer)
+    with suppress(Exception):
+        if not failed:
+            shared_cache.delete(failures)
+            shared_cache.set(lock, _FETCHED, FETCH_INTERVAL_SECONDS)
+            return
+        # Only the lock's holder writes here, so reading and writing need not be atomic.
+        count = (shared_cache.get(failures) or 0) + 1
+        shared_cache.set(failures, count, 2 * BACKOFF_MAX_SECONDS)
+        backoff = min(FETCH_INTERVAL_SECONDS * 2 ** (count - 1), BACKOFF_MAX_SECONDS)
+        shared_cache.set(lock, _FAILED, backoff)
+
+
+def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
+    """On a cold cache: the keys another process is fetching, once it has them."""
+    deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS + 1
+    while time.monotonic() < deadline:
+        time.sleep(_WAIT_STEP_SECONDS)
+        keys = _shared_get(issuer)
+        if keys is not None:
+            return keys
+        try:
+            if shared_cache.get(_cache_key("lock", issuer)) != _FETCHING:
+                return None
+        except Exception:
+            return None
+    return None
+
+
+def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
+    """Fetches the issuer's keys if the lock allows: the new keys, None when nothing was
+    fetched and `cached` must do, IssuerUnreachable when nothing can be served."""
+    holder = _lock_take(issuer)
+    if holder is not None:
+        if cached is not None:
+            return None
+        if holder == _FETCHING and (keys := _wait_for_other_fetch(issuer)) is not None:
+            _remember(issuer, keys, share=False)
+            return keys
+        reason = "fetch_in_progress" if holder == _FETCHING else "fetch_backoff"
+        raise IssuerUnreachable(
+            reason, f"no cached keys of {_shown(issuer)}, and fetching them is held back"
+        )
+    try:
+        keys = CachedKeys(tuple(issuer_keys_fetch(issuer)), timezone.now().timestamp())
+    except IssuerUnreachable as error:
+        _lock_settle(issuer, failed=True)
+        if cached is None:
+            raise
+        logger.warning(
+            "Serving keys of %s fetched %d s ago: %s", _shown(issuer), cached.age, error.detail
+        )
+        return None
+    _lock_settle(issuer, failed=False)
+    _remember(issuer, keys, share=True)
+    return keys
+
+
+def issuer_keys(issuer: str, *, kid: str | None = None) -> list[dict]:
+    """The issuer's usable signing keys from the cache (module docstring), refreshed when
+    they are cold, old, or lack `kid`, as far as the per-issuer fetch limit allows: the
+    caller still checks that `kid` is among them. Raises IssuerUnreachable when there are
+    no keys to serve, or only keys older than STALE_SECONDS."""
+    local = _local.get(issuer)
+    if local is not None and time.monotonic() - local[1] < LOCAL_SECONDS and local[0].serves(kid):
+        return list(local[0].keys)
+    candidates = [c for c in (_shared_get(issuer), local and local[0]) if c is not None]
+    cached = max(candidates, key=lambda c: c.fetched_at, default=None)
+    if cached is not None and cached.age >= STALE_SECONDS:
+        cached = None
+    if cached is not None:
+        _remember(issuer, cached, share=False)
+        if cached.serves(kid):
+            return list(cached.keys)
+    fetched = _fetch(issuer, cached)
+    return list((fetched or cached).keys)
