@@ -1,5 +1,6 @@
-"""JWT client assertions from external identity providers (RFC 7521 §4.2, RFC 7523 §3;
-SPEC §5), checked in the order SPEC §5 gives, each refusal with a stable reason code:
+"""JWT client assertions from external identity providers (RFC 7521 §4.2, RFC 7523 §2.2
+and §3; SPEC §5), checked in the order SPEC §5 gives, each refusal with a stable reason
+code for the audit log:
 
 1. size: at most MAX_ASSERTION_BYTES, before any parsing (`assertion_too_large`);
 2. format: three strict base64url parts (RFC 7515 §2, no padding, no other characters;
@@ -10,37 +11,62 @@ SPEC §5), checked in the order SPEC §5 gives, each refusal with a stable reaso
    `x5u`, `jwk` (RFC 8725 §3.10: keys come only from the issuer's JWKS;
    `key_header_forbidden`), no `crit` (RFC 7515 §4.1.11: we understand no extension;
    `crit_not_supported`);
-4. a credential whose issuer equals `iss`, subject equals `sub`, and audience is in `aud`
-   (RFC 7523 §3 items 1-3), all exact;
-5. the signing key chosen by `kid` from that issuer's JWKS: RSA, for signing, at least
-   2048 bits (`unknown_kid`, `key_unusable`);
+4. a credential of the client whose issuer equals `iss`, subject equals `sub`, and
+   audience is in `aud` (RFC 7523 §3 items 1-3), all exact and without any network call
+   (`no_credential_for_issuer`, `no_credential_for_subject`, `no_credential_for_audience`:
+   how far the closest credential got);
+5. the signing key chosen by `kid` from that issuer's JWKS, through the cache of
+   federation.jwks: RSA, for signing, at least 2048 bits (`unknown_kid`, `key_unusable`;
+   `issuer_unreachable` when no keys can be had);
 6. the signature (`bad_signature`);
 7. times (RFC 7523 §3 items 4-6), LEEWAY_SECONDS either way: `exp` present and not past
    (`expired`), `nbf` and `iat` not in the future (`not_yet_valid`, `issued_in_future`),
-   `exp` at most MAX_LIFETIME ahead (`lifetime_too_long`).
+   `exp` at most MAX_LIFETIME ahead (`lifetime_too_long`);
+8. with FEDERATION_ASSERTION_REPLAY_PROTECTION (RFC 7523 §3 item 7): a `jti`
+   (`jti_missing`), not seen before from this issuer (`assertion_replayed`), recorded
+   atomically in the shared cache until the token expires; if the cache cannot record it,
+   the assertion is refused (`replay_store_unavailable`). Off by default: several
+   providers' tokens are legitimately presented more than once while they are valid.
 
 python-jose verifies the signature, with the algorithm pinned; everything it would
 otherwise decide (which algorithm, which claims are required) is decided here first,
 because it accepts tokens without `aud` or `exp` unless told otherwise.
 
-`assertion_evaluate` runs every check against every credential of an application and
+`client_assertion_authenticate` is the token endpoint's assertion authentication (the
+validator's CLIENT_ASSERTION_AUTHENTICATOR): it reads the client with its credentials from
+a per-process copy (identity_server.clients.ClientCache), so a warm request reads and
+writes no database row, and marks the credential used at most once a minute.
+`assertion_evaluate` runs the same checks against every credential of an application and
 explains near misses, for admins; it never issues a token.
 """
 
 import base64
 import binascii
-import functools
+import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache as shared_cache
+from django.db.models import F
 from jose import jwk
 from jose.exceptions import JOSEError
 
 from federation import jwks
+from federation.models import FederatedCredential
+from identity_server.clients import (
+    CLIENT_FIELDS,
+    ClientCache,
+    ClientSnapshot,
+    client_values,
+    last_used_mark,
+)
+from identity_server.models import OAuthClient
 
 MAX_ASSERTION_BYTES = 8192
 LEEWAY_SECONDS = 60
@@ -178,6 +204,41 @@ def assertion_parse(assertion: str) -> ParsedAssertion:
 # --- matching, signature and times --------------------------------------------------------
 
 
+def _issuer_matches(credential, parsed: ParsedAssertion) -> bool:
+    return parsed.claims.get("iss") == credential.issuer
+
+
+def _subject_matches(credential, parsed: ParsedAssertion) -> bool:
+    return parsed.claims.get("sub") == credential.subject
+
+
+def _audience_matches(credential, parsed: ParsedAssertion) -> bool:
+    return credential.audience in parsed.audiences
+
+
+# RFC 7523 §3 items 1-3, exactly: no case folding, no trailing-slash forgiveness. The token
+# path and evaluate both decide with these.
+CREDENTIAL_MATCHES = (
+    ("issuer", _issuer_matches),
+    ("subject", _subject_matches),
+    ("audience", _audience_matches),
+)
+
+
+def credential_match(parsed: ParsedAssertion, credentials: Iterable):
+    """Check 4: the first credential whose issuer, subject and audience all match."""
+    candidates = list(credentials)
+    for name, matches in CREDENTIAL_MATCHES:
+        candidates = [credential for credential in candidates if matches(credential, parsed)]
+        if not candidates:
+            raise AssertionRejected(
+                f"no_credential_for_{name}",
+                "No federated credential of this application matches the JWT's "
+                "`iss`, `sub` and `aud`.",
+            )
+    return candidates[0]
+
+
 def _rsa_bits(key: dict) -> int:
     try:
         modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
@@ -198,6 +259,17 @@ def signing_key_select(parsed: ParsedAssertion, keys: Iterable[dict]) -> dict:
     if _rsa_bits(key) < MIN_RSA_BITS:
         raise AssertionRejected("key_unusable", f"The key is shorter than {MIN_RSA_BITS} bits.")
     return key
+
+
+def issuer_signing_key(parsed: ParsedAssertion, issuer: str) -> dict:
+    """Check 5: the key named by the token's `kid` among the issuer's cached keys (fetched
+    on a cold cache or an unknown `kid`, within federation.jwks's limits)."""
+    try:
+        keys = jwks.issuer_keys(issuer, kid=parsed.header["kid"])
+    except jwks.IssuerUnreachable:
+        # The caller gets one message; the fetcher has logged the precise reason.
+        raise AssertionRejected("issuer_unreachable", jwks.UNREACHABLE_MESSAGE) from None
+    return signing_key_select(parsed, keys)
 
 
 def signature_verify(parsed: ParsedAssertion, key: dict) -> None:
@@ -224,6 +296,107 @@ def times_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
         raise AssertionRejected("issued_in_future", "The JWT was issued in the future (`iat`).")
     if claims["exp"] > now + MAX_LIFETIME.total_seconds() + LEEWAY_SECONDS:
         raise AssertionRejected("lifetime_too_long", "The JWT's `exp` is more than 24 hours ahead.")
+
+
+def replay_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
+    """Check 8: records (`iss`, `jti`) until the token expires, once (`cache.add` is
+    atomic); a token whose pair is already recorded is a replay. Fails closed."""
+    jti = parsed.claims.get("jti")
+    if not jti:
+        raise AssertionRejected("jti_missing", "The JWT has no `jti`, needed against replays.")
+    now = time.time() if now is None else now
+    pair = hashlib.sha256(f"{parsed.claims['iss']}\n{jti}".encode()).hexdigest()
+    ttl = max(1, math.ceil(parsed.claims["exp"] - now + LEEWAY_SECONDS))
+    try:
+        first = shared_cache.add(f"federation:assertion-jti:{pair}", 1, ttl)
+    except Exception:
+        raise AssertionRejected(
+            "replay_store_unavailable", "The JWT cannot be checked against replays now."
+        ) from None
+    if not first:
+        raise AssertionRejected("assertion_replayed", "This JWT has been used already.")
+
+
+# --- the token endpoint -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CredentialRef:
+    """What the token path needs of a federated credential."""
+
+    id: str
+    issuer: str
+    subject: str
+    audience: str
+
+
+@dataclass(frozen=True)
+class FederatedClient:
+    client: ClientSnapshot
+    credentials: tuple[CredentialRef, ...]
+
+
+def _federated_client_load(client_id: str) -> FederatedClient | None:
+    """One query: the client, a row per credential (or one row without any)."""
+    credential = "external_app__federated_credentials__"
+    rows = list(
+        OAuthClient.objects.filter(client_id=client_id)
+        .order_by(f"{credential}created_at", f"{credential}id")
+        .values(
+            *CLIENT_FIELDS,
+            credential_id=F(f"{credential}id"),
+            issuer=F(f"{credential}issuer"),
+            subject=F(f"{credential}subject"),
+            audience=F(f"{credential}audience"),
+        )
+    )
+    if not rows:
+        return None
+    credentials = tuple(
+        CredentialRef(str(row["credential_id"]), row["issuer"], row["subject"], row["audience"])
+        for row in rows
+        if row["credential_id"] is not None
+    )
+    return FederatedClient(client_values(rows[0]), credentials)
+
+
+_federated_clients = ClientCache(_federated_client_load)
+
+
+@dataclass(frozen=True)
+class AssertionCheck:
+    client: ClientSnapshot | None
+    credential_id: str | None
+    reason: str  # empty on success; otherwise a stable reason code for the audit log
+
+    @property
+    def authenticated_by(self) -> dict:
+        """What the access token says authenticated the client (identity_server.tokens)."""
+        return {"federated_credential_id": self.credential_id}
+
+
+def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCheck:
+    """RFC 7523 §2.2: authenticates `client_id` with a JWT from one of its federated
+    credentials' issuers, by checks 1-8 of the module docstring. The validator has checked
+    the request's form (one authentication method, the assertion type)."""
+    federated = _federated_clients.get(client_id) or _federated_clients.get(client_id, recheck=True)
+    if federated is None:
+        return AssertionCheck(None, None, "unknown_client")
+    try:
+        parsed = assertion_parse(assertion)
+        try:
+            credential = credential_match(parsed, federated.credentials)
+        except AssertionRejected:
+            # A credential created a moment ago in another process: read the client again.
+            federated = _federated_clients.get(client_id, recheck=True) or federated
+            credential = credential_match(parsed, federated.credentials)
+        signature_verify(parsed, issuer_signing_key(parsed, credential.issuer))
+        times_check(parsed)
+        if settings.FEDERATION_ASSERTION_REPLAY_PROTECTION:
+            replay_check(parsed)
+    except AssertionRejected as rejection:
+        return AssertionCheck(federated.client, None, rejection.reason)
+    last_used_mark(FederatedCredential, credential.id)
+    return AssertionCheck(federated.client, credential.id, "")
 
 
 # --- evaluation, for admins ---------------------------------------------------------------
@@ -290,30 +463,28 @@ def _github_subject_hint(expected: str, actual: str) -> str:
     return "Same repository, different branch, tag or environment."
 
 
-def _compare(name: str, expected: str, actual, shown: str) -> Check:
-    if actual == expected:
-        return Check(name, PASSED, f"{shown} matches.")
-    return Check(
-        name,
-        FAILED,
-        f"The credential expects {expected!r}; the token has {actual!r}.",
-        _near_miss(expected, actual),
-    )
+_MATCH_PASSED = {
+    "issuer": "`iss` matches.",
+    "subject": "`sub` matches.",
+    "audience": "`aud` contains the credential's audience.",
+}
 
 
-def _audience_check(credential, parsed: ParsedAssertion) -> Check:
+def _match_check(name: str, matches: Callable, credential, parsed: ParsedAssertion) -> Check:
+    """One of CREDENTIAL_MATCHES as a check, with what differs and a near-miss hint."""
+    if matches(credential, parsed):
+        return Check(name, PASSED, _MATCH_PASSED[name])
+    expected = getattr(credential, name)
+    if name != "audience":
+        actual = parsed.claims.get({"issuer": "iss", "subject": "sub"}[name])
+        detail = f"The credential expects {expected!r}; the token has {actual!r}."
+        return Check(name, FAILED, detail, _near_miss(expected, actual))
     audiences = parsed.audiences
-    if credential.audience in audiences:
-        return Check("audience", PASSED, "`aud` contains the credential's audience.")
     if not audiences:
-        return Check("audience", FAILED, "The token has no `aud` claim.")
-    hints = [hint for aud in audiences if (hint := _near_miss(credential.audience, aud))]
-    return Check(
-        "audience",
-        FAILED,
-        f"The credential expects {credential.audience!r} in `aud`; the token has {audiences!r}.",
-        hints[0] if hints else "",
-    )
+        return Check(name, FAILED, "The token has no `aud` claim.")
+    hints = [hint for aud in audiences if (hint := _near_miss(expected, aud))]
+    detail = f"The credential expects {expected!r} in `aud`; the token has {audiences!r}."
+    return Check(name, FAILED, detail, hints[0] if hints else "")
 
 
 def _attempt(name: str, step: Callable[[], object], passed: str) -> Check:
@@ -324,35 +495,13 @@ def _attempt(name: str, step: Callable[[], object], passed: str) -> Check:
     return Check(name, PASSED, passed)
 
 
-def _signature_check(credential, parsed: ParsedAssertion, keys_for: Callable) -> Check:
-    try:
-        keys = keys_for(credential.issuer)
-    except AssertionRejected as rejection:
-        return Check("signature", FAILED, str(rejection))
-
-    def verify():
-        signature_verify(parsed, signing_key_select(parsed, keys))
-
-    return _attempt("signature", verify, "Verified with the issuer's key named by `kid`.")
-
-
-def issuer_keys(issuer: str) -> list[dict]:
-    """The issuer's signing keys (federation.jwks), or AssertionRejected with the message
-    callers are given (the precise reason is for the audit log)."""
-    try:
-        return jwks.issuer_keys_fetch(issuer)
-    except jwks.IssuerUnreachable:
-        raise AssertionRejected("issuer_unreachable", jwks.UNREACHABLE_MESSAGE) from None
-
-
 def assertion_evaluate(
-    assertion: str, credentials: Iterable, *, keys_for: Callable[[str], list[dict]] | None = None
+    assertion: str, credentials: Iterable
 ) -> tuple[list[Check], list[CredentialReport]]:
-    """Every check of the module docstring, for every credential: the checks of the token
-    itself (size, format, algorithm), then one report per credential (issuer, subject,
-    audience, signature, times). `keys_for(issuer)` answers the issuer's signing keys or
-    raises AssertionRejected; by default each issuer's are fetched once per call."""
-    keys_for = keys_for or functools.cache(issuer_keys)
+    """Every check of the module docstring but replay, for every credential: the checks of
+    the token itself (size, format, algorithm), then one report per credential (issuer,
+    subject, audience, signature, times), with the token path's own check functions and
+    key cache."""
     token_checks = [
         Check("size", PASSED, f"At most {MAX_ASSERTION_BYTES} bytes."),
         Check("format", PASSED, "Three base64url parts of strict JSON."),
@@ -370,16 +519,16 @@ def assertion_evaluate(
         return token_checks, [CredentialReport(c, list(skipped)) for c in credentials]
     reports = []
     for credential in credentials:
-        reports.append(
-            CredentialReport(
-                credential,
-                [
-                    _compare("issuer", credential.issuer, parsed.claims.get("iss"), "`iss`"),
-                    _compare("subject", credential.subject, parsed.claims.get("sub"), "`sub`"),
-                    _audience_check(credential, parsed),
-                    _signature_check(credential, parsed, keys_for),
-                    _attempt("times", lambda: times_check(parsed), "Within its validity period."),
-                ],
+        checks = [
+            _match_check(name, matches, credential, parsed) for name, matches in CREDENTIAL_MATCHES
+        ]
+        checks.append(
+            _attempt(
+                "signature",
+                lambda c=credential: signature_verify(parsed, issuer_signing_key(parsed, c.issuer)),
+                "Verified with the issuer's key named by `kid`.",
             )
         )
+        checks.append(_attempt("times", lambda: times_check(parsed), "Within its validity period."))
+        reports.append(CredentialReport(credential, checks))
     return token_checks, reports

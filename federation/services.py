@@ -9,7 +9,9 @@ A federated credential's issuer is fetched (federation.jwks, the guarded fetcher
 the credential is saved, and outside any transaction: a slow provider must not hold the
 application's row lock. The limit of CREDENTIALS_PER_APP is then checked with that row
 locked, and the name's uniqueness is the database's constraint, so both hold under
-concurrent requests.
+concurrent requests. Every change to a credential tells every process to drop its cached
+copy of the application's client (identity_server.clients.client_changed), which the
+token endpoint matches assertions against.
 """
 
 from django.core.exceptions import ValidationError
@@ -18,6 +20,7 @@ from django.db.models.functions import Lower
 
 from federation import jwks
 from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredential
+from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
 from identity_server.services import (
     client_create,
@@ -242,6 +245,7 @@ def federated_credential_create(
                 }
             )
         _save(credential, force_insert=True)
+        client_changed(app.client.client_id)
         audit_record(
             action="federated_credential.create",
             actor=actor,
@@ -275,6 +279,7 @@ def federated_credential_update(
         diff = apply_changes(credential, changes)
         if diff:
             _save(credential, update_fields=[*diff, "updated_at"])
+            client_changed(credential.app.client.client_id)
             audit_record(
                 action="federated_credential.update",
                 actor=actor,
@@ -297,3 +302,4 @@ def federated_credential_delete(*, credential: FederatedCredential, actor: Actor
         details={"client_id": credential.app.client.client_id, **_credential_details(credential)},
     )
     credential.delete()
+    client_changed(credential.app.client.client_id)

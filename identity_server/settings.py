@@ -41,6 +41,9 @@ IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FI
 FEDERATION_OUTBOUND_ALLOWLIST = env_list("FEDERATION_OUTBOUND_ALLOWLIST", [])
 FEDERATION_CA_BUNDLE = env_str("FEDERATION_CA_BUNDLE", "") or None
 FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5)
+# Accept each federated token (its issuer and `jti`) once until it expires. Off by default:
+# several providers' tokens are legitimately presented more than once while valid.
+FEDERATION_ASSERTION_REPLAY_PROTECTION = env_bool("FEDERATION_ASSERTION_REPLAY_PROTECTION", False)
 
 # Search in a tenant (tenants.search): each result type and the dotted path of its source.
 TENANT_SEARCH_SOURCES = {
@@ -144,6 +147,8 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# Who checks a JWT client assertion (RFC 7523) for the validator: federated credentials.
+CLIENT_ASSERTION_AUTHENTICATOR = "federation.assertions.client_assertion_authenticate"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

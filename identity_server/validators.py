@@ -1,8 +1,14 @@
 """The OAuth2Validator subclass (settings.OAUTH2_PROVIDER) for the client credentials grant.
 
 RFC 6749 §2.3 (client authentication), §3.3 (scope), §4.4 (client credentials), RFC 7009
-(revocation), RFC 7662 (introspection), RFC 7521/7523 (assertions, a later issue). DOT and
-oauthlib keep the protocol; this class decides who the client is and what it may get.
+(revocation), RFC 7662 (introspection), RFC 7521 §4.2 and RFC 7523 §2.2 (JWT client
+assertions, checked by settings.CLIENT_ASSERTION_AUTHENTICATOR: federation.assertions).
+DOT and oauthlib keep the protocol; this class decides who the client is and what it may
+get.
+
+A request's form is checked here: one authentication method only, and with an assertion
+its type, the assertion itself and the client id, once each (`invalid_request`); what is
+wrong with the assertion is `invalid_client` (RFC 7521 §4.2.1).
 
 Every refusal records a stable reason code on the Django request (`token_failure`); the
 endpoint view writes it to the audit log (identity_server.services.token_failure_record).
@@ -13,8 +19,11 @@ import binascii
 import json
 import logging
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import unquote_plus
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -27,6 +36,7 @@ from identity_server.tokens import InvalidAccessToken, access_token_decode
 # (not an HTTP_* key, so no client can send it).
 DJANGO_REQUEST = "identity_server.django_request"
 ASSERTION_PARAMETERS = ("client_assertion", "client_assertion_type")
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 issued_log = logging.getLogger("identity_server.tokens.issued")
 
@@ -53,6 +63,12 @@ def _http_request(request):
 
 def _params(request) -> dict[str, str]:
     return dict(request.decoded_body or ())
+
+
+@cache
+def _assertion_authenticator():
+    """`(client_id, assertion) -> check` with `client`, `reason` and `authenticated_by`."""
+    return import_string(settings.CLIENT_ASSERTION_AUTHENTICATOR)
 
 
 class IdentityValidator(OAuth2Validator):
@@ -89,9 +105,44 @@ class IdentityValidator(OAuth2Validator):
         return True
 
     def authenticate_client_assertion(self, request) -> bool:
-        """RFC 7523 §2.2 client authentication: the federated credentials issue plugs in
-        here. Until then an assertion never authenticates a client."""
-        return self._fail(request, "assertion_not_supported")
+        """RFC 7523 §2.2 client authentication with a JWT from the client's own identity
+        provider, once the request's form is right."""
+        params = _params(request)
+        self._assertion_form_check(request, params)
+        check = _assertion_authenticator()(params["client_id"], params["client_assertion"])
+        if check.reason:
+            return self._fail(request, check.reason, check.client)
+        if not self._path_allows(request, check.client):
+            return self._fail(request, "other_organization", check.client)
+        request.client = check.client
+        request.client_id = check.client.client_id
+        request.authenticated_by = check.authenticated_by
+        return True
+
+    def _assertion_form_check(self, request, params: dict) -> None:
+        """RFC 6749 §2.3 and §3.2, RFC 7521 §4.2: `invalid_request` unless the assertion is
+        the only authentication, of the JWT bearer type, with a client id, each once."""
+        scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
+        duplicated = {"client_id", *ASSERTION_PARAMETERS} & set(request.duplicate_params)
+        assertion_type = params.get("client_assertion_type")
+        if params.get("client_secret") or scheme.lower() == "basic":
+            reason, description = "multiple_authentication_methods", "one method only"
+        elif duplicated:
+            reason, description = "duplicate_parameter", f"{min(duplicated)} is repeated"
+        elif assertion_type != JWT_BEARER:
+            reason = "assertion_type_unsupported" if assertion_type else "assertion_type_missing"
+            description = f"client_assertion_type must be {JWT_BEARER}"
+        elif not params.get("client_assertion"):
+            reason, description = "assertion_missing", "client_assertion is missing"
+        elif not params.get("client_id"):
+            reason, description = "client_id_missing", "client_id is missing"
+        else:
+            return
+        self._fail(request, reason)
+        raise errors.InvalidRequestError(
+            description=f"Client authentication with an assertion: {description}.",
+            request=request,
+        )
 
     def _secret_credentials(self, request, params: dict) -> tuple[str, str]:
         """(client_id, secret) from HTTP Basic or the form body, never both (RFC 6749 §2.3)."""

@@ -313,8 +313,8 @@ def test_an_expired_secret_fails(client, app):
             },
             "invalid_client",
             401,
-            "assertion_not_supported",
-            id="an assertion, not yet supported",
+            "malformed",
+            id="an assertion that is not a JWT",
         ),
     ],
 )
