@@ -319,6 +319,7 @@ def replay_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
 
 # --- the token endpoint -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CredentialRef:
     """What the token path needs of a federated credential."""

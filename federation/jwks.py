@@ -604,7 +604,8 @@ _local: dict[str, tuple[CachedKeys, float]] = {}
 _local_fetches: dict[str, float] = {}
 
 
-def _cache_key(kind: str, issuer: str) -> str:
+def cache_key(kind: str, issuer: str) -> str:
+    """The shared cache's key of an issuer's `keys`, fetch `lock` or `failures` count."""
     return f"federation:jwks-{kind}:{hashlib.sha256(issuer.encode()).hexdigest()}"
 
 
@@ -617,7 +618,7 @@ def forget_cached_keys() -> None:
 
 def _shared_get(issuer: str) -> CachedKeys | None:
     try:
-        stored = shared_cache.get(_cache_key("keys", issuer))
+        stored = shared_cache.get(cache_key("keys", issuer))
     except Exception:
         logger.warning("shared cache unavailable; using this process's keys of %s", issuer)
         return None
@@ -629,7 +630,7 @@ def _remember(issuer: str, keys: CachedKeys, *, share: bool) -> None:
     if share:
         with suppress(Exception):  # the copy here still serves this process
             shared_cache.set(
-                _cache_key("keys", issuer),
+                cache_key("keys", issuer),
                 {"keys": list(keys.keys), "fetched_at": keys.fetched_at},
                 timeout=STALE_SECONDS,
             )
@@ -637,7 +638,7 @@ def _remember(issuer: str, keys: CachedKeys, *, share: bool) -> None:
 
 def _lock_take(issuer: str) -> str | None:
     """None when this process may fetch now; else what the lock's holder did."""
-    key = _cache_key("lock", issuer)
+    key = cache_key("lock", issuer)
     try:
         if shared_cache.add(key, _FETCHING, FETCH_INTERVAL_SECONDS):
             return None
@@ -653,7 +654,7 @@ def _lock_take(issuer: str) -> str | None:
 def _lock_settle(issuer: str, *, failed: bool) -> None:
     """Keeps the lock as long as the next fetch must wait: the rest of the interval after
     a success, a doubling back-off after each failure in a row."""
-    lock, failures = _cache_key("lock", issuer), _cache_key("failures", issuer)
+    lock, failures = cache_key("lock", issuer), cache_key("failures", issuer)
     with suppress(Exception):
         if not failed:
             shared_cache.delete(failures)
@@ -675,7 +676,7 @@ def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
         if keys is not None:
             return keys
         try:
-            if shared_cache.get(_cache_key("lock", issuer)) != _FETCHING:
+            if shared_cache.get(cache_key("lock", issuer)) != _FETCHING:
                 return None
         except Exception:
             return None

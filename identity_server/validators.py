@@ -123,12 +123,18 @@ class IdentityValidator(OAuth2Validator):
         """RFC 6749 §2.3 and §3.2, RFC 7521 §4.2: `invalid_request` unless the assertion is
         the only authentication, of the JWT bearer type, with a client id, each once."""
         scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
-        duplicated = {"client_id", *ASSERTION_PARAMETERS} & set(request.duplicate_params)
+        # The form reaches oauthlib as a dict, one value a name; Django's has them all.
+        form = getattr(_http_request(request), "POST", None)
+        duplicated = [
+            name
+            for name in ("client_id", *ASSERTION_PARAMETERS)
+            if form is not None and len(form.getlist(name)) > 1
+        ]
         assertion_type = params.get("client_assertion_type")
         if params.get("client_secret") or scheme.lower() == "basic":
             reason, description = "multiple_authentication_methods", "one method only"
         elif duplicated:
-            reason, description = "duplicate_parameter", f"{min(duplicated)} is repeated"
+            reason, description = "duplicate_parameter", f"{duplicated[0]} is repeated"
         elif assertion_type != JWT_BEARER:
             reason = "assertion_type_unsupported" if assertion_type else "assertion_type_missing"
             description = f"client_assertion_type must be {JWT_BEARER}"

@@ -1,8 +1,10 @@
 """External applications and federated credentials for tests, made through the real
 services (as an admin or a script would)."""
 
-from federation import services
-from federation.models import ExternalApp
+from django.core.cache import cache
+
+from federation import jwks, services
+from federation.models import ExternalApp, FederatedCredential
 from identity_server.tests.factories import TEST_ACTOR
 
 
@@ -17,3 +19,32 @@ def external_app(
         confidential=confidential,
         actor=TEST_ACTOR,
     )
+
+
+def shape_subject_audience(identity_provider, shape: str) -> tuple[str, str]:
+    """The `sub` and (first) `aud` the test identity provider puts in a `shape` token."""
+    claims = identity_provider.default_claims(shape, now=0, lifetime=0)
+    audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+    return claims["sub"], audience
+
+
+def shape_credential(app, identity_provider, shape: str, **fields) -> FederatedCredential:
+    """A credential of `app` that accepts the identity provider's `shape` tokens as minted."""
+    subject, audience = shape_subject_audience(identity_provider, shape)
+    return services.federated_credential_create(
+        app=app,
+        actor=TEST_ACTOR,
+        **{
+            "name": f"{shape} workload",
+            "issuer": identity_provider.issuer(shape),
+            "subject": subject,
+            "audience": audience,
+            **fields,
+        },
+    )
+
+
+def a_minute_passes(issuer: str) -> None:
+    """The issuer's fetch lock expires, as it does a minute after a fetch (the cache's own
+    timer, which tests do not wait for)."""
+    cache.delete(jwks.cache_key("lock", issuer))

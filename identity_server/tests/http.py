@@ -1,6 +1,11 @@
-"""HTTP helpers for API tests."""
+"""HTTP helpers for API and token endpoint tests."""
 
 import json
+
+from tenants.models import AuditEvent
+
+TOKEN_URL = "/identity_/connect/token"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class Api:
@@ -35,6 +40,36 @@ class Api:
 def token_request(client, client_id: str, secret: str):
     """A client credentials request to the token endpoint, answered as it comes."""
     return client.post(
-        "/identity_/connect/token",
+        TOKEN_URL,
         {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+
+
+def assertion_form(client_id: str, assertion: str, **extra) -> dict:
+    """The form of a token request authenticated by a JWT client assertion (RFC 7523 §2.2),
+    as seed 001's curl sends it."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": assertion,
+        **extra,
+    }
+
+
+def assert_refused(response, error: str, status: int = 400):
+    """An RFC 6749 §5.2 error answer, without a token."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"] == error
+    assert "access_token" not in body
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def failure_reasons() -> list[str]:
+    """The reason codes of the audited token request failures, oldest first."""
+    return list(
+        AuditEvent.objects.filter(action="token.request", outcome="failure")
+        .order_by("id")
+        .values_list("reason_code", flat=True)
     )

@@ -13,10 +13,9 @@ from django.views.debug import SafeExceptionReporterFilter
 from identity_server import services
 from identity_server.models import ClientSecret, OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
+from identity_server.tests.http import TOKEN_URL, assert_refused, failure_reasons
 from identity_server.views import TokenView
 from tenants.models import AuditEvent
-
-TOKEN_URL = "/identity_/connect/token"
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -57,22 +56,6 @@ def verify_with_pyjwt(client, token: str, settings) -> dict:
         algorithms=["RS256"],
         audience=settings.IDENTITY_AUDIENCE,
         issuer=settings.IDENTITY_ISSUER,
-    )
-
-
-def assert_refused(response, error: str, status: int = 400):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["error"] == error
-    assert "access_token" not in body
-    assert response.headers["Cache-Control"] == "no-store"
-
-
-def failure_reasons() -> list[str]:
-    return list(
-        AuditEvent.objects.filter(action="token.request", outcome="failure").values_list(
-            "reason_code", flat=True
-        )
     )
 
 
