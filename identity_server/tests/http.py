@@ -67,9 +67,9 @@ def assert_refused(response, error: str, status: int = 400):
 
 
 def failure_reasons() -> list[str]:
-    """The reason codes of the audited token request failures, oldest first."""
+    """The reason codes of the audited token request failures, newest first."""
     return list(
-        AuditEvent.objects.filter(action="token.request", outcome="failure")
-        .order_by("id")
-        .values_list("reason_code", flat=True)
+        AuditEvent.objects.filter(action="token.request", outcome="failure").values_list(
+            "reason_code", flat=True
+        )
     )
