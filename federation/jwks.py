@@ -651,6 +651,11 @@ def _lock_take(issuer: str) -> str | None:
         return None
 
 
+def backoff_seconds(failures: int) -> int:
+    """How long fetches wait after `failures` failed fetches in a row."""
+    return min(FETCH_INTERVAL_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+
+
 def _lock_settle(issuer: str, *, failed: bool) -> None:
     """Keeps the lock as long as the next fetch must wait: the rest of the interval after
     a success, a doubling back-off after each failure in a row."""
@@ -663,8 +668,7 @@ def _lock_settle(issuer: str, *, failed: bool) -> None:
         # Only the lock's holder writes here, so reading and writing need not be atomic.
         count = (shared_cache.get(failures) or 0) + 1
         shared_cache.set(failures, count, 2 * BACKOFF_MAX_SECONDS)
-        backoff = min(FETCH_INTERVAL_SECONDS * 2 ** (count - 1), BACKOFF_MAX_SECONDS)
-        shared_cache.set(lock, _FAILED, backoff)
+        shared_cache.set(lock, _FAILED, backoff_seconds(count))
 
 
 def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
