@@ -2,6 +2,7 @@
 why a token from the test identity provider would or would not be accepted."""
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -205,3 +206,13 @@ def test_evaluate_requires_an_assertion(api, app):
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["assertion"]
+
+
+def test_evaluate_reads_keys_through_the_token_paths_cache(api, app, credential, identity_provider):
+    jwks_path = urlsplit(identity_provider.jwks_url("github")).path
+    before = identity_provider.requests_for(jwks_path)
+
+    for _ in range(2):
+        assert evaluate(api, app, identity_provider.mint("github"))["accepted"] is True
+
+    assert identity_provider.requests_for(jwks_path) == before + 1
