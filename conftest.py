@@ -37,6 +37,7 @@ def _fresh_process_state():
     signing keys and identity providers' keys must not outlive what they were read from."""
     from django.core.cache import cache
 
+    from federation.assertions import forget_accepted_assertions
     from federation.jwks import forget_cached_keys
     from identity_server.clients import forget_snapshots
     from identity_server.tokens import forget_loaded_keys
@@ -45,10 +46,12 @@ def _fresh_process_state():
     forget_snapshots()
     forget_loaded_keys()
     forget_cached_keys()
+    forget_accepted_assertions()
     yield
     forget_snapshots()
     forget_loaded_keys()
     forget_cached_keys()
+    forget_accepted_assertions()
 
 
 @pytest.fixture

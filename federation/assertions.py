@@ -272,12 +272,26 @@ def issuer_signing_key(parsed: ParsedAssertion, issuer: str) -> dict:
     return signing_key_select(parsed, keys)
 
 
+# python-jose builds an RSA key from its JWK in pure Python (about 50 µs), so this process
+# builds each key once.
+_BUILT_KEYS_LIMIT = 256
+_built_keys: dict[tuple, jwk.Key] = {}
+
+
+def _built_key(key: dict) -> jwk.Key:
+    identity = (key["kid"], key["n"], key["e"])
+    built = _built_keys.get(identity)
+    if built is None:
+        if len(_built_keys) >= _BUILT_KEYS_LIMIT:
+            _built_keys.clear()
+        built = _built_keys[identity] = jwk.construct(key, algorithm=ALGORITHM)
+    return built
+
+
 def signature_verify(parsed: ParsedAssertion, key: dict) -> None:
     try:
-        verified = jwk.construct(key, algorithm=ALGORITHM).verify(
-            parsed.signing_input, parsed.signature
-        )
-    except (JOSEError, ValueError, TypeError):
+        verified = _built_key(key).verify(parsed.signing_input, parsed.signature)
+    except (JOSEError, ValueError, TypeError, KeyError):
         verified = False
     if not verified:
         raise AssertionRejected("bad_signature", "The JWT's signature does not verify.")
@@ -375,6 +389,28 @@ class AssertionCheck:
         return {"federated_credential_id": self.credential_id}
 
 
+# A workload presents the same token until it nears expiry (Kubernetes, Entra and Google
+# client libraries keep theirs), and parsing it and verifying its signature again would give
+# the same answer: this process remembers the assertions it accepted, by their SHA-256, with
+# the key that verified them. Everything that can change is checked on every request: the
+# credential (still the client's, with the same fields), the key (still the issuer's, the
+# same), the times, replays.
+_ACCEPTED_LIMIT = 4096
+_accepted: dict[bytes, tuple[ParsedAssertion, dict]] = {}
+
+
+def _accepted_key(assertion: str) -> bytes | None:
+    if len(assertion) > MAX_ASSERTION_BYTES:
+        return None
+    return hashlib.sha256(assertion.encode("utf-8", "surrogatepass")).digest()
+
+
+def forget_accepted_assertions() -> None:
+    """Between tests: the assertions this process remembers, and the keys it built."""
+    _accepted.clear()
+    _built_keys.clear()
+
+
 def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCheck:
     """RFC 7523 §2.2: authenticates `client_id` with a JWT from one of its federated
     credentials' issuers, by checks 1-8 of the module docstring. The validator has checked
@@ -382,20 +418,28 @@ def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCh
     federated = _federated_clients.get(client_id) or _federated_clients.get(client_id, recheck=True)
     if federated is None:
         return AssertionCheck(None, None, "unknown_client")
+    digest = _accepted_key(assertion)
+    remembered = _accepted.get(digest) if digest else None
     try:
-        parsed = assertion_parse(assertion)
+        parsed = remembered[0] if remembered else assertion_parse(assertion)
         try:
             credential = credential_match(parsed, federated.credentials)
         except AssertionRejected:
             # A credential created a moment ago in another process: read the client again.
             federated = _federated_clients.get(client_id, recheck=True) or federated
             credential = credential_match(parsed, federated.credentials)
-        signature_verify(parsed, issuer_signing_key(parsed, credential.issuer))
+        key = issuer_signing_key(parsed, credential.issuer)
+        if remembered is None or remembered[1] != key:
+            signature_verify(parsed, key)
         times_check(parsed)
         if settings.FEDERATION_ASSERTION_REPLAY_PROTECTION:
             replay_check(parsed)
     except AssertionRejected as rejection:
         return AssertionCheck(federated.client, None, rejection.reason)
+    if digest and remembered is None:
+        if len(_accepted) >= _ACCEPTED_LIMIT:
+            _accepted.clear()
+        _accepted[digest] = (parsed, key)
     last_used_mark(FederatedCredential, credential.id)
     return AssertionCheck(federated.client, credential.id, "")
 

@@ -15,7 +15,11 @@ import jwt as pyjwt
 import pytest
 
 from federation.models import FederatedCredential
-from federation.services import federated_credential_delete
+from federation.services import (
+    CREDENTIAL_FIELDS,
+    federated_credential_delete,
+    federated_credential_update,
+)
 from federation.tests.factories import (
     a_minute_passes,
     external_app,
@@ -175,6 +179,40 @@ def test_last_used_is_written_at_most_once_a_minute(client, app, credentials, id
     # then
     assert FederatedCredential.objects.get(pk=credential.pk).last_used_at is None
     assert FederatedCredential.objects.get(pk=credentials["github"].pk).last_used_at is None
+
+
+def test_a_token_presented_again_is_refused_once_its_key_leaves_the_jwks(
+    client, app, credentials, identity_provider, clock
+):
+    # given a token accepted once (this process remembers it verified)
+    token = identity_provider.mint("github")
+    assert exchange(client, app, token).status_code == 200
+
+    # when the provider drops its key, and the cached keys are refreshed
+    identity_provider.rotate_keys("github")
+    clock.advance(hours=1, minutes=1)
+    a_minute_passes(identity_provider.issuer("github"))
+
+    # then
+    assert_refused_once(exchange(client, app, token), "unknown_kid")
+
+
+def test_a_token_presented_again_is_refused_once_its_credential_changes(
+    client, app, credentials, identity_provider
+):
+    token = identity_provider.mint("github")
+    assert exchange(client, app, token).status_code == 200
+
+    federated_credential_update(
+        credential=credentials["github"],
+        actor=TEST_ACTOR,
+        **{
+            **{f: getattr(credentials["github"], f) for f in CREDENTIAL_FIELDS},
+            "subject": "repo:octo-org/octo-repo:environment:prod",
+        },
+    )
+
+    assert_refused_once(exchange(client, app, token), "no_credential_for_subject")
 
 
 # --- the request's form: invalid_request ----------------------------------------------------
