@@ -5,6 +5,13 @@ Measures client-credentials token requests per second, p50 and p99 latency and e
 - `secret`: this project served as production would (gunicorn, DEBUG off; PostgreSQL and
   Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite file and the
   in-process cache), POSTing client id and secret to /identity_/connect/token;
+- `assertion`: the same server, POSTing a client id and a JWT client assertion (RFC 7523)
+  from the test identity provider (tests/idp.py, HTTPS on loopback, run by this script):
+  each of the four applications has a federated credential for each of the provider's four
+  issuers (GitHub, Entra, GCP and Kubernetes shapes), each with its own subject, so 16
+  distinct credentials are cycled. Measured warm: the warm-up repeats until a round makes
+  no request to the provider, and the provider's request counter must not move while wrk
+  runs (`outbound`, reported);
 - `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
@@ -12,9 +19,14 @@ Measures client-credentials token requests per second, p50 and p99 latency and e
 Both run with the same gunicorn command on loopback and are driven by `wrk` for a fixed
 time with bench/token.lua, which cycles through request bodies. The ratio of the two rates
 is what the comparison is about; absolute numbers depend on the machine (listed in the JSON).
+The assertion path's target is 90% of the secret path's rate in the same run.
 
 `rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
 look fast. Latency percentiles cover every response.
+
+The scenarios of one server run in alternating slices (BENCH_ROUNDS, 5: secret, assertion,
+assertion, secret...), so that the other load of a shared machine weighs on both alike; a
+scenario's rate is over all its slices, its p50 the median of theirs, its p99 the worst.
 
 Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_CONNECTIONS (for ours, 16),
 BENCH_JSON (a path: also write the figures there as JSON), DATABASE_URL, REDIS_URL, and
@@ -29,6 +41,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -45,14 +58,22 @@ import requests
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOKEN_SCRIPT = PROJECT_DIR / "bench" / "token.lua"
 VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tests.idp import SHAPES, IdentityProvider  # noqa: E402  (the project's test provider)
 
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+# Scenarios of one server are measured in this many alternating slices (BENCH_ROUNDS).
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 # Each stock request spends about half a second in PBKDF2; more connections than workers
 # would only queue.
 STOCK_CONNECTIONS = 4
 WORKERS = 2
 CLIENTS = 4
+ASSERTION_TARGET = 0.9
+# Warm-up rounds for the assertion path before giving up on a round without outbound calls.
+WARM_UP_ROUNDS = 20
 
 
 class BenchError(Exception):
@@ -66,6 +87,9 @@ class Site:
     base_url: str
     clients: list[tuple[str, str]]  # (client_id, client_secret)
     log: Path  # the server's output, shown when a step fails
+    # (client_id, JWT) pairs of the clients' federated credentials, and their provider
+    assertions: list[tuple[str, str]] = field(default_factory=list)
+    identity_provider: IdentityProvider | None = None
 
 
 @dataclass
@@ -84,12 +108,31 @@ class Result:
     p99_ms: float
     errors: int
     successes: int
+    outbound: int | None = None  # requests to the identity provider while wrk ran
+    seconds: float = 0.0
 
 
 def secret_bodies(site: Site) -> list[str]:
     return [
         urlencode({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret})
         for cid, secret in site.clients
+    ]
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def assertion_bodies(site: Site) -> list[str]:
+    return [
+        urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": cid,
+                "client_assertion_type": JWT_BEARER,
+                "client_assertion": token,
+            }
+        )
+        for cid, token in site.assertions
     ]
 
 
@@ -182,26 +225,75 @@ def project_env(tmp: Path) -> dict[str, str]:
     }
 
 
+# Federated credentials through the real service, which fetches each issuer as an admin's
+# request would (so the provider must be allowed: FEDERATION_OUTBOUND_ALLOWLIST).
+CREATE_CREDENTIALS = """\
+import json, os
+from federation.models import ExternalApp
+from federation.services import federated_credential_create
+from tenants.services import Actor
+
+for item in json.loads(os.environ["BENCH_CREDENTIALS"]):
+    app = ExternalApp.objects.get(client__client_id=item.pop("client_id"))
+    federated_credential_create(app=app, actor=Actor.system("bench"), **item)
+"""
+
+
+def federated_credentials(
+    provider: IdentityProvider, clients: list[tuple[str, str]], run_id: str
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """For every client and provider shape, a credential with its own subject, and a token
+    (valid an hour) that matches it: what to create, and (client_id, JWT) pairs."""
+    credentials, assertions = [], []
+    for n, (client_id, _secret) in enumerate(clients):
+        for shape in SHAPES:
+            claims = provider.default_claims(shape, now=int(time.time()), lifetime=3600)
+            audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+            subject = f"{claims['sub']}-bench-{n}"
+            credentials.append(
+                {
+                    "client_id": client_id,
+                    "name": f"bench-{run_id}-{shape}",
+                    "issuer": provider.issuer(shape),
+                    "subject": subject,
+                    "audience": audience,
+                }
+            )
+            token = provider.mint(shape, claims={"sub": subject}, lifetime=3600)
+            assertions.append((client_id, token))
+    return credentials, assertions
+
+
 @contextmanager
 def serve_project(tmp: Path) -> Iterator[Site]:
-    env = project_env(tmp)
-    manage = [sys.executable, "manage.py"]
-    progress("project: migrate, seed_demo, create_client")
-    run([*manage, "migrate", "--noinput"], env=env, cwd=PROJECT_DIR)
-    run([*manage, "seed_demo"], env=env, cwd=PROJECT_DIR)
-    # Unique names: a PostgreSQL database keeps the clients of earlier runs.
-    run_id = secrets.token_hex(4)
-    create = [*manage, "create_client", "--org", "demo", "--kind", "external_app"]
-    clients = []
-    for n in range(CLIENTS):
-        name = f"bench-{run_id}-{n}"
-        args = [*create, "--name", name, "--scopes", "OR.Machines", "--json"]
-        out = run(args, env=env, cwd=PROJECT_DIR)
-        created = json.loads(out.strip().splitlines()[-1])
-        clients.append((created["client_id"], created["client_secret"]))
-    log = tmp / "project.log"
-    with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
-        yield Site(url, clients, log)
+    provider = IdentityProvider().start()
+    try:
+        env = {**project_env(tmp), **provider.env}
+        manage = [sys.executable, "manage.py"]
+        progress("project: migrate, seed_demo, create_client, federated credentials")
+        run([*manage, "migrate", "--noinput"], env=env, cwd=PROJECT_DIR)
+        run([*manage, "seed_demo"], env=env, cwd=PROJECT_DIR)
+        # Unique names: a PostgreSQL database keeps the clients of earlier runs.
+        run_id = secrets.token_hex(4)
+        create = [*manage, "create_client", "--org", "demo", "--kind", "external_app"]
+        clients = []
+        for n in range(CLIENTS):
+            name = f"bench-{run_id}-{n}"
+            args = [*create, "--name", name, "--scopes", "OR.Machines", "--json"]
+            out = run(args, env=env, cwd=PROJECT_DIR)
+            created = json.loads(out.strip().splitlines()[-1])
+            clients.append((created["client_id"], created["client_secret"]))
+        credentials, assertions = federated_credentials(provider, clients, run_id)
+        run(
+            [*manage, "shell", "-c", CREATE_CREDENTIALS],
+            env={**env, "BENCH_CREDENTIALS": json.dumps(credentials)},
+            cwd=PROJECT_DIR,
+        )
+        log = tmp / "project.log"
+        with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
+            yield Site(url, clients, log, assertions, provider)
+    finally:
+        provider.stop()
 
 
 STOCK_SETTINGS = """\
@@ -277,7 +369,13 @@ def serve_stock_dot(tmp: Path) -> Iterator[Site]:
 
 # Each served project and the scenarios run against it while it is up.
 SERVERS = [
-    (serve_project, [Scenario("secret", "/identity_/connect/token", secret_bodies, CONNECTIONS)]),
+    (
+        serve_project,
+        [
+            Scenario("secret", "/identity_/connect/token", secret_bodies, CONNECTIONS),
+            Scenario("assertion", "/identity_/connect/token", assertion_bodies, CONNECTIONS),
+        ],
+    ),
     (
         serve_stock_dot,
         [Scenario("stock_dot", "/o/token/", secret_bodies, STOCK_CONNECTIONS, timeout_s=10)],
@@ -296,8 +394,8 @@ def warm_up(url: str, bodies: list[str], connections: int, log: Path) -> None:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         return requests.post(url, data=body, headers=headers, timeout=30)
 
-    count = max(2 * WORKERS, min(connections, 8))
-    with ThreadPoolExecutor(count) as pool:
+    count = max(2 * WORKERS, min(connections, 8), len(bodies))
+    with ThreadPoolExecutor(min(count, 8)) as pool:
         responses = list(pool.map(post, (bodies[i % len(bodies)] for i in range(count))))
     for response in responses:
         if response.status_code != 200 or "access_token" not in response.text:
@@ -307,18 +405,43 @@ def warm_up(url: str, bodies: list[str], connections: int, log: Path) -> None:
             )
 
 
-def measure(wrk: str, scenario: Scenario, site: Site, tmp: Path) -> Result:
+def warm_up_until_quiet(url: str, bodies: list[str], site: Site, connections: int) -> None:
+    """Warm-up rounds until one makes no request to the identity provider: each worker has
+    every issuer's keys (with the in-process cache, each worker fetches its own)."""
+    provider = site.identity_provider
+    for _ in range(WARM_UP_ROUNDS):
+        before = provider.requests_served
+        warm_up(url, bodies, connections, site.log)
+        if provider.requests_served == before:
+            return
+    raise BenchError(f"the identity provider was still called after {WARM_UP_ROUNDS} rounds")
+
+
+def prepare(scenario: Scenario, site: Site, tmp: Path) -> Path:
+    """Writes the scenario's bodies for wrk and warms the server up with them."""
     url = site.base_url + scenario.path
     bodies = scenario.bodies(site)
     bodies_file = tmp / f"{scenario.name}.bodies"
     bodies_file.write_text("\n".join(bodies) + "\n")
-    progress(f"{scenario.name}: warm-up, then wrk for {DURATION} s")
-    warm_up(url, bodies, scenario.connections, site.log)
+    progress(f"{scenario.name}: warm-up")
+    if scenario.bodies is assertion_bodies:
+        warm_up_until_quiet(url, bodies, site, scenario.connections)
+    else:
+        warm_up(url, bodies, scenario.connections, site.log)
+    return bodies_file
+
+
+def measure(wrk: str, scenario: Scenario, site: Site, bodies_file: Path, seconds: int) -> Result:
+    """One wrk run of `seconds`; `outbound` counts the identity provider's requests meanwhile."""
+    url = site.base_url + scenario.path
     threads = min(2, scenario.connections)
-    load = [f"-t{threads}", f"-c{scenario.connections}", f"-d{DURATION}s"]
+    load = [f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s"]
     options = [f"--timeout={scenario.timeout_s}s", "--latency", "-s", str(TOKEN_SCRIPT)]
     args = [wrk, *load, *options, url, "--", str(bodies_file)]
+    provider = site.identity_provider if scenario.bodies is assertion_bodies else None
+    served_before = provider.requests_served if provider is not None else 0
     output = run(args, env=dict(os.environ), cwd=PROJECT_DIR)
+    outbound = provider.requests_served - served_before if provider is not None else None
     line = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
     if line is None:
         raise BenchError(f"wrk printed no BENCH line:\n{output}")
@@ -330,7 +453,42 @@ def measure(wrk: str, scenario: Scenario, site: Site, tmp: Path) -> Result:
         p99_ms=figures["p99_us"] / 1000,
         errors=sum(figures[k] for k in ("status", "connect", "read", "write", "timeout")),
         successes=successes,
+        outbound=outbound,
+        seconds=figures["duration_us"] / 1e6,
     )
+
+
+def combined(slices: list[Result]) -> Result:
+    """The slices of one scenario as one result: the rate over their whole time, the median
+    of their medians, the worst of their 99th percentiles."""
+    seconds = sum(r.seconds for r in slices)
+    successes = sum(r.successes for r in slices)
+    outbound = [r.outbound for r in slices if r.outbound is not None]
+    return Result(
+        rps=successes / seconds,
+        p50_ms=statistics.median(r.p50_ms for r in slices),
+        p99_ms=max(r.p99_ms for r in slices),
+        errors=sum(r.errors for r in slices),
+        successes=successes,
+        outbound=sum(outbound) if outbound else None,
+        seconds=seconds,
+    )
+
+
+def measure_interleaved(wrk: str, scenarios: list[Scenario], site: Site, tmp: Path) -> dict:
+    """Each scenario for DURATION seconds in all, in ROUNDS slices taken in turn (ABBA...),
+    so that a change in the machine's other load weighs on each alike."""
+    bodies = {s.name: prepare(s, site, tmp) for s in scenarios}
+    rounds = ROUNDS if len(scenarios) > 1 else 1
+    seconds = max(1, round(DURATION / rounds))
+    progress(f"{', '.join(bodies)}: wrk, {rounds} slices of {seconds} s each")
+    slices: dict[str, list[Result]] = {s.name: [] for s in scenarios}
+    for n in range(rounds):
+        for scenario in scenarios if n % 2 == 0 else scenarios[::-1]:
+            result = measure(wrk, scenario, site, bodies[scenario.name], seconds)
+            progress(f"  {scenario.name}: {result.rps:.0f} requests/s")
+            slices[scenario.name].append(result)
+    return {name: combined(results) for name, results in slices.items()}
 
 
 def find_wrk() -> str:
@@ -360,20 +518,37 @@ def machine(scenarios: list[Scenario]) -> dict:
         "stock_dot_database": "sqlite",
         "gunicorn_workers": WORKERS,
         "duration_s": DURATION,
+        "rounds": ROUNDS,
         "connections": {s.name: s.connections for s in scenarios},
     }
 
 
-def report(results: dict[str, Result]) -> float | None:
-    print(f"\n{'scenario':<12}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+def report(results: dict[str, Result]) -> dict[str, float | None]:
+    """Prints the table and the ratios; returns them (None where a rate is missing)."""
+    print(f"\n{'scenario':<12}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'outbound':>10}")
     for name, r in results.items():
-        print(f"{name:<12}{r.rps:>10.1f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.errors:>8}")
-    stock = results.get("stock_dot")
-    if "secret" not in results or not stock or stock.rps == 0:
-        return None
-    ratio = results["secret"].rps / stock.rps
-    print(f"ratio secret/stock_dot = {ratio:.0f}×")  # noqa: RUF001
-    return ratio
+        outbound = "" if r.outbound is None else str(r.outbound)
+        print(
+            f"{name:<12}{r.rps:>10.1f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.errors:>8}{outbound:>10}"
+        )
+
+    def ratio(a: str, b: str) -> float | None:
+        if a not in results or b not in results or results[b].rps == 0:
+            return None
+        return results[a].rps / results[b].rps
+
+    ratios = {"secret/stock_dot": ratio("secret", "stock_dot")}
+    ratios["assertion/secret"] = ratio("assertion", "secret")
+    if ratios["secret/stock_dot"] is not None:
+        print(f"ratio secret/stock_dot = {ratios['secret/stock_dot']:.0f}×")  # noqa: RUF001
+    if (assertion := ratios["assertion/secret"]) is not None:
+        met = "met" if assertion >= ASSERTION_TARGET else "MISSED"
+        print(
+            f"ratio assertion/secret = {assertion:.1%} "
+            f"(target {ASSERTION_TARGET:.0%}: {met}); outbound requests while measured: "
+            f"{results['assertion'].outbound}"
+        )
+    return ratios
 
 
 def progress(message: str) -> None:
@@ -389,9 +564,8 @@ def main() -> int:
         tmp = Path(tmp_name)
         for serve, scenarios in SERVERS:
             with serve(tmp) as site:
-                for scenario in scenarios:
-                    results[scenario.name] = measure(wrk, scenario, site, tmp)
-    ratio = report(results)
+                results |= measure_interleaved(wrk, scenarios, site, tmp)
+    ratios = report(results)
     if path := os.environ.get("BENCH_JSON"):
         figures = {
             name: {
@@ -399,13 +573,24 @@ def main() -> int:
                 "p50_ms": round(r.p50_ms, 2),
                 "p99_ms": round(r.p99_ms, 2),
                 "errors": r.errors,
+                **({"outbound": r.outbound} if r.outbound is not None else {}),
             }
             for name, r in results.items()
         }
         meta = machine([s for _, scenarios in SERVERS for s in scenarios])
-        ratio = round(ratio, 1) if ratio is not None else None
-        document = {**figures, "ratio": ratio, "meta": meta}
+        rounded = {k: round(v, 3) if v is not None else None for k, v in ratios.items()}
+        document = {
+            **figures,
+            "ratio": rounded["secret/stock_dot"],
+            "assertion_ratio": rounded["assertion/secret"],
+            "meta": meta,
+        }
         Path(path).write_text(json.dumps(document, indent=2) + "\n")
+    if results.get("assertion") and results["assertion"].outbound:
+        progress(
+            f"the assertion path called the identity provider {results['assertion'].outbound} times"
+        )
+        return 1
     failed = [name for name, r in results.items() if r.successes == 0]
     if failed:
         progress(f"no successful request in: {', '.join(failed)}")
