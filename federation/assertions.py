@@ -174,7 +174,8 @@ def _check_claim_types(claims: dict) -> None:
 
 def assertion_parse(assertion: str) -> ParsedAssertion:
     """Checks 1-3 of the module docstring; AssertionRejected on the first that fails."""
-    if len(assertion.encode("utf-8")) > MAX_ASSERTION_BYTES:
+    # A JSON body (evaluate) can carry a lone surrogate, which strict UTF-8 cannot encode.
+    if len(assertion.encode("utf-8", "surrogatepass")) > MAX_ASSERTION_BYTES:
         raise AssertionRejected(
             "assertion_too_large", f"The JWT is larger than {MAX_ASSERTION_BYTES} bytes."
         )

@@ -74,6 +74,7 @@ def test_the_size_is_counted_in_bytes_before_parsing(assertion, reason):
         pytest.param("eyJhb.e30.c2ln", "malformed", id="a part of length 4n+1"),
         pytest.param("eyJhbGciOiJSUzI1NiJ9.e31.c2ln", "malformed", id="non-zero trailing bits"),
         pytest.param(" " + raw(HEADER, {}), "malformed", id="leading blank"),
+        pytest.param("\ud800.e30.c2ln", "malformed", id="a lone surrogate"),
         pytest.param(raw(HEADER, b'{"a":1,"a":2}'), "invalid_json", id="duplicate keys"),
         pytest.param(
             raw(b'{"alg":"RS256","alg":"none","kid":"k"}', {}),
