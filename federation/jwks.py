@@ -672,18 +672,18 @@ def _lock_settle(issuer: str, *, failed: bool) -> None:
 
 
 def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
-    """On a cold cache: the keys another process is fetching, once it has them."""
+    """On a cold cache: the keys another process is fetching, once it has them. Its keys
+    are stored before its lock says it is done, so the lock is read first."""
     deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS + 1
     while time.monotonic() < deadline:
         time.sleep(_WAIT_STEP_SECONDS)
-        keys = _shared_get(issuer)
-        if keys is not None:
-            return keys
         try:
-            if shared_cache.get(cache_key("lock", issuer)) != _FETCHING:
-                return None
+            fetching = shared_cache.get(cache_key("lock", issuer)) == _FETCHING
         except Exception:
             return None
+        keys = _shared_get(issuer)
+        if keys is not None or not fetching:
+            return keys
     return None
 
 
@@ -694,7 +694,11 @@ def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
     if holder is not None:
         if cached is not None:
             return None
-        if holder == _FETCHING and (keys := _wait_for_other_fetch(issuer)) is not None:
+        # The lock's holder may have stored its keys since this process looked.
+        keys = _shared_get(issuer)
+        if keys is None and holder == _FETCHING:
+            keys = _wait_for_other_fetch(issuer)
+        if keys is not None:
             _remember(issuer, keys, share=False)
             return keys
         reason = "fetch_in_progress" if holder == _FETCHING else "fetch_backoff"
@@ -711,8 +715,8 @@ def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
             "Serving keys of %s fetched %d s ago: %s", _shown(issuer), cached.age, error.detail
         )
         return None
+    _remember(issuer, keys, share=True)  # before the lock says done: see the waiters
     _lock_settle(issuer, failed=False)
-    _remember(issuer, keys, share=True)
     return keys
 
 
