@@ -1,0 +1,87 @@
+"""Shared pieces of the admin site's views, used by every app's pages.
+
+- `paginate(request, items)`: the page of a queryset (or list) named by `?page=`, for the
+  `includes/pager.html` include.
+- `confirmation_page(request, ...)`: the server side of "confirm before anything
+  destructive". A destructive POST must carry `confirmed=yes`; site.js adds it after the
+  <dialog> is confirmed (forms with `data-confirm`, see `includes/confirm_button.html`);
+  without JavaScript the first POST answers a confirmation page that re-posts the same
+  fields with `confirmed=yes`.
+- `render_secret_once(request, template, context)`: a response that shows a new secret's
+  plaintext (`includes/secret_once.html`). It is rendered in the answer to the POST that
+  created the secret and never stored: not in the session, not in a message, not behind a
+  redirect; `Cache-Control: no-store` keeps it out of every cache.
+- `add_service_errors(form, error)`: a service's ValidationError (keyed by field) shown
+  beside the form's fields, so pages and APIs share one validation.
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
+
+PER_PAGE = 25
+CONFIRM_FIELD = "confirmed"
+# Fields of a confirmed POST that the confirmation page must not copy.
+_NOT_REPOSTED = frozenset({"csrfmiddlewaretoken", CONFIRM_FIELD})
+
+
+def paginate(request, items, *, per_page: int = PER_PAGE) -> Page:
+    """The page of `items` (a queryset in a stable order, or a list) named by `?page=`;
+    a page number out of range or malformed shows the nearest page rather than an error."""
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def confirmation_page(
+    request,
+    *,
+    question: str,
+    cancel_url: str,
+    confirm_label: str = "Delete",
+    detail: str = "",
+) -> TemplateResponse | None:
+    """None when the POST is confirmed (`confirmed=yes`); else the page that asks
+    `question` and, if confirmed, re-posts the same fields to the same address.
+
+        if (page := confirmation_page(request, question=..., cancel_url=...)) is not None:
+            return page
+    """
+    if request.POST.get(CONFIRM_FIELD) == "yes":
+        return None
+    fields = [
+        (name, value)
+        for name in request.POST
+        if name not in _NOT_REPOSTED
+        for value in request.POST.getlist(name)
+    ]
+    return TemplateResponse(
+        request,
+        "site/confirm.html",
+        {
+            "question": question,
+            "detail": detail,
+            "confirm_label": confirm_label,
+            "cancel_url": cancel_url,
+            "fields": fields,
+            "action": request.get_full_path(),
+        },
+    )
+
+
+def render_secret_once(request, template: str, context: dict, *, status: int = 200):
+    """`template` rendered with a plaintext secret in `context`, marked never to be stored
+    by any cache. Call it only in the answer to the POST that made the secret."""
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)  # includes no-store
+    return response
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Adds a service's ValidationError to `form`: messages keyed by one of the form's
+    fields beside that field, any other key (or none) at the top of the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)

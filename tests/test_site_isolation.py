@@ -1,0 +1,73 @@
+"""Every page of the admin site belongs to one organization: an admin of another
+organization gets, for GET and for POST, the same 404 (byte for byte) as for an
+organization that does not exist.
+
+Each entry of the lists below is a page's address, made from `w` (World: the first
+organization, its tenant DefaultTenant, and whatever the entry creates there). Add one
+line per new page to your app's list. Each page must also answer its own organization's
+admin with something other than 404, so that a mistyped entry cannot pass.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from tenants.models import Organization, Tenant
+
+# The tenants app: organization and tenant pages, audit, settings, search.
+TENANTS_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/", id="organization"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/", id="tenant-home"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/search/?q=a", id="tenant-search"),
+]
+
+# The machines app: machines and their secrets, robots, sessions.
+MACHINES_PAGES = []
+
+# The federation app: external applications, their secrets and federated credentials.
+FEDERATION_PAGES = []
+
+PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
+
+
+@dataclass
+class World:
+    organization: Organization
+    tenant_row: Tenant
+
+    @property
+    def org(self) -> str:
+        return self.organization.slug
+
+    @property
+    def tenant(self) -> str:
+        return self.tenant_row.name
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_another_organizations_admin_gets_the_404_of_a_missing_organization(
+    admin_membership, other_admin_membership, page
+):
+    # given
+    organization = admin_membership.organization
+    url = page(World(organization, organization.tenants.get(name="DefaultTenant")))
+    missing_url = url.replace(f"/{organization.slug}/", "/no-such-org/", 1)
+    owner, stranger = _client(admin_membership.user), _client(other_admin_membership.user)
+    assert owner.get(url).status_code != 404, "the page must exist for its own admin"
+
+    for method in ("get", "post"):
+        # when
+        foreign = getattr(stranger, method)(url)
+        missing = getattr(stranger, method)(missing_url)
+
+        # then
+        assert foreign.status_code == missing.status_code == 404, method
+        assert foreign.content == missing.content, method
+        assert organization.name not in foreign.content.decode()
