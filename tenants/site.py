@@ -13,10 +13,16 @@
   redirect; `Cache-Control: no-store` keeps it out of every cache.
 - `add_service_errors(form, error)`: a service's ValidationError (keyed by field) shown
   beside the form's fields, so pages and APIs share one validation.
+- `stream_csv(filename=..., header=..., rows=...)`: a CSV download written row by row as
+  it is sent, every cell guarded against formula injection (`csv_cell`).
 """
+
+import csv
+from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
+from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
@@ -77,11 +83,43 @@ def render_secret_once(request, template: str, context: dict, *, status: int = 2
     return response
 
 
-def add_service_errors(form, error: ValidationError) -> None:
+def add_service_errors(form, error: ValidationError, *, other_field: str | None = None) -> None:
     """Adds a service's ValidationError to `form`: messages keyed by one of the form's
-    fields beside that field, any other key (or none) at the top of the form."""
+    fields beside that field, any other key (or none) beside `other_field`, or at the top
+    of the form without it (a model constraint's error names no field)."""
     if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
+        form.add_error(other_field, error)
         return
     for field, errors in error.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
+        form.add_error(field if field in form.fields else other_field, errors)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); a leading apostrophe makes it text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+class _Echo:
+    """A file-like object whose write returns what was written, for csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+def stream_csv(*, filename: str, header: list[str], rows: Iterable[Iterable]):
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([csv_cell(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    add_never_cache_headers(response)
+    return response

@@ -23,9 +23,22 @@ from tenants import views
 
 organization_pages = [
     path("", views.organization_detail, name="organization"),
+    path("tenants/", views.tenants_page, name="org-tenants"),
+    path("tenants/<int:tenant_id>/rename/", views.tenant_rename_page, name="org-tenants-rename"),
+    path("members/", views.members_page, name="org-members"),
+    path("members/<int:user_id>/role/", views.member_role, name="org-members-role"),
+    path("members/<int:user_id>/remove/", views.member_remove, name="org-members-remove"),
+    path("settings/", views.organization_settings, name="org-settings"),
+    path("audit/", views.audit_log, name="org-audit"),
+    path("audit/<int:event_id>/", views.audit_detail, name="org-audit-detail"),
+    path("audit/export.csv", views.audit_export, name="org-audit-export"),
 ]
 
 tenant_pages = [
     path("", views.tenant_home, name="tenant-home"),
+    path("settings/", views.tenant_settings, name="tenant-settings"),
+    path("audit/", views.audit_log, name="tenant-audit"),
+    path("audit/<int:event_id>/", views.audit_detail, name="tenant-audit-detail"),
+    path("audit/export.csv", views.audit_export, name="tenant-audit-export"),
     path("search/", views.tenant_search_page, name="tenant-search"),
 ]

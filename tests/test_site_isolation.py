@@ -11,14 +11,34 @@ admin with something other than 404, so that a mistyped entry cannot pass.
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tenants.models import Organization, Tenant
+from tenants.services import Actor, audit_record
 
 # The tenants app: organization and tenant pages, audit, settings, search.
 TENANTS_PAGES = [
     pytest.param(lambda w: f"/{w.org}/portal_/", id="organization"),
+    pytest.param(lambda w: f"/{w.org}/portal_/tenants/", id="tenants"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/tenants/{w.tenant_row.pk}/rename/", id="tenant-rename"
+    ),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/", id="members"),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/role/", id="member-role"),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/remove/", id="member-remove"),
+    pytest.param(lambda w: f"/{w.org}/portal_/settings/", id="organization-settings"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/", id="audit"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/{w.event().pk}/", id="audit-event"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/export.csv", id="audit-export"),
     pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/", id="tenant-home"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/settings/", id="tenant-settings"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/audit/", id="tenant-audit"),
+    pytest.param(
+        lambda w: f"/{w.org}/{w.tenant}/portal_/audit/{w.event(tenant=True).pk}/",
+        id="tenant-audit-event",
+    ),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/audit/export.csv", id="tenant-export"),
     pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/search/?q=a", id="tenant-search"),
 ]
 
@@ -35,6 +55,7 @@ PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
 class World:
     organization: Organization
     tenant_row: Tenant
+    admin: User
 
     @property
     def org(self) -> str:
@@ -43,6 +64,15 @@ class World:
     @property
     def tenant(self) -> str:
         return self.tenant_row.name
+
+    def event(self, tenant: bool = False):
+        """An audit event of the organization (of its tenant, with `tenant`)."""
+        return audit_record(
+            action="test.event",
+            actor=Actor.system("test"),
+            organization=self.organization,
+            tenant=self.tenant_row if tenant else None,
+        )
 
 
 def _client(user) -> Client:
@@ -57,7 +87,8 @@ def test_another_organizations_admin_gets_the_404_of_a_missing_organization(
 ):
     # given
     organization = admin_membership.organization
-    url = page(World(organization, organization.tenants.get(name="DefaultTenant")))
+    tenant = organization.tenants.get(name="DefaultTenant")
+    url = page(World(organization, tenant, admin_membership.user))
     missing_url = url.replace(f"/{organization.slug}/", "/no-such-org/", 1)
     owner, stranger = _client(admin_membership.user), _client(other_admin_membership.user)
     assert owner.get(url).status_code != 404, "the page must exist for its own admin"
