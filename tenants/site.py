@@ -12,7 +12,9 @@
   created the secret and never stored: not in the session, not in a message, not behind a
   redirect; `Cache-Control: no-store` keeps it out of every cache.
 - `add_service_errors(form, error)`: a service's ValidationError (keyed by field) shown
-  beside the form's fields, so pages and APIs share one validation.
+  beside the form's fields, so pages and APIs share one validation; `submit_form(request,
+  form, save)` does the whole round: a valid POST calls the service, its refusal goes
+  beside the fields.
 - `stream_csv(filename=..., header=..., rows=...)`: a CSV download written row by row as
   it is sent, every cell guarded against formula injection (`csv_cell`).
 """
@@ -92,6 +94,25 @@ def add_service_errors(form, error: ValidationError, *, other_field: str | None 
         return
     for field, errors in error.error_dict.items():
         form.add_error(field if field in form.fields else other_field, errors)
+
+
+def submit_form(request, form, save, *, other_field: str | None = None):
+    """For a POST whose `form` is valid: `save(form.cleaned_data)` (a service call, which
+    must return something other than None), its ValidationError added to the form
+    (add_service_errors). Returns what `save` returned, or None when nothing was saved (a
+    GET, an invalid form, a refusal), and the page is rendered again with the form.
+
+        if (tenant := submit_form(request, form, lambda data: tenant_create(...))) is not None:
+            messages.success(request, ...)
+            return redirect(...)
+    """
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return save(form.cleaned_data)
+    except ValidationError as error:
+        add_service_errors(form, error, other_field=other_field)
+        return None
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV

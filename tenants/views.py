@@ -38,11 +38,11 @@ from tenants.selectors import (
 )
 from tenants.services import Actor
 from tenants.site import (
-    add_service_errors,
     confirmation_page,
     paginate,
     render_secret_once,
     stream_csv,
+    submit_form,
 )
 
 # How each search result type is named on the search page.
@@ -123,18 +123,17 @@ def tenants_page(request, access):
     """The organization's tenants; administrators create them here."""
     organization = access.organization
     form = TenantNameForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            tenant = services.tenant_create(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                actor=Actor.from_request(request),
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, other_field="name")
-        else:
-            messages.success(request, f"Tenant “{tenant.name}” created.")
-            return redirect("org-tenants", organization.slug)
+    tenant = submit_form(
+        request,
+        form,
+        lambda data: services.tenant_create(
+            organization=organization, name=data["name"], actor=Actor.from_request(request)
+        ),
+        other_field="name",
+    )
+    if tenant is not None:
+        messages.success(request, f"Tenant “{tenant.name}” created.")
+        return redirect("org-tenants", organization.slug)
     return render(
         request,
         "tenants/tenants.html",
@@ -147,17 +146,17 @@ def tenant_rename_page(request, access, tenant_id):
     organization = access.organization
     tenant = tenant_get(organization=organization, tenant_id=tenant_id)
     form = TenantNameForm(request.POST or None, initial={"name": tenant.name})
-    if request.method == "POST" and form.is_valid():
-        before = tenant.name
-        try:
-            tenant = services.tenant_rename(
-                tenant=tenant, name=form.cleaned_data["name"], actor=Actor.from_request(request)
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, other_field="name")
-        else:
-            messages.success(request, f"Tenant “{before}” renamed to “{tenant.name}”.")
-            return redirect("org-tenants", organization.slug)
+    renamed = submit_form(
+        request,
+        form,
+        lambda data: services.tenant_rename(
+            tenant=tenant, name=data["name"], actor=Actor.from_request(request)
+        ),
+        other_field="name",
+    )
+    if renamed is not None:
+        messages.success(request, f"Tenant “{tenant.name}” renamed to “{renamed.name}”.")
+        return redirect("org-tenants", organization.slug)
     return render(request, "tenants/tenant_rename.html", {"tenant": tenant, "form": form})
 
 
@@ -167,32 +166,30 @@ def members_page(request, access):
     account's password is shown once, in this answer)."""
     organization = access.organization
     form = MemberAddForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            membership, password = services.member_add(
-                organization=organization,
-                username=form.cleaned_data["username"],
-                role=form.cleaned_data["role"],
-                actor=Actor.from_request(request),
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            username = membership.user.get_username()
-            if password is None:
-                messages.success(request, f"“{username}” added.")
-                return redirect("org-members", organization.slug)
-            return render_secret_once(
-                request,
-                "tenants/members.html",
-                {
-                    "memberships": membership_list(organization=organization),
-                    "form": MemberAddForm(),
-                    "new_account": username,
-                    "password": password,
-                    "role_choices": Membership.Role.choices,
-                },
-            )
+    added = submit_form(
+        request,
+        form,
+        lambda data: services.member_add(
+            organization=organization, **data, actor=Actor.from_request(request)
+        ),
+    )
+    if added is not None:
+        membership, password = added
+        username = membership.user.get_username()
+        if password is None:
+            messages.success(request, f"“{username}” added.")
+            return redirect("org-members", organization.slug)
+        return render_secret_once(
+            request,
+            "tenants/members.html",
+            {
+                "memberships": membership_list(organization=organization),
+                "form": MemberAddForm(),
+                "new_account": username,
+                "password": password,
+                "role_choices": Membership.Role.choices,
+            },
+        )
     return render(
         request,
         "tenants/members.html",
@@ -264,18 +261,17 @@ def member_remove(request, access, user_id):
 def organization_settings(request, access):
     organization = access.organization
     form = OrganizationForm(request.POST or None, initial={"name": organization.name})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_rename(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                actor=Actor.from_request(request),
-            )
-        except ValidationError as error:
-            add_service_errors(form, error, other_field="name")
-        else:
-            messages.success(request, "Organization settings saved.")
-            return redirect("org-settings", organization.slug)
+    saved = submit_form(
+        request,
+        form,
+        lambda data: services.organization_rename(
+            organization=organization, name=data["name"], actor=Actor.from_request(request)
+        ),
+        other_field="name",
+    )
+    if saved is not None:
+        messages.success(request, "Organization settings saved.")
+        return redirect("org-settings", organization.slug)
     return render(request, "tenants/organization_settings.html", {"form": form})
 
 
@@ -289,16 +285,16 @@ def tenant_settings(request, access):
     tenant = access.tenant
     current = setting_values(tenant=tenant)
     form = TenantSettingsForm(request.POST or None, initial=current)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.settings_update(
-                tenant=tenant, values=form.cleaned_data, actor=Actor.from_request(request)
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, "Settings saved.")
-            return redirect("tenant-settings", access.organization.slug, tenant.name)
+    changed = submit_form(
+        request,
+        form,
+        lambda data: services.settings_update(
+            tenant=tenant, values=data, actor=Actor.from_request(request)
+        ),
+    )
+    if changed is not None:
+        messages.success(request, "Settings saved." if changed else "Nothing changed.")
+        return redirect("tenant-settings", access.organization.slug, tenant.name)
     return render(request, "tenants/tenant_settings.html", {"form": form, "current": current})
 
 
