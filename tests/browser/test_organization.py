@@ -10,7 +10,7 @@ from tenants.tests.factories import MembershipFactory
 PERIOD = "Scalability.Heartbeat.PeriodSeconds"
 
 
-def test_create_a_tenant_then_rename_it(admin_page, admin_membership, screenshot):
+def test_create_a_tenant_then_rename_it(admin_page, admin_membership):
     organization = admin_membership.organization
     page = admin_page
     page.goto(f"/{organization.slug}/portal_/")
@@ -31,7 +31,6 @@ def test_create_a_tenant_then_rename_it(admin_page, admin_membership, screenshot
     expect(page.get_by_role("status")).to_have_text("Tenant “Finance” created.")
     table = page.get_by_role("table")
     expect(table.get_by_role("link", name="Finance", exact=True)).to_be_visible()
-    screenshot(page, "tenants")
 
     # when: renamed
     page.get_by_role("link", name="Rename Finance").click()
@@ -50,9 +49,7 @@ def test_create_a_tenant_then_rename_it(admin_page, admin_membership, screenshot
     assert actions == [("tenant.create", user), ("tenant.rename", user)]
 
 
-def test_add_a_new_account_see_its_password_once_then_remove_it(
-    admin_page, admin_membership, screenshot
-):
+def test_add_a_new_account_see_its_password_once_then_remove_it(admin_page, admin_membership):
     organization = admin_membership.organization
     page = admin_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -71,7 +68,6 @@ def test_add_a_new_account_see_its_password_once_then_remove_it(
     page.get_by_role("button", name="Copy").click()
     expect(page.get_by_text("Copied.")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == password
-    screenshot(page, "member-added")
     page.goto(f"/{organization.slug}/portal_/members/")
     expect(page.get_by_text("will not be shown again")).to_have_count(0)
 

@@ -8,7 +8,7 @@ from tenants.tests.factories import PASSWORD
 
 
 def test_a_wrong_password_shows_an_error_and_the_right_one_lands_on_the_organization(
-    page, admin_membership, screenshot
+    page, admin_membership
 ):
     # given
     user, organization = admin_membership.user, admin_membership.organization
@@ -23,7 +23,6 @@ def test_a_wrong_password_shows_an_error_and_the_right_one_lands_on_the_organiza
     # then: an error, the username kept
     expect(page.get_by_role("alert")).to_contain_text("enter a correct username and password")
     expect(page.get_by_label("Username")).to_have_value(user.username)
-    screenshot(page, "sign-in-error")
 
     # when: the right one
     page.get_by_label("Password").fill(PASSWORD)
