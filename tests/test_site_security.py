@@ -46,6 +46,15 @@ def test_no_template_has_inline_script_style_or_event_handlers(template):
     assert not re.search(r"\son[a-z]+=", html), "event handler attribute"
 
 
+@pytest.mark.parametrize("template", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: p.name)
+def test_every_post_form_carries_the_csrf_token(template):
+    forms = re.findall(r"<form\b[^>]*>.*?</form>", template.read_text(), re.DOTALL)
+
+    for form in forms:
+        if re.search(r'method="post"', form, re.IGNORECASE):
+            assert "{% csrf_token %}" in form, form[:120]
+
+
 @pytest.mark.django_db
 def test_the_swagger_ui_page_loads_its_start_up_script_from_a_file(client):
     page = client.get("/identity_/api/schema/docs").content.decode()
