@@ -32,7 +32,9 @@ def test_a_wrong_password_shows_an_error_and_the_right_one_lands_on_the_organiza
     expect(page.get_by_role("heading", name="Your organizations")).to_be_visible()
     page.get_by_role("link", name=organization.name).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(organization.name)
-    expect(page.get_by_role("main").get_by_role("link", name="DefaultTenant")).to_be_visible()
+    expect(
+        page.get_by_role("main").get_by_role("link", name="DefaultTenant", exact=True)
+    ).to_be_visible()
     expect(page.get_by_role("main").get_by_text("Administrator", exact=True)).to_be_visible()
 
 
