@@ -8,11 +8,13 @@ line per new page to your app's list. Each page must also answer its own organiz
 admin with something other than 404, so that a mistyped entry cannot pass.
 """
 
+import functools
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 
+from federation.tests.factories import external_app, stored_credential
 from tenants.models import Organization, Tenant
 
 # The tenants app: organization and tenant pages, audit, settings, search.
@@ -26,7 +28,39 @@ TENANTS_PAGES = [
 MACHINES_PAGES = []
 
 # The federation app: external applications, their secrets and federated credentials.
-FEDERATION_PAGES = []
+FEDERATION_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/", id="org-apps"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/new/", id="org-apps-create"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/", id="org-apps-detail"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/edit/", id="org-apps-edit"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/delete/", id="org-apps-delete"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/", id="org-apps-secret-create"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/{w.secret_id}/delete/",
+        id="org-apps-secret-delete",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/", id="org-apps-credentials"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/new/",
+        id="org-apps-credential-create",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/evaluate/",
+        id="org-apps-credentials-evaluate",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/edit/",
+        id="org-apps-credential-edit",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/delete/",
+        id="org-apps-credential-delete",
+    ),
+]
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
 
@@ -43,6 +77,24 @@ class World:
     @property
     def tenant(self) -> str:
         return self.tenant_row.name
+
+    # The federation app's objects, made on first use: an application (its client ID),
+    # its first secret, a federated credential.
+    @functools.cached_property
+    def _app(self):
+        return external_app(organization=self.organization)[0]
+
+    @property
+    def app_id(self) -> str:
+        return self._app.client.client_id
+
+    @property
+    def secret_id(self) -> int:
+        return self._app.client.secrets.get().pk
+
+    @functools.cached_property
+    def credential_id(self) -> str:
+        return str(stored_credential(app=self._app).pk)
 
 
 def _client(user) -> Client:
