@@ -8,6 +8,8 @@ write goes through the API's serializer and then the same service, with the sign
 as the actor of the audit event; so a page refuses what the API refuses, in the same words.
 """
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -53,6 +55,21 @@ def _app_url(name: str, app) -> str:
     return reverse(name, args=[app.organization.slug, app.client.client_id])
 
 
+def _posted(request):
+    return request.POST if request.method == "POST" else None
+
+
+def _write(request, form, service, parse, *, renames=None, **arguments):
+    """`service(**arguments, actor=<the signed-in user>, **parse(the form's input))`, the
+    write the API makes with the same serializer (`parse`) and service; None when either
+    refused the input, whose messages are then beside the form's fields."""
+    try:
+        return service(**arguments, actor=Actor.from_request(request), **parse(form.api_data()))
+    except INPUT_ERRORS as error:
+        add_service_errors(form, error, renames=renames)
+        return None
+
+
 # --- external applications ---------------------------------------------------------------
 
 
@@ -65,23 +82,24 @@ def app_list(request, access):
 
 @site_page
 def app_create(request, access):
-    form = ExternalAppForm(request.POST if request.method == "POST" else None)
-    if form.is_bound:
-        try:
-            app, plaintext = services.external_app_create(
-                organization=access.organization,
-                actor=Actor.from_request(request),
-                **serializers.external_app_input(form.api_data(), creating=True),
-            )
-        except INPUT_ERRORS as error:
-            add_service_errors(form, error, renames=APP_ERROR_FIELDS)
-        else:
-            messages.success(request, f"The application “{app.name}” was created.")
-            if plaintext is None:
-                return redirect(_app_url("org-apps-detail", app))
-            return render_secret_once(
-                request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
-            )
+    form = ExternalAppForm(_posted(request))
+    if form.is_bound and (
+        created := _write(
+            request,
+            form,
+            services.external_app_create,
+            functools.partial(serializers.external_app_input, creating=True),
+            renames=APP_ERROR_FIELDS,
+            organization=access.organization,
+        )
+    ):
+        app, plaintext = created
+        messages.success(request, f"The application “{app.name}” was created.")
+        if plaintext is None:
+            return redirect(_app_url("org-apps-detail", app))
+        return render_secret_once(
+            request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
+        )
     return render(request, "federation/app_form.html", {"form": form})
 
 
@@ -157,21 +175,17 @@ def app_detail(request, access, client_id):
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
     initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
-    form = ExternalAppForm(
-        request.POST if request.method == "POST" else None, initial=initial, editing=True
-    )
-    if form.is_bound:
-        try:
-            services.external_app_update(
-                app=app,
-                actor=Actor.from_request(request),
-                **serializers.external_app_input(form.api_data(), creating=False),
-            )
-        except INPUT_ERRORS as error:
-            add_service_errors(form, error, renames=APP_ERROR_FIELDS)
-        else:
-            messages.success(request, "The application was saved.")
-            return redirect(_app_url("org-apps-detail", app))
+    form = ExternalAppForm(_posted(request), initial=initial, editing=True)
+    if form.is_bound and _write(
+        request,
+        form,
+        services.external_app_update,
+        functools.partial(serializers.external_app_input, creating=False),
+        renames=APP_ERROR_FIELDS,
+        app=app,
+    ):
+        messages.success(request, "The application was saved.")
+        return redirect(_app_url("org-apps-detail", app))
     return render(request, "federation/app_form.html", {"form": form, "app": app})
 
 
@@ -197,15 +211,17 @@ def app_secret_create(request, access, client_id):
     answer only."""
     app = _app(access, client_id)
     form = ClientSecretForm(request.POST)
-    try:
-        secret, plaintext = client_secret_create(
-            client=app.client,
-            actor=Actor.from_request(request),
-            **identity_serializers.client_secret_input(form.api_data()),
-        )
-    except INPUT_ERRORS as error:
-        add_service_errors(form, error, renames=GenerateSecretView.error_fields)
+    created = _write(
+        request,
+        form,
+        client_secret_create,
+        identity_serializers.client_secret_input,
+        renames=GenerateSecretView.error_fields,
+        client=app.client,
+    )
+    if not created:
         return render(request, "federation/app_detail.html", _app_context(app, secret_form=form))
+    secret, plaintext = created
     messages.success(request, f"A new secret was generated ({secret.prefix}…).")
     return render_secret_once(
         request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
@@ -298,19 +314,18 @@ def _credential_form_page(request, app, form, credential=None):
 @site_page
 def credential_create(request, access, client_id):
     app = _app(access, client_id)
-    form = FederatedCredentialForm(request.POST if request.method == "POST" else None)
-    if form.is_bound:
-        try:
-            credential = services.federated_credential_create(
-                app=app,
-                actor=Actor.from_request(request),
-                **serializers.federated_credential_input(form.api_data()),
-            )
-        except INPUT_ERRORS as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, f"The federated credential “{credential.name}” was added.")
-            return redirect(_app_url("org-apps-credentials", app))
+    form = FederatedCredentialForm(_posted(request))
+    if form.is_bound and (
+        credential := _write(
+            request,
+            form,
+            services.federated_credential_create,
+            serializers.federated_credential_input,
+            app=app,
+        )
+    ):
+        messages.success(request, f"The federated credential “{credential.name}” was added.")
+        return redirect(_app_url("org-apps-credentials", app))
     return _credential_form_page(request, app, form)
 
 
@@ -318,21 +333,18 @@ def credential_create(request, access, client_id):
 def credential_edit(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
     initial = {field: getattr(credential, field) for field in services.CREDENTIAL_FIELDS}
-    form = FederatedCredentialForm(
-        request.POST if request.method == "POST" else None, initial=initial
-    )
-    if form.is_bound:
-        try:
-            credential = services.federated_credential_update(
-                credential=credential,
-                actor=Actor.from_request(request),
-                **serializers.federated_credential_input(form.api_data()),
-            )
-        except INPUT_ERRORS as error:
-            add_service_errors(form, error)
-        else:
-            messages.success(request, f"The federated credential “{credential.name}” was saved.")
-            return redirect(_app_url("org-apps-credentials", credential.app))
+    form = FederatedCredentialForm(_posted(request), initial=initial)
+    if form.is_bound and (
+        saved := _write(
+            request,
+            form,
+            services.federated_credential_update,
+            serializers.federated_credential_input,
+            credential=credential,
+        )
+    ):
+        messages.success(request, f"The federated credential “{saved.name}” was saved.")
+        return redirect(_app_url("org-apps-credentials", saved.app))
     return _credential_form_page(request, credential.app, form, credential)
 
 
