@@ -11,10 +11,12 @@
   plaintext (`includes/secret_once.html`). It is rendered in the answer to the POST that
   created the secret and never stored: not in the session, not in a message, not behind a
   redirect; `Cache-Control: no-store` keeps it out of every cache.
-- `add_service_errors(form, error)`: a service's ValidationError (keyed by field) shown
-  beside the form's fields, so pages and APIs share one validation; `submit_form(request,
-  form, save)` does the whole round: a valid POST calls the service, its refusal goes
-  beside the fields.
+- `InputForm`: a form that shows fields and keeps the user's input but validates nothing
+  itself; its `api_data()` goes through the API's own serializer and service.
+- `add_service_errors(form, error)`: a service's ValidationError (keyed by field), or an
+  API serializer's, shown beside the form's fields, so pages and APIs share one validation
+  and one wording; `submit_form(request, form, save)` does the whole round: a valid POST
+  calls the service, its refusal goes beside the fields.
 - `stream_csv(filename=..., header=..., rows=...)`: a CSV download written row by row as
   it is sent, every cell guarded against formula injection (`csv_cell`).
 """
@@ -22,12 +24,15 @@
 import csv
 from collections.abc import Iterable
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
+from django.forms.utils import ErrorDict
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
+from rest_framework import exceptions as api_exceptions
 
 PER_PAGE = 25
 CONFIRM_FIELD = "confirmed"
@@ -85,14 +90,53 @@ def render_secret_once(request, template: str, context: dict, *, status: int = 2
     return response
 
 
-def add_service_errors(form, error: ValidationError, *, other_field: str | None = None) -> None:
+class InputForm(forms.Form):
+    """A form that renders its fields and keeps what the user typed, but judges nothing
+    itself: its `api_data()` goes through the serializer of the API that takes the same
+    input, then the same service, and add_service_errors puts their messages beside the
+    fields. One validation, one wording, for a page and its API.
+
+    Fields still declare labels, help texts and `required` (the others are marked
+    optional); browsers are not asked to enforce `required`, so the message a user sees is
+    the server's."""
+
+    use_required_attribute = False
+
+    def full_clean(self):
+        self._errors = ErrorDict()
+        self.cleaned_data = {}
+
+    def api_data(self) -> dict:
+        """The submitted fields as an API client would send them: a checkbox true or false,
+        a multiple choice a list; an optional field left empty is left out, as a client
+        leaves out what it does not set (an empty required one stays, to be refused)."""
+        data = {}
+        for name, field in self.fields.items():
+            value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+            if value is None or (value == "" and not field.required):
+                continue
+            data[name] = value
+        return data
+
+
+def add_service_errors(
+    form, error, *, other_field: str | None = None, renames: dict | None = None
+) -> None:
     """Adds a service's ValidationError to `form`: messages keyed by one of the form's
     fields beside that field, any other key (or none) beside `other_field`, or at the top
-    of the form without it (a model constraint's error names no field)."""
+    of the form without it (a model constraint's error names no field).
+
+    `error` may also be DRF's ValidationError, from the serializer of the API that takes
+    the same input, so the page shows the API's messages word for word. `renames` maps a
+    service's keys to the form's field names, as an API view's `error_fields` does."""
+    if isinstance(error, api_exceptions.ValidationError):
+        error = _from_api_error(error.detail)
     if not hasattr(error, "error_dict"):
         form.add_error(other_field, error)
         return
+    renames = renames or {}
     for field, errors in error.error_dict.items():
+        field = renames.get(field, field)
         form.add_error(field if field in form.fields else other_field, errors)
 
 
@@ -144,3 +188,15 @@ def stream_csv(*, filename: str, header: list[str], rows: Iterable[Iterable]):
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     add_never_cache_headers(response)
     return response
+
+
+def _from_api_error(detail) -> ValidationError:
+    """DRF's error detail (a dict of lists, or a list, of ErrorDetail) as Django's."""
+
+    def messages(value) -> list[ValidationError]:
+        items = value if isinstance(value, list) else [value]
+        return [ValidationError(str(item), code=getattr(item, "code", None)) for item in items]
+
+    if isinstance(detail, dict):
+        return ValidationError({key: messages(value) for key, value in detail.items()})
+    return ValidationError(messages(detail))

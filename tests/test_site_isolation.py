@@ -8,12 +8,14 @@ line per new page to your app's list. Each page must also answer its own organiz
 admin with something other than 404, so that a mistyped entry cannot pass.
 """
 
+import functools
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from federation.tests.factories import external_app, stored_credential
 from tenants.models import Organization, Tenant
 from tenants.services import Actor, audit_record
 
@@ -46,7 +48,39 @@ TENANTS_PAGES = [
 MACHINES_PAGES = []
 
 # The federation app: external applications, their secrets and federated credentials.
-FEDERATION_PAGES = []
+FEDERATION_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/", id="org-apps"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/new/", id="org-apps-create"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/", id="org-apps-detail"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/edit/", id="org-apps-edit"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/delete/", id="org-apps-delete"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/", id="org-apps-secret-create"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/{w.secret_id}/delete/",
+        id="org-apps-secret-delete",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/", id="org-apps-credentials"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/new/",
+        id="org-apps-credential-create",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/evaluate/",
+        id="org-apps-credentials-evaluate",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/edit/",
+        id="org-apps-credential-edit",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/delete/",
+        id="org-apps-credential-delete",
+    ),
+]
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
 
@@ -73,6 +107,24 @@ class World:
             organization=self.organization,
             tenant=self.tenant_row if tenant else None,
         )
+
+    # The federation app's objects, made on first use: an application (its client ID),
+    # its first secret, a federated credential.
+    @functools.cached_property
+    def _app(self):
+        return external_app(organization=self.organization)[0]
+
+    @property
+    def app_id(self) -> str:
+        return self._app.client.client_id
+
+    @property
+    def secret_id(self) -> int:
+        return self._app.client.secrets.get().pk
+
+    @functools.cached_property
+    def credential_id(self) -> str:
+        return str(stored_credential(app=self._app).pk)
 
 
 def _client(user) -> Client:

@@ -7,13 +7,15 @@ import pytest
 from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.template import Context, RequestContext, Template
 from django.test import RequestFactory
 from django.utils import timezone
+from rest_framework import serializers
 
 from tenants.access import site_page
 from tenants.site import (
+    InputForm,
     add_service_errors,
     confirmation_page,
     paginate,
@@ -219,3 +221,73 @@ def test_a_services_errors_go_beside_the_field_they_name_or_on_top():
 
     assert form.errors["name"] == ["Already taken."]
     assert form.non_field_errors() == ["Unknown setting."]
+
+
+class _Input(InputForm):
+    name = forms.CharField()
+    note = forms.CharField(required=False)
+    public = forms.BooleanField(required=False)
+    scopes = forms.MultipleChoiceField(
+        required=False, choices=[("a", "a"), ("b", "b")], widget=forms.CheckboxSelectMultiple
+    )
+
+
+def test_an_api_serializers_errors_go_beside_the_field_in_its_words():
+    class Body(serializers.Serializer):
+        name = serializers.CharField()
+
+    form = _Input({"name": ""})
+    body = Body(data={"name": ""})
+    assert not body.is_valid()
+
+    add_service_errors(form, serializers.ValidationError(body.errors))
+
+    assert form.errors["name"] == ["This field may not be blank."]
+
+
+def test_a_services_keys_may_be_renamed_to_the_forms_fields():
+    form = _NameForm({"name": "x"})
+
+    add_service_errors(
+        form, ValidationError({"display_name": "Too long."}), renames={"display_name": "name"}
+    )
+
+    assert form.errors["name"] == ["Too long."]
+
+
+@pytest.mark.parametrize(
+    ("submitted", "body"),
+    [
+        pytest.param(
+            {"name": "x", "note": "n", "public": "on", "scopes": ["a", "b"]},
+            {"name": "x", "note": "n", "public": True, "scopes": ["a", "b"]},
+            id="everything",
+        ),
+        pytest.param(
+            {"name": "", "note": ""},
+            {"name": "", "public": False, "scopes": []},
+            id="empty: a required field stays, an optional one is left out",
+        ),
+        pytest.param({}, {"public": False, "scopes": []}, id="nothing submitted"),
+    ],
+)
+def test_an_input_form_hands_on_what_an_api_client_would_send(submitted, body):
+    posted = QueryDict(mutable=True)
+    for name, value in submitted.items():
+        posted.setlist(name, value if isinstance(value, list) else [value])
+
+    form = _Input(posted)
+
+    assert form.api_data() == body
+
+
+def test_an_input_form_judges_nothing_itself_and_keeps_the_input():
+    form = _Input({"name": "", "note": "kept"})
+
+    assert form.is_valid()  # nothing of its own: the serializer and the service judge
+    add_service_errors(form, ValidationError({"name": "This field may not be blank."}))
+
+    assert not form.is_valid()
+    assert form.errors["name"] == ["This field may not be blank."]
+    assert 'value="kept"' in str(form["note"])
+    assert "required" not in str(form["name"])  # the browser does not judge either
