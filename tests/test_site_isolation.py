@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
+from machines.tests.factories import machine_create, machine_with_secret, robot_create
 from tenants.models import Organization, Tenant
 
 # The tenants app: organization and tenant pages, audit, settings, search.
@@ -23,12 +24,41 @@ TENANTS_PAGES = [
 ]
 
 # The machines app: machines and their secrets, robots, sessions.
-MACHINES_PAGES = []
+MACHINES_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/", id="machines"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/new/", id="machines-create"),
+    pytest.param(lambda w: _machine(w), id="machines-detail"),
+    pytest.param(lambda w: f"{_machine(w)}edit/", id="machines-edit"),
+    pytest.param(lambda w: f"{_machine(w)}delete/", id="machines-delete"),
+    pytest.param(lambda w: f"{_machine(w)}secrets/", id="machines-secret-create"),
+    pytest.param(lambda w: _machine_secret(w), id="machines-secret-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/", id="robots"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/new/", id="robots-create"),
+    pytest.param(lambda w: _robot(w), id="robots-detail"),
+    pytest.param(lambda w: f"{_robot(w)}edit/", id="robots-edit"),
+    pytest.param(lambda w: f"{_robot(w)}delete/", id="robots-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/sessions/", id="sessions"),
+]
 
 # The federation app: external applications, their secrets and federated credentials.
 FEDERATION_PAGES = []
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
+
+
+# What the machines app's entries create in World's tenant.
+def _machine(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine_create(tenant=w.tenant_row).pk}/"
+
+
+def _machine_secret(w) -> str:
+    machine, _ = machine_with_secret(tenant=w.tenant_row)
+    secret = machine.client.secrets.get()
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine.pk}/secrets/{secret.pk}/delete/"
+
+
+def _robot(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/robots/{robot_create(tenant=w.tenant_row).pk}/"
 
 
 @dataclass
