@@ -36,14 +36,33 @@ def _posted(request):
     return request.POST if request.method == "POST" else None
 
 
-def _form_page(request, form, *, title: str, submit: str, crumbs: list[tuple[str, str]]):
-    """A page with one form; `crumbs` are the breadcrumbs (label, URL) below the tenant's,
-    the last one also where Cancel goes."""
+def _form_page(request, form, write, *, done, title: str, submit: str, crumbs):
+    """A page with one form. On POST, `write(values)` (machines.forms.ApiCheckedForm);
+    when it succeeds, `done(result)` gives the flash message and where to go next; else
+    the form again, with the errors beside the fields and the input kept. `crumbs` are the
+    breadcrumbs (label, URL) below the tenant's, the last one also where Cancel goes."""
+    if request.method == "POST":
+        result = form.submit(write)
+        if result is not None:
+            message, next_url = done(result)
+            messages.success(request, message)
+            return redirect(next_url)
     return render(
         request,
         "machines/form.html",
         {"form": form, "title": title, "submit_label": submit, "crumbs": crumbs},
     )
+
+
+def _confirmed_delete(request, *, question: str, cancel_url: str, delete, done: str, next_url):
+    """A destructive POST: the confirmation page until confirmed (tenants.site), then
+    `delete(actor)`, the flash message `done` and a redirect to `next_url`."""
+    page = confirmation_page(request, question=question, cancel_url=cancel_url)
+    if page is not None:
+        return page
+    delete(Actor.from_request(request))
+    messages.success(request, done)
+    return redirect(next_url)
 
 
 # What the confirmation of each deletion asks, in the dialog and on the page without
@@ -86,21 +105,18 @@ def machine_list(request, access):
 
 @site_page(admin_only=True)
 def machine_create(request, access):
-    form = MachineForm(_posted(request), initial={"type": Machine.Type.STANDARD})
-    if request.method == "POST":
-        machine = form.submit(
-            lambda values: services.machine_create(
-                tenant=access.tenant,
-                actor=Actor.from_request(request),
-                **serializers.machine_input(values),
-            )
-        )
-        if machine is not None:
-            messages.success(request, f"Machine “{machine.name}” created. Generate a secret now.")
-            return redirect(_url(access, "tenant-machines-detail", machine.pk))
     return _form_page(
         request,
-        form,
+        MachineForm(_posted(request), initial={"type": Machine.Type.STANDARD}),
+        lambda values: services.machine_create(
+            tenant=access.tenant,
+            actor=Actor.from_request(request),
+            **serializers.machine_input(values),
+        ),
+        done=lambda machine: (
+            f"Machine “{machine.name}” created. Generate a secret now.",
+            _url(access, "tenant-machines-detail", machine.pk),
+        ),
         title="New machine",
         submit="Create machine",
         crumbs=[("Machines", _url(access, "tenant-machines"))],
@@ -134,21 +150,15 @@ def machine_edit(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
     detail_url = _url(access, "tenant-machines-detail", machine.pk)
     initial = {"name": machine.name, "type": machine.type, "description": machine.description}
-    form = MachineForm(_posted(request), initial=initial)
-    if request.method == "POST":
-        updated = form.submit(
-            lambda values: services.machine_update(
-                machine=machine,
-                actor=Actor.from_request(request),
-                **serializers.machine_input(values),
-            )
-        )
-        if updated is not None:
-            messages.success(request, f"Machine “{updated.name}” saved.")
-            return redirect(detail_url)
     return _form_page(
         request,
-        form,
+        MachineForm(_posted(request), initial=initial),
+        lambda values: services.machine_update(
+            machine=machine,
+            actor=Actor.from_request(request),
+            **serializers.machine_input(values),
+        ),
+        done=lambda updated: (f"Machine “{updated.name}” saved.", detail_url),
         title=f"Edit {machine.name}",
         submit="Save",
         crumbs=[("Machines", _url(access, "tenant-machines")), (machine.name, detail_url)],
@@ -159,16 +169,14 @@ def machine_edit(request, access, machine_id):
 @require_POST
 def machine_delete(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
-    page = confirmation_page(
+    return _confirmed_delete(
         request,
         question=_machine_question(machine),
         cancel_url=_url(access, "tenant-machines-detail", machine.pk),
+        delete=lambda actor: services.machine_delete(machine=machine, actor=actor),
+        done=f"Machine “{machine.name}” deleted.",
+        next_url=_url(access, "tenant-machines"),
     )
-    if page is not None:
-        return page
-    services.machine_delete(machine=machine, actor=Actor.from_request(request))
-    messages.success(request, f"Machine “{machine.name}” deleted.")
-    return redirect(_url(access, "tenant-machines"))
 
 
 @site_page
@@ -197,16 +205,14 @@ def machine_secret_delete(request, access, machine_id, secret_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
     secret = identity_selectors.client_secret_get(client=machine.client, secret_id=secret_id)
     detail_url = _url(access, "tenant-machines-detail", machine.pk)
-    page = confirmation_page(
+    return _confirmed_delete(
         request,
         question=_secret_question(secret),
         cancel_url=detail_url,
+        delete=lambda actor: client_secret_delete(secret=secret, actor=actor),
+        done=f"Secret {secret.prefix}… deleted.",
+        next_url=detail_url,
     )
-    if page is not None:
-        return page
-    client_secret_delete(secret=secret, actor=Actor.from_request(request))
-    messages.success(request, f"Secret {secret.prefix}… deleted.")
-    return redirect(detail_url)
 
 
 # --- robots -------------------------------------------------------------------------------
@@ -229,21 +235,15 @@ def _robot_form(request, access, **options) -> RobotForm:
 
 @site_page(admin_only=True)
 def robot_create(request, access):
-    form = _robot_form(request, access)
-    if request.method == "POST":
-        robot = form.submit(
-            lambda values: services.robot_create(
-                tenant=access.tenant,
-                actor=Actor.from_request(request),
-                **serializers.robot_input(values, tenant=access.tenant),
-            )
-        )
-        if robot is not None:
-            messages.success(request, f"Robot “{robot.name}” created.")
-            return redirect(_url(access, "tenant-robots"))
     return _form_page(
         request,
-        form,
+        _robot_form(request, access),
+        lambda values: services.robot_create(
+            tenant=access.tenant,
+            actor=Actor.from_request(request),
+            **serializers.robot_input(values, tenant=access.tenant),
+        ),
+        done=lambda robot: (f"Robot “{robot.name}” created.", _url(access, "tenant-robots")),
         title="New robot",
         submit="Create robot",
         crumbs=[("Robots", _url(access, "tenant-robots"))],
@@ -271,21 +271,15 @@ def robot_edit(request, access, robot_id):
         "machineId": robot.machine_id,
         "description": robot.description,
     }
-    form = _robot_form(request, access, initial=initial)
-    if request.method == "POST":
-        updated = form.submit(
-            lambda values: services.robot_update(
-                robot=robot,
-                actor=Actor.from_request(request),
-                **serializers.robot_input(values, tenant=access.tenant),
-            )
-        )
-        if updated is not None:
-            messages.success(request, f"Robot “{updated.name}” saved.")
-            return redirect(detail_url)
     return _form_page(
         request,
-        form,
+        _robot_form(request, access, initial=initial),
+        lambda values: services.robot_update(
+            robot=robot,
+            actor=Actor.from_request(request),
+            **serializers.robot_input(values, tenant=access.tenant),
+        ),
+        done=lambda updated: (f"Robot “{updated.name}” saved.", detail_url),
         title=f"Edit {robot.name}",
         submit="Save",
         crumbs=[("Robots", _url(access, "tenant-robots")), (robot.name, detail_url)],
@@ -296,16 +290,14 @@ def robot_edit(request, access, robot_id):
 @require_POST
 def robot_delete(request, access, robot_id):
     robot = selectors.robot_get(tenant=access.tenant, robot_id=robot_id)
-    page = confirmation_page(
+    return _confirmed_delete(
         request,
         question=_robot_question(robot),
         cancel_url=_url(access, "tenant-robots-detail", robot.pk),
+        delete=lambda actor: services.robot_delete(robot=robot, actor=actor),
+        done=f"Robot “{robot.name}” deleted.",
+        next_url=_url(access, "tenant-robots"),
     )
-    if page is not None:
-        return page
-    services.robot_delete(robot=robot, actor=Actor.from_request(request))
-    messages.success(request, f"Robot “{robot.name}” deleted.")
-    return redirect(_url(access, "tenant-robots"))
 
 
 # --- sessions -----------------------------------------------------------------------------
