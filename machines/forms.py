@@ -14,25 +14,20 @@ from django.core.exceptions import ValidationError
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from machines.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Machine, Robot
+from tenants.odata import error_messages
 from tenants.site import add_service_errors
-
-
-def _messages(detail) -> list[str]:
-    if isinstance(detail, dict):
-        return [message for value in detail.values() for message in _messages(value)]
-    if isinstance(detail, list):
-        return [message for value in detail for message in _messages(value)]
-    return [str(detail)]
 
 
 def as_service_error(error: ValidationError | ApiValidationError) -> ValidationError:
     """The API parser's (DRF) ValidationError as a service's, keyed by the same fields
-    (a list's per-item errors flattened into the list's field)."""
+    with the same messages as the API's error body (tenants.odata)."""
     if not isinstance(error, ApiValidationError):
         return error
     if isinstance(error.detail, dict):
-        return ValidationError({key: _messages(value) for key, value in error.detail.items()})
-    return ValidationError(_messages(error.detail))
+        return ValidationError(
+            {key: [str(m) for m in error_messages(value)] for key, value in error.detail.items()}
+        )
+    return ValidationError([str(m) for m in error_messages(error.detail)])
 
 
 class Input(forms.CharField):
