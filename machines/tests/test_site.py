@@ -621,10 +621,17 @@ def test_a_refused_removal_names_the_refused_ids_removes_nothing_and_keeps_the_s
     assert not audited("session.delete")
 
 
-def test_removing_nothing_is_refused_with_the_apis_message(admin, tenant, sessions):
-    page = admin.post(site(tenant, "sessions/"), {"confirmed": "yes"})
+@pytest.mark.parametrize(
+    "chosen",
+    [pytest.param([], id="nothing"), pytest.param(["abc"], id="not-an-id")],
+)
+def test_a_malformed_removal_is_refused_with_the_apis_message(admin, api, tenant, sessions, chosen):
+    page = admin.post(site(tenant, "sessions/"), {"sessionIds": chosen, "confirmed": "yes"})
+    answer = api.post(odata(tenant, DELETE_INACTIVE), {"sessionIds": chosen})
 
-    assert top_errors(page) == ["Nothing was removed.", "This list may not be empty."]
+    assert answer.status_code == 400
+    [message] = answer.json()["errors"]["sessionIds"]
+    assert top_errors(page) == ["Nothing was removed.", message]
     assert Session.objects.count() == 3
 
 
