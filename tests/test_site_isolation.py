@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from federation.tests.factories import external_app, stored_credential
+from machines.tests.factories import machine_create, machine_with_secret, robot_create
 from tenants.models import Organization, Tenant
 from tenants.services import Actor, audit_record
 
@@ -45,7 +46,21 @@ TENANTS_PAGES = [
 ]
 
 # The machines app: machines and their secrets, robots, sessions.
-MACHINES_PAGES = []
+MACHINES_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/", id="machines"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/new/", id="machines-create"),
+    pytest.param(lambda w: _machine(w), id="machines-detail"),
+    pytest.param(lambda w: f"{_machine(w)}edit/", id="machines-edit"),
+    pytest.param(lambda w: f"{_machine(w)}delete/", id="machines-delete"),
+    pytest.param(lambda w: f"{_machine(w)}secrets/", id="machines-secret-create"),
+    pytest.param(lambda w: _machine_secret(w), id="machines-secret-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/", id="robots"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/new/", id="robots-create"),
+    pytest.param(lambda w: _robot(w), id="robots-detail"),
+    pytest.param(lambda w: f"{_robot(w)}edit/", id="robots-edit"),
+    pytest.param(lambda w: f"{_robot(w)}delete/", id="robots-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/sessions/", id="sessions"),
+]
 
 # The federation app: external applications, their secrets and federated credentials.
 FEDERATION_PAGES = [
@@ -83,6 +98,21 @@ FEDERATION_PAGES = [
 ]
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
+
+
+# What the machines app's entries create in World's tenant.
+def _machine(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine_create(tenant=w.tenant_row).pk}/"
+
+
+def _machine_secret(w) -> str:
+    machine, _ = machine_with_secret(tenant=w.tenant_row)
+    secret = machine.client.secrets.get()
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine.pk}/secrets/{secret.pk}/delete/"
+
+
+def _robot(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/robots/{robot_create(tenant=w.tenant_row).pk}/"
 
 
 @dataclass
