@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format lock clean bench
+.PHONY: run test lint format lock clean bench screenshots
+
+# The browser tests (tests/browser) drive Debian's Chromium; Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # The virtualenv is rebuilt whenever the lock file changes.
 $(STAMP): requirements.lock
@@ -24,8 +28,17 @@ run: $(STAMP)
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl+C to stop)"
 	$(VENV)/bin/gunicorn identity_server.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile -
 
-test: $(STAMP) lint
+test: $(STAMP) lint $(CHROMIUM)
 	$(VENV)/bin/pytest
+
+# Installed once where it is missing (CI runs as root); quiet, and a no-op once there.
+$(CHROMIUM):
+	@echo "Installing Chromium for the browser tests"
+	@export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
+# Retakes the screenshots in docs/screenshots/ (shown in README) with the browser tests.
+screenshots: $(STAMP) $(CHROMIUM)
+	UPDATE_SCREENSHOTS=1 $(VENV)/bin/pytest tests/browser -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

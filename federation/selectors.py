@@ -31,15 +31,35 @@ def federated_credential_list(*, app: ExternalApp) -> QuerySet[FederatedCredenti
     return FederatedCredential.objects.filter(app=app)
 
 
-def federated_credential_get(*, app: ExternalApp, credential_id: str) -> FederatedCredential:
+def _credential_pk(credential_id: str) -> uuid.UUID:
     try:
-        credential_uuid = uuid.UUID(str(credential_id))
+        return uuid.UUID(str(credential_id))
     except ValueError:
         raise Http404 from None
-    credential = federated_credential_list(app=app).filter(pk=credential_uuid).first()
+
+
+def federated_credential_get(*, app: ExternalApp, credential_id: str) -> FederatedCredential:
+    credential = federated_credential_list(app=app).filter(pk=_credential_pk(credential_id)).first()
     if credential is None:
         raise Http404
     credential.app = app  # already loaded, with what the audit event needs
+    return credential
+
+
+def federated_credential_find(
+    *, organization: Organization, credential_id: str
+) -> FederatedCredential:
+    """A credential of any of the organization's applications, by its id alone (a search
+    result names only that), with its application and client."""
+    credential = (
+        FederatedCredential.objects.filter(
+            pk=_credential_pk(credential_id), app__organization=organization
+        )
+        .select_related("app__client", "app__organization")
+        .first()
+    )
+    if credential is None:
+        raise Http404
     return credential
 
 

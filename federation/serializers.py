@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from federation.models import ExternalApp, FederatedCredential
-from identity_server.scopes import CATALOGUE
+from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.serializers import (
     StrictCharField,
     client_secret_json,
@@ -96,11 +96,10 @@ def _scope_json(name: str) -> dict:
 
 
 def _resources_json(scopes: list[str]) -> list[dict]:
-    groups: dict[str, list[dict]] = {}
-    for name in scopes:
-        scope = CATALOGUE.get(name)
-        groups.setdefault(scope.resource if scope else "", []).append(_scope_json(name))
-    return [{"name": resource, "scopes": items} for resource, items in groups.items()]
+    return [
+        {"name": resource, "scopes": [_scope_json(name) for name in names]}
+        for resource, names in scopes_by_resource(scopes).items()
+    ]
 
 
 def external_app_json(app: ExternalApp, *, secrets=()) -> dict:

@@ -158,6 +158,9 @@ def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
 
 
 _NAME_TAKEN = "A federated credential with this name already exists in this application."
+CREDENTIAL_LIMIT_MESSAGE = (
+    f"An application has at most {CREDENTIALS_PER_APP} federated credentials; delete one first."
+)
 
 
 def _validate_credential(credential: FederatedCredential) -> None:
@@ -238,9 +241,7 @@ def federated_credential_create(
             raise ValidationError(
                 {
                     "federatedCredentials": ValidationError(
-                        f"An application has at most {CREDENTIALS_PER_APP} federated "
-                        "credentials; delete one first.",
-                        code="limit_reached",
+                        CREDENTIAL_LIMIT_MESSAGE, code="limit_reached"
                     )
                 }
             )

@@ -65,6 +65,16 @@ def _catalogue() -> dict[str, Scope]:
 CATALOGUE: dict[str, Scope] = _catalogue()
 
 
+def scopes_by_resource(names) -> dict[str, list[str]]:
+    """`names` grouped by the resource server each is for (as UiPath groups scopes), in the
+    order given; a name that is not in the catalogue under ""."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        scope = CATALOGUE.get(name)
+        groups.setdefault(scope.resource if scope else "", []).append(name)
+    return groups
+
+
 def scope_satisfied(required: str, granted) -> bool:
     """Whether the `granted` scopes cover `required` (`X.Read`, `X.Write` or a plain scope):
     the exact scope does, and so does the whole-resource scope `X`."""

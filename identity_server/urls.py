@@ -6,21 +6,28 @@ API prefixes, unknown routes and errors answer JSON (identity_server.errors).
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from federation import api as federation_api
+from federation import site_urls as federation_site
 from identity_server import errors
 from identity_server import views as identity_views
 from machines import api as machines_api
 from machines import robotsservice
+from machines import site_urls as machines_site
 from tenants import api as tenants_api
+from tenants import site_urls as tenants_site
 from tenants import views as tenants_views
 
 handler400 = "identity_server.errors.bad_request"
 handler403 = "identity_server.errors.permission_denied"
 handler404 = "identity_server.errors.page_not_found"
 handler500 = "identity_server.errors.server_error"
+
+# The admin site: each app lists its pages in its site_urls.py (tenants/site_urls.py
+# describes the layout); a new app's pages are one more module here.
+SITE_PAGES = (tenants_site, machines_site, federation_site)
 
 token_view = identity_views.TokenView.as_view()
 credentials = federation_api.FederatedCredentialViewSet
@@ -158,13 +165,15 @@ urlpatterns = [
     path("identity_/api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path(
         "identity_/api/schema/docs",
-        SpectacularSwaggerView.as_view(url_name="openapi-schema"),
+        # The split view serves its start-up script as a file: no inline script, so the
+        # page works under the site's Content-Security-Policy.
+        SpectacularSwaggerSplitView.as_view(url_name="openapi-schema"),
         name="openapi-docs",
     ),
     *external_client_routes("", ""),
     *external_client_routes("<str:org>/", "-org"),
     path("django-admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", tenants_views.home, name="home"),
     path(
@@ -172,7 +181,14 @@ urlpatterns = [
         tenants_api.TenantsAndOrganizationInfo.as_view(),
         name="tenants-and-organization-info",
     ),
-    path("<str:org>/portal_/", tenants_views.organization_detail, name="organization"),
+    path(
+        "<str:org>/portal_/",
+        include([page for module in SITE_PAGES for page in module.organization_pages]),
+    ),
+    path(
+        "<str:org>/<str:tenant>/portal_/",
+        include([page for module in SITE_PAGES for page in module.tenant_pages]),
+    ),
     # Last: anything else under an API prefix is a JSON 404.
     *(re_path(pattern, errors.api_not_found) for pattern in errors.API_PATH_PATTERNS),
 ]

@@ -1,4 +1,5 @@
-"""The OAuth endpoints (SPEC §2): token, introspection, revocation, discovery and JWKS.
+"""The OAuth endpoints (SPEC §2): token, introspection, revocation, discovery and JWKS;
+and the admin site's sign-in page, throttled (identity_server.login_throttle).
 
 Thin: oauthlib (through DOT) runs the protocol with identity_server.validators; these views
 turn its answers into responses and audit the refusals.
@@ -7,6 +8,10 @@ turn its answers into responses and audit the refusals.
 import json
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -15,7 +20,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 from oauth2_provider.views.mixins import OAuthLibMixin
 
-from identity_server import scopes, services, tokens
+from identity_server import login_throttle, scopes, services, tokens
+from tenants.models import AuditEvent
+from tenants.services import Actor, AuditTarget, audit_record
 
 JWKS_MAX_AGE = 300
 
@@ -112,3 +119,57 @@ def jwks(request):
     response = JsonResponse({"keys": tokens.published_keys()})
     response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response
+
+
+# --- signing in to the admin site -------------------------------------------------------
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form, refused past the limits of identity_server.login_throttle;
+    failures and the first refusal of a window are audited (`user.sign_in`)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": (
+            "Too many failed sign-in attempts. Wait %(minutes)d minutes, then try again."
+        ),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        actor = Actor.from_request(self.request)
+        if login_throttle.is_throttled(username=username, address=actor.address):
+            if login_throttle.first_refusal(username=username, address=actor.address):
+                self._audit_failure(actor, username, "throttled")
+            raise ValidationError(
+                self.error_messages["throttled"],
+                code="throttled",
+                params={"minutes": login_throttle.WINDOW_SECONDS // 60},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            if username:
+                login_throttle.record_failure(username=username, address=actor.address)
+                self._audit_failure(actor, username, "wrong_credentials")
+            raise
+        login_throttle.clear_username(username=username)
+        return cleaned
+
+    @staticmethod
+    def _audit_failure(actor: Actor, username: str, reason: str) -> None:
+        # The username only when it is one: people type passwords into the wrong field.
+        user = get_user_model().objects.filter(username=username).first()
+        target = AuditTarget("user", str(user.pk), username) if user else None
+        audit_record(
+            action="user.sign_in",
+            actor=actor,
+            target=target,
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason_code=reason,
+            details={"known_user": user is not None},
+        )
+
+
+class LoginView(auth_views.LoginView):
+    form_class = ThrottledAuthenticationForm

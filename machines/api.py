@@ -33,9 +33,9 @@ from identity_server.scopes import CATALOGUE, scope_satisfied
 from identity_server.services import client_secret_create, client_secret_delete
 from machines import selectors, serializers, services
 from tenants import odata
-from tenants.models import SETTING_DEFINITIONS, AuditEvent
+from tenants.models import SETTING_DEFINITIONS
 from tenants.search import DEFAULT_LIMIT, tenant_search
-from tenants.selectors import setting_values
+from tenants.selectors import audit_event_list, setting_values
 from tenants.services import Actor, setting_set
 
 READ, WRITE = "OR.Machines.Read", "OR.Machines.Write"
@@ -343,7 +343,7 @@ class AuditLogListView(OrchestratorAPIView):
             default_order=("-occurred_at", "-id"),
             time_fields={"ExecutionTime"},
         )
-        events = AuditEvent.objects.filter(tenant=self.tenant)
+        events = audit_event_list(organization=self.tenant.organization, tenant=self.tenant)
         count, page = odata.odata_page(events, query)
         value = [serializers.audit_event_json(e) for e in page]
         return Response(

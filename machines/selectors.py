@@ -22,10 +22,24 @@ from tenants.selectors import setting_values
 
 HEARTBEAT_PERIOD = "Scalability.Heartbeat.PeriodSeconds"
 HEARTBEAT_THRESHOLD = "Scalability.Heartbeat.FailureThreshold"
+# A session's state as read: what the robot said last, or unresponsive (computed).
+UNRESPONSIVE = "Unresponsive"
+SESSION_STATES = (Session.State.CONNECTED, Session.State.DISCONNECTED, UNRESPONSIVE)
+
+
+def _named(queryset: QuerySet, text: str) -> QuerySet:
+    # The admin site's lists: the rows whose name contains `text` in any case, by name.
+    return queryset.filter(name__icontains=text).order_by(Lower("name"), "pk")
 
 
 def machine_list(*, tenant: Tenant) -> QuerySet[Machine]:
     return Machine.objects.filter(tenant=tenant).select_related("client")
+
+
+def machine_list_named(*, tenant: Tenant, text: str = "") -> QuerySet[Machine]:
+    """The tenant's machines whose name contains `text` (any case; all when empty), in
+    name order."""
+    return _named(machine_list(tenant=tenant), text)
 
 
 def _one(queryset: QuerySet, pk: int):
@@ -64,6 +78,12 @@ def robot_list(*, tenant: Tenant) -> QuerySet[Robot]:
     return Robot.objects.filter(tenant=tenant).select_related("machine")
 
 
+def robot_list_named(*, tenant: Tenant, text: str = "") -> QuerySet[Robot]:
+    """The tenant's robots whose name contains `text` (any case; all when empty), in name
+    order."""
+    return _named(robot_list(tenant=tenant), text)
+
+
 def robot_get(*, tenant: Tenant, robot_id: int) -> Robot:
     return _one(robot_list(tenant=tenant), robot_id)
 
@@ -71,43 +91,61 @@ def robot_get(*, tenant: Tenant, robot_id: int) -> Robot:
 # --- sessions ---------------------------------------------------------------------------
 
 
+def unresponsive_after(*, tenant: Tenant) -> timedelta:
+    """How long a connected session of the tenant may go without a heartbeat:
+    `FailureThreshold * PeriodSeconds` of the tenant's settings (SPEC §6)."""
+    values = setting_values(tenant=tenant)
+    return timedelta(seconds=values[HEARTBEAT_PERIOD] * values[HEARTBEAT_THRESHOLD])
+
+
 def session_unresponsive(*, tenant: Tenant, now: datetime | None = None) -> Q:
     """Matches the tenant's unresponsive sessions at `now`: connected, and silent for
-    longer than `FailureThreshold * PeriodSeconds` of the tenant's settings (SPEC §6).
-    Computed whenever sessions are read; no job marks them."""
-    values = setting_values(tenant=tenant)
-    silence = timedelta(seconds=values[HEARTBEAT_PERIOD] * values[HEARTBEAT_THRESHOLD])
-    cutoff = (now or timezone.now()) - silence
+    longer than unresponsive_after. Computed whenever sessions are read; no job marks
+    them."""
+    cutoff = (now or timezone.now()) - unresponsive_after(tenant=tenant)
     return Q(state=Session.State.CONNECTED, reporting_time__lt=cutoff)
 
 
-def session_inactive(*, tenant: Tenant, now: datetime | None = None) -> Q:
+def _inactive(unresponsive: Q) -> Q:
     """Matches the sessions that may be deleted: unattended, and disconnected or
-    unresponsive."""
-    unresponsive = session_unresponsive(tenant=tenant, now=now)
+    unresponsive (`unresponsive`, from session_unresponsive)."""
     return Q(is_unattended=True) & (Q(state=Session.State.DISCONNECTED) | unresponsive)
 
 
-def session_list(*, tenant: Tenant, now: datetime | None = None) -> QuerySet[Session]:
-    """The tenant's sessions, each annotated with `is_unresponsive` at `now`."""
+def session_list(
+    *, tenant: Tenant, now: datetime | None = None, state: str | None = None
+) -> QuerySet[Session]:
+    """The tenant's sessions, each annotated at `now` with `is_unresponsive` and
+    `is_inactive` (may be deleted); only those in `state` (one of
+    SESSION_STATES) when given."""
     unresponsive = session_unresponsive(tenant=tenant, now=now)
-    return (
+    sessions = (
         Session.objects.filter(tenant=tenant)
         .select_related("machine", "robot")
-        .annotate(is_unresponsive=ExpressionWrapper(unresponsive, output_field=BooleanField()))
+        .annotate(
+            is_unresponsive=ExpressionWrapper(unresponsive, output_field=BooleanField()),
+            is_inactive=ExpressionWrapper(_inactive(unresponsive), output_field=BooleanField()),
+        )
     )
+    if state == UNRESPONSIVE:
+        return sessions.filter(unresponsive)
+    if state == Session.State.CONNECTED:
+        return sessions.filter(Q(state=state) & ~unresponsive)
+    if state == Session.State.DISCONNECTED:
+        return sessions.filter(state=state)
+    return sessions
 
 
 def session_state(session: Session) -> str:
     """Connected, Disconnected or Unresponsive, for a session from session_list."""
-    return "Unresponsive" if session.is_unresponsive else session.state
+    return UNRESPONSIVE if session.is_unresponsive else session.state
 
 
 def session_list_inactive(
     *, tenant: Tenant, older_than: datetime | None = None, now: datetime | None = None
 ) -> QuerySet[Session]:
     """The tenant's deletable sessions, those last heard of before `older_than` if given."""
-    sessions = session_list(tenant=tenant, now=now).filter(session_inactive(tenant=tenant, now=now))
+    sessions = session_list(tenant=tenant, now=now).filter(is_inactive=True)
     if older_than is not None:
         sessions = sessions.filter(reporting_time__lt=older_than)
     return sessions

@@ -343,9 +343,9 @@ def session_delete_inactive(
     *, tenant: Tenant, session_ids, actor: Actor, now: datetime | None = None
 ) -> list[Session]:
     """Deletes the tenant's sessions `session_ids`, all or none: each must be an unattended
-    session of this tenant that is disconnected or unresponsive at `now`
-    (selectors.session_inactive). Otherwise raises ValidationError keyed `sessionIds`
-    naming the refused ids, and deletes nothing. One `session.delete` event per session."""
+    session of this tenant that is disconnected or unresponsive at `now` (`is_inactive` of
+    selectors.session_list). Otherwise raises ValidationError keyed `sessionIds` naming
+    the refused ids, and deletes nothing. One `session.delete` event per session."""
     ids = list(dict.fromkeys(session_ids))
     if not 1 <= len(ids) <= MAX_SESSIONS_DELETED:
         raise ValidationError(

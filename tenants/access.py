@@ -4,10 +4,26 @@ into a row the caller may see.
 Each resolves the object and the caller's membership in a single query and raises the same
 Http404 whether the object does not exist, is malformed, or belongs to an organization the
 caller is not a member of, so responses never reveal what exists elsewhere.
+
+The admin site's pages go through `site_page` (a view decorator), which applies the site's
+one rule of roles:
+
+- not signed in: sent to the sign-in page, whether or not the organization exists;
+- signed in but not a member of the organization (or it, or the tenant, does not exist):
+  the same 404 page, byte for byte;
+- a member: reads every page of the organization and its tenants, but every write (any
+  method other than GET, HEAD, OPTIONS) is refused with 403, and templates hide the write
+  controls (`access.can_write`);
+- an administrator: reads and writes.
 """
 
+import functools
 import uuid
+from dataclasses import dataclass
 
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.http import Http404
 
@@ -90,3 +106,78 @@ def access_tenant_anonymously(*, org_slug: str, tenant_name: str) -> Tenant:
         return _tenants_named(org_slug, tenant_name).get()
     except Tenant.DoesNotExist:
         raise Http404 from None
+
+
+# --- the admin site ---------------------------------------------------------------------
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class SiteAccess:
+    """What one page of the admin site acts on, resolved for the signed-in user: the
+    organization, the tenant (None on organization pages) and the user's role there."""
+
+    organization: Organization
+    tenant: Tenant | None
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Membership.Role.ADMIN
+
+    @property
+    def can_write(self) -> bool:
+        """Whether write controls are shown (and writes accepted): administrators only."""
+        return self.is_admin
+
+
+def access_site(*, user, org_slug: str, tenant_name: str | None = None) -> SiteAccess:
+    """The organization `{org}` (and tenant `{tenant}`, names in any case) with the user's
+    role, in one query, if `user` is a member; Http404 otherwise, the same for a missing
+    object and for another organization's."""
+    if not user.is_authenticated or getattr(user, "organization_global_id", None) is not None:
+        raise Http404  # the site is for signed-in people, never for a token's caller
+    if tenant_name is None:
+        row = (
+            Membership.objects.select_related("organization")
+            .filter(user=user, organization__slug=org_slug.lower())
+            .first()
+        )
+        if row is None:
+            raise Http404
+        return SiteAccess(row.organization, None, row.role)
+    tenant = (
+        _tenants_named(org_slug, tenant_name)
+        .filter(organization__memberships__user=user)
+        .annotate(role=F("organization__memberships__role"))
+        .first()
+    )
+    if tenant is None:
+        raise Http404
+    return SiteAccess(tenant.organization, tenant, tenant.role)
+
+
+def site_page(view=None, *, admin_only: bool = False):
+    """Decorator of an admin site view routed under `/{org}/portal_/` or
+    `/{org}/{tenant}/portal_/` (tenants/site_urls.py). The view receives `access`
+    (SiteAccess) instead of the `org` and `tenant` URL arguments; templates get the same
+    object as `access` (request.site_access, read by tenants.context_processors.site).
+
+    Anonymous visitors are sent to sign in; non-members get Http404; members who are not
+    administrators get 403 for every write, and for every method when `admin_only`.
+    """
+    if view is None:
+        return functools.partial(site_page, admin_only=admin_only)
+
+    @functools.wraps(view)
+    def wrapper(request, *args, org, tenant=None, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        access = access_site(user=request.user, org_slug=org, tenant_name=tenant)
+        if not access.is_admin and (admin_only or request.method not in SAFE_METHODS):
+            raise PermissionDenied("Only the organization's administrators may do this.")
+        request.site_access = access
+        return view(request, *args, access=access, **kwargs)
+
+    return wrapper

@@ -318,9 +318,9 @@ def exception_handler(exc, context):
     renames = getattr(context.get("view"), "error_fields", {})
     detail = exc.detail
     fields = detail if isinstance(detail, dict) else {}
-    errors = {renames.get(k, k): [str(m) for m in _as_list(v)] for k, v in fields.items()}
-    flat = [(renames.get(k, k), m) for k, v in fields.items() for m in _as_list(v)]
-    flat = flat or [("", m) for m in _as_list(detail)]
+    errors = {renames.get(k, k): [str(m) for m in error_messages(v)] for k, v in fields.items()}
+    flat = [(renames.get(k, k), m) for k, v in fields.items() for m in error_messages(v)]
+    flat = flat or [("", m) for m in error_messages(detail)]
     error_code = next(
         (ERROR_CODES[m.code] for _, m in flat if getattr(m, "code", None) in ERROR_CODES),
         ERROR_INVALID_INPUT,
@@ -333,5 +333,11 @@ def exception_handler(exc, context):
     )
 
 
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
+def error_messages(detail) -> list:
+    """The messages of a DRF error detail, flat: a list item's errors (keyed by its index)
+    and a nested object's count as the field's own, never as a Python repr."""
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in error_messages(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in error_messages(value)]
+    return [detail]

@@ -1,9 +1,11 @@
 """Every write of the tenants app, each in one transaction with its audit event."""
 
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from rest_framework.throttling import BaseThrottle
@@ -16,6 +18,7 @@ from tenants.models import (
     Setting,
     Tenant,
 )
+from tenants.selectors import setting_values
 
 # Keys whose values never reach the audit log, at any depth of `details`.
 _SENSITIVE_KEY_PARTS = ("secret", "password", "token", "assertion", "authorization", "private")
@@ -180,16 +183,72 @@ def tenant_create(*, organization: Organization, name: str, actor: Actor) -> Ten
 
 
 @transaction.atomic
+def tenant_rename(*, tenant: Tenant, name: str, actor: Actor) -> Tenant:
+    """Renames the tenant; its `{tenant}` URL segment changes with it."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    diff = apply_changes(tenant, {"name": name})
+    if not diff:
+        return tenant
+    tenant.full_clean()
+    save_unique_name(
+        tenant,
+        constraint="tenant_name_unique_in_organization",
+        message="A tenant with this name already exists.",
+    )
+    audit_record(action="tenant.rename", actor=actor, tenant=tenant, target=tenant, details=diff)
+    return tenant
+
+
+@transaction.atomic
+def organization_rename(*, organization: Organization, name: str, actor: Actor) -> Organization:
+    """Changes the organization's display name (its slug, in every URL, stays)."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    diff = apply_changes(organization, {"name": name.strip()})
+    if not diff:
+        return organization
+    organization.full_clean()
+    organization.save(update_fields=["name"])
+    audit_record(
+        action="organization.rename",
+        actor=actor,
+        organization=organization,
+        target=organization,
+        details=diff,
+    )
+    return organization
+
+
+def _user_target(user) -> AuditTarget:
+    return AuditTarget("user", str(user.pk), user.get_username())
+
+
+def _keep_an_admin(organization: Organization, leaving) -> None:
+    """Refuses a change that would leave the organization without an administrator.
+    The caller holds the organization's row lock, so two admins cannot each remove the
+    other at once."""
+    others = Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN)
+    if not others.exclude(user=leaving).exists():
+        raise ValidationError(
+            {"role": "The organization's last administrator cannot be removed or demoted."},
+            code="last_admin",
+        )
+
+
+@transaction.atomic
 def membership_set(*, organization: Organization, user, role: str, actor: Actor) -> Membership:
-    """Adds the user to the organization with `role`, or changes the role they have."""
+    """Adds the user to the organization with `role`, or changes the role they have; the
+    last administrator cannot be demoted."""
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"Unknown role “{role}”."}, code="invalid_choice")
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
     membership, created = Membership.objects.select_for_update().get_or_create(
         organization=organization, user=user, defaults={"role": role}
     )
     before = None if created else membership.role
     if before == role:
         return membership
+    if before == Membership.Role.ADMIN:
+        _keep_an_admin(organization, user)
     if not created:
         membership.role = role
         membership.save(update_fields=["role"])
@@ -197,10 +256,62 @@ def membership_set(*, organization: Organization, user, role: str, actor: Actor)
         action="membership.set",
         actor=actor,
         organization=organization,
-        target=AuditTarget("user", str(user.pk), user.get_username()),
+        target=_user_target(user),
         details={"role": {"before": before, "after": role}},
     )
     return membership
+
+
+@transaction.atomic
+def member_add(
+    *, organization: Organization, username: str, role: str, actor: Actor
+) -> tuple[Membership, str | None]:
+    """Adds the user named `username` to the organization, creating the account when no
+    user has that name; then the account's generated password is returned, once (else
+    None). An existing member is refused: their role is changed with membership_set."""
+    username = username.strip()
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    password = None
+    if user is None:
+        user = user_model(username=username)
+        try:
+            user.full_clean(exclude=["password"])
+        except ValidationError as error:
+            raise ValidationError({"username": error.message_dict.get("username", [])}) from None
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.save()
+        audit_record(
+            action="user.create", actor=actor, organization=organization, target=_user_target(user)
+        )
+    elif Membership.objects.filter(organization=organization, user=user).exists():
+        raise ValidationError(
+            {"username": f"“{username}” is already a member."}, code="already_member"
+        )
+    return membership_set(organization=organization, user=user, role=role, actor=actor), password
+
+
+@transaction.atomic
+def membership_remove(*, organization: Organization, user, actor: Actor) -> None:
+    """Removes the user from the organization (the account stays); never its last
+    administrator."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    membership = (
+        Membership.objects.select_for_update().filter(organization=organization, user=user).first()
+    )
+    if membership is None:
+        return
+    if membership.role == Membership.Role.ADMIN:
+        _keep_an_admin(organization, user)
+    membership.delete()
+    audit_record(
+        action="membership.remove",
+        actor=actor,
+        organization=organization,
+        target=_user_target(user),
+        details={"role": membership.role},
+    )
 
 
 @transaction.atomic
@@ -231,3 +342,30 @@ def setting_set(*, tenant: Tenant, key: str, value: Any, actor: Actor) -> Settin
         details={"value": {"before": before, "after": clean}},
     )
     return setting
+
+
+@transaction.atomic
+def settings_update(*, tenant: Tenant, values: dict[str, Any], actor: Actor) -> list[str]:
+    """Stores several settings at once through setting_set, all or none, and returns the
+    keys that changed: a value equal to the tenant's current one (stored or default) is
+    left alone, so a form that sends every setting stores and audits only its changes.
+    Every invalid value is reported, keyed by its setting, and nothing is saved."""
+    current = setting_values(tenant=tenant)
+    changed, problems = [], {}
+    for key, value in values.items():
+        definition = SETTING_DEFINITIONS.get(key)
+        try:
+            if definition is not None and definition.clean(value) == current[key]:
+                continue
+        except ValidationError:
+            pass  # setting_set reports it, as it does for the API
+        try:
+            with transaction.atomic():
+                setting_set(tenant=tenant, key=key, value=value, actor=actor)
+        except ValidationError as error:
+            problems[key] = error.message_dict.get("value") or error.messages
+        else:
+            changed.append(key)
+    if problems:
+        raise ValidationError(problems)
+    return changed

@@ -75,7 +75,7 @@ def served_project(**env: str) -> Iterator[str]:
         try:
             requests.get(f"{base}/identity_/.well-known/openid-configuration", timeout=1)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting, on a busy host
             time.sleep(0.2)
     try:
         yield base

@@ -48,3 +48,18 @@ def a_minute_passes(issuer: str) -> None:
     """The issuer's fetch lock expires, as it does a minute after a fetch (the cache's own
     timer, which tests do not wait for)."""
     cache.delete(jwks.cache_key("lock", issuer))
+
+
+def stored_credential(*, app, name="GitHub Actions", **fields) -> FederatedCredential:
+    """A federated credential row as the service stores it, without its issuer check (which
+    fetches the issuer: use services.federated_credential_create with the
+    `identity_provider` fixture for that). For tests where only the stored row matters,
+    such as which pages may show it."""
+    values = {
+        "description": "",
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "https://id.example.com/demo",
+        "subject": "repo:my-org/my-repo:ref:refs/heads/main",
+        **fields,
+    }
+    return FederatedCredential.objects.create(app=app, name=name, **values)

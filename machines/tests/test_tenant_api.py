@@ -282,6 +282,13 @@ def test_bad_delete_inactive_input_is_a_400(api, tenant, body):
     assert Session.objects.filter(pk=session.pk).exists()
 
 
+def test_an_items_error_reads_as_its_message(api, tenant):
+    response = api.post(odata(tenant, DELETE_INACTIVE), {"sessionIds": [1, "x"]})
+
+    assert response.json()["errors"] == {"sessionIds": ["A valid integer is required."]}
+    assert response.json()["message"] == "sessionIds: A valid integer is required."
+
+
 @pytest.mark.parametrize(
     ("scope", "status"),
     [("OR.Robots", 204), ("OR.Robots.Write", 204), ("OR.Robots.Read", 403), ("OR.Machines", 403)],

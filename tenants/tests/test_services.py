@@ -1,5 +1,8 @@
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from tenants import selectors, services
 from tenants.models import AuditEvent, Membership, Organization, Setting, Tenant
@@ -160,3 +163,61 @@ def test_organization_list_for_user_gives_each_organization_once_with_the_users_
 
     # then
     assert listed == [("Acme", "member")]
+
+
+# --- members: the last administrator -----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_last_admin_is_neither_demoted_nor_removed_but_a_second_one_may_go():
+    organization = OrganizationFactory()
+    first, second = UserFactory(), UserFactory()
+    services.membership_set(organization=organization, user=first, role="admin", actor=ACTOR)
+
+    for attempt in (
+        lambda: services.membership_set(
+            organization=organization, user=first, role="member", actor=ACTOR
+        ),
+        lambda: services.membership_remove(organization=organization, user=first, actor=ACTOR),
+    ):
+        with pytest.raises(ValidationError) as error:
+            attempt()
+        assert error.value.message_dict == {
+            "role": ["The organization's last administrator cannot be removed or demoted."]
+        }
+
+    services.membership_set(organization=organization, user=second, role="admin", actor=ACTOR)
+    services.membership_remove(organization=organization, user=first, actor=ACTOR)
+    assert list(Membership.objects.values_list("user", "role")) == [(second.pk, "admin")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_removing_each_other_at_once_leave_one():
+    # given
+    organization = OrganizationFactory()
+    admins = [UserFactory(), UserFactory()]
+    for user in admins:
+        services.membership_set(organization=organization, user=user, role="admin", actor=ACTOR)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def remove(user):
+        barrier.wait()
+        try:
+            services.membership_remove(organization=organization, user=user, actor=ACTOR)
+            outcomes.append("removed")
+        except ValidationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=remove, args=(user,)) for user in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then
+    assert sorted(outcomes) == ["refused", "removed"]
+    assert Membership.objects.filter(organization=organization, role="admin").count() == 1

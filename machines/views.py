@@ -1,0 +1,365 @@
+"""The admin site's pages of the machines app: machines and their client secrets, robots,
+unattended sessions.
+
+Thin, like the API views beside them: tenants.access.site_page resolves the tenant for the
+signed-in user (members read, administrators write); selectors read; every write goes
+through the API's own input parser and then the service, with the user as the audit
+actor (machines.forms), so a page and the API accept and refuse the same input alike.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+from rest_framework.exceptions import ValidationError as ApiValidationError
+
+from identity_server import selectors as identity_selectors
+from identity_server import serializers as identity_serializers
+from identity_server.services import client_secret_create, client_secret_delete
+from machines import selectors, serializers, services
+from machines.forms import ClientSecretForm, MachineForm, RobotForm, as_service_error
+from machines.models import Machine
+from tenants.access import site_page
+from tenants.services import Actor
+from tenants.site import confirmation_page, paginate, render_secret_once
+
+
+def _url(access, name: str, *args) -> str:
+    return reverse(name, args=[access.organization.slug, access.tenant.name, *args])
+
+
+def _posted(request):
+    """The form data of a POST, else None (an unbound form)."""
+    return request.POST if request.method == "POST" else None
+
+
+def _form_page(request, form, write, *, done, title: str, submit: str, crumbs):
+    """A page with one form. On POST, `write(values)` (machines.forms.ApiCheckedForm);
+    when it succeeds, `done(result)` gives the flash message and where to go next; else
+    the form again, with the errors beside the fields and the input kept. `crumbs` are the
+    breadcrumbs (label, URL) below the tenant's, the last one also where Cancel goes."""
+    if request.method == "POST":
+        result = form.submit(write)
+        if result is not None:
+            message, next_url = done(result)
+            messages.success(request, message)
+            return redirect(next_url)
+    return render(
+        request,
+        "machines/form.html",
+        {"form": form, "title": title, "submit_label": submit, "crumbs": crumbs},
+    )
+
+
+def _confirmed_delete(request, *, question: str, cancel_url: str, delete, done: str, next_url):
+    """A destructive POST: the confirmation page until confirmed (tenants.site), then
+    `delete(actor)`, the flash message `done` and a redirect to `next_url`."""
+    page = confirmation_page(request, question=question, cancel_url=cancel_url)
+    if page is not None:
+        return page
+    delete(Actor.from_request(request))
+    messages.success(request, done)
+    return redirect(next_url)
+
+
+# What the confirmation of each deletion asks, in the dialog and on the page without
+# JavaScript alike.
+
+
+def _machine_question(machine) -> str:
+    return (
+        f"Delete the machine “{machine.name}”? Its client ID and secrets stop working at "
+        "once, and so do the tokens its robots hold."
+    )
+
+
+def _secret_question(secret) -> str:
+    return (
+        f"Delete the secret {secret.prefix}…? It stops working at once, and so do the "
+        "tokens it issued."
+    )
+
+
+def _robot_question(robot) -> str:
+    return (
+        f"Delete the robot “{robot.name}”? Its sessions stay listed, without a robot, "
+        "until removed as inactive."
+    )
+
+
+# --- machines -----------------------------------------------------------------------------
+
+
+@site_page
+@require_safe
+def machine_list(request, access):
+    text = request.GET.get("q", "").strip()
+    machines = selectors.machine_list_named(tenant=access.tenant, text=text)
+    return render(
+        request, "machines/machine_list.html", {"page": paginate(request, machines), "q": text}
+    )
+
+
+@site_page(admin_only=True)
+def machine_create(request, access):
+    return _form_page(
+        request,
+        MachineForm(_posted(request), initial={"type": Machine.Type.STANDARD}),
+        lambda values: services.machine_create(
+            tenant=access.tenant,
+            actor=Actor.from_request(request),
+            **serializers.machine_input(values),
+        ),
+        done=lambda machine: (
+            f"Machine “{machine.name}” created. Generate a secret now.",
+            _url(access, "tenant-machines-detail", machine.pk),
+        ),
+        title="New machine",
+        submit="Create machine",
+        crumbs=[("Machines", _url(access, "tenant-machines"))],
+    )
+
+
+def _machine_page(request, machine, *, secret_form, new_secret: str | None = None):
+    secrets = identity_selectors.client_secret_list(client=machine.client)
+    context = {
+        "machine": machine,
+        "delete_question": _machine_question(machine),
+        "secrets": [(secret, _secret_question(secret)) for secret in secrets],
+        "secret_form": secret_form,
+        "new_secret": new_secret,
+        "now": timezone.now(),
+    }
+    if new_secret is not None:
+        return render_secret_once(request, "machines/machine_detail.html", context)
+    return render(request, "machines/machine_detail.html", context)
+
+
+@site_page
+@require_safe
+def machine_detail(request, access, machine_id):
+    machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
+    return _machine_page(request, machine, secret_form=ClientSecretForm())
+
+
+@site_page(admin_only=True)
+def machine_edit(request, access, machine_id):
+    machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
+    detail_url = _url(access, "tenant-machines-detail", machine.pk)
+    initial = {"name": machine.name, "type": machine.type, "description": machine.description}
+    return _form_page(
+        request,
+        MachineForm(_posted(request), initial=initial),
+        lambda values: services.machine_update(
+            machine=machine,
+            actor=Actor.from_request(request),
+            **serializers.machine_input(values),
+        ),
+        done=lambda updated: (f"Machine “{updated.name}” saved.", detail_url),
+        title=f"Edit {machine.name}",
+        submit="Save",
+        crumbs=[("Machines", _url(access, "tenant-machines")), (machine.name, detail_url)],
+    )
+
+
+@site_page
+@require_POST
+def machine_delete(request, access, machine_id):
+    machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
+    return _confirmed_delete(
+        request,
+        question=_machine_question(machine),
+        cancel_url=_url(access, "tenant-machines-detail", machine.pk),
+        delete=lambda actor: services.machine_delete(machine=machine, actor=actor),
+        done=f"Machine “{machine.name}” deleted.",
+        next_url=_url(access, "tenant-machines"),
+    )
+
+
+@site_page
+def machine_secret_create(request, access, machine_id):
+    """POST: a new secret, its plaintext shown in this answer only (no redirect, no-store)."""
+    machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
+    if request.method != "POST":
+        return redirect(_url(access, "tenant-machines-detail", machine.pk))
+    form = ClientSecretForm(request.POST)
+    created = form.submit(
+        lambda values: client_secret_create(
+            client=machine.client,
+            actor=Actor.from_request(request),
+            **identity_serializers.client_secret_input(values),
+        )
+    )
+    if created is None:
+        return _machine_page(request, machine, secret_form=form)
+    _secret, plaintext = created
+    return _machine_page(request, machine, secret_form=ClientSecretForm(), new_secret=plaintext)
+
+
+@site_page
+@require_POST
+def machine_secret_delete(request, access, machine_id, secret_id):
+    machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
+    secret = identity_selectors.client_secret_get(client=machine.client, secret_id=secret_id)
+    detail_url = _url(access, "tenant-machines-detail", machine.pk)
+    return _confirmed_delete(
+        request,
+        question=_secret_question(secret),
+        cancel_url=detail_url,
+        delete=lambda actor: client_secret_delete(secret=secret, actor=actor),
+        done=f"Secret {secret.prefix}… deleted.",
+        next_url=detail_url,
+    )
+
+
+# --- robots -------------------------------------------------------------------------------
+
+
+@site_page
+@require_safe
+def robot_list(request, access):
+    text = request.GET.get("q", "").strip()
+    robots = selectors.robot_list_named(tenant=access.tenant, text=text)
+    return render(
+        request, "machines/robot_list.html", {"page": paginate(request, robots), "q": text}
+    )
+
+
+def _robot_form(request, access, **options) -> RobotForm:
+    machines = selectors.machine_list_named(tenant=access.tenant)
+    return RobotForm(_posted(request), machines=machines, **options)
+
+
+@site_page(admin_only=True)
+def robot_create(request, access):
+    return _form_page(
+        request,
+        _robot_form(request, access),
+        lambda values: services.robot_create(
+            tenant=access.tenant,
+            actor=Actor.from_request(request),
+            **serializers.robot_input(values, tenant=access.tenant),
+        ),
+        done=lambda robot: (f"Robot “{robot.name}” created.", _url(access, "tenant-robots")),
+        title="New robot",
+        submit="Create robot",
+        crumbs=[("Robots", _url(access, "tenant-robots"))],
+    )
+
+
+@site_page
+@require_safe
+def robot_detail(request, access, robot_id):
+    robot = selectors.robot_get(tenant=access.tenant, robot_id=robot_id)
+    return render(
+        request,
+        "machines/robot_detail.html",
+        {"robot": robot, "delete_question": _robot_question(robot)},
+    )
+
+
+@site_page(admin_only=True)
+def robot_edit(request, access, robot_id):
+    robot = selectors.robot_get(tenant=access.tenant, robot_id=robot_id)
+    detail_url = _url(access, "tenant-robots-detail", robot.pk)
+    initial = {
+        "name": robot.name,
+        "username": robot.username,
+        "machineId": robot.machine_id,
+        "description": robot.description,
+    }
+    return _form_page(
+        request,
+        _robot_form(request, access, initial=initial),
+        lambda values: services.robot_update(
+            robot=robot,
+            actor=Actor.from_request(request),
+            **serializers.robot_input(values, tenant=access.tenant),
+        ),
+        done=lambda updated: (f"Robot “{updated.name}” saved.", detail_url),
+        title=f"Edit {robot.name}",
+        submit="Save",
+        crumbs=[("Robots", _url(access, "tenant-robots")), (robot.name, detail_url)],
+    )
+
+
+@site_page
+@require_POST
+def robot_delete(request, access, robot_id):
+    robot = selectors.robot_get(tenant=access.tenant, robot_id=robot_id)
+    return _confirmed_delete(
+        request,
+        question=_robot_question(robot),
+        cancel_url=_url(access, "tenant-robots-detail", robot.pk),
+        delete=lambda actor: services.robot_delete(robot=robot, actor=actor),
+        done=f"Robot “{robot.name}” deleted.",
+        next_url=_url(access, "tenant-robots"),
+    )
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+REMOVE_SESSIONS_QUESTION = "Remove the selected sessions? Their history stays in the audit log."
+# How each state looks (static/css/site.css).
+STATE_BADGES = {
+    "Connected": "badge-ok",
+    "Disconnected": "badge-neutral",
+    "Unresponsive": "badge-danger",
+}
+
+
+def _sessions_page(request, access, *, errors=(), selected=()):
+    state = request.GET.get("state", "")
+    state = state if state in selectors.SESSION_STATES else ""
+    sessions = selectors.session_list(tenant=access.tenant, state=state or None)
+    page = paginate(request, sessions.order_by("-reporting_time", "-pk"))
+    rows = []
+    for session in page:
+        shown = selectors.session_state(session)
+        rows.append((session, shown, STATE_BADGES[shown]))
+    return render(
+        request,
+        "machines/session_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "state": state,
+            "states": selectors.SESSION_STATES,
+            "silence": int(selectors.unresponsive_after(tenant=access.tenant).total_seconds()),
+            "remove_question": REMOVE_SESSIONS_QUESTION,
+            "errors": errors,
+            "selected": set(selected),
+        },
+    )
+
+
+@site_page
+def session_list(request, access):
+    """GET: the sessions, of one state or all. POST: removes the selected ones, all or
+    none, as the API's DeleteInactiveUnattendedSessions does (the same parser and service,
+    so the same refusals); a refusal names the ids refused, and the selection is kept."""
+    if request.method != "POST":
+        return _sessions_page(request, access)
+    chosen = request.POST.getlist("sessionIds")
+    page = confirmation_page(
+        request,
+        question=REMOVE_SESSIONS_QUESTION,
+        cancel_url=request.get_full_path(),
+        confirm_label="Remove",
+    )
+    if page is not None:
+        return page
+    try:
+        session_ids = serializers.delete_inactive_sessions_input({"sessionIds": chosen})
+        removed = services.session_delete_inactive(
+            tenant=access.tenant, session_ids=session_ids, actor=Actor.from_request(request)
+        )
+    except (ValidationError, ApiValidationError) as error:
+        refusal = as_service_error(error).messages
+        return _sessions_page(request, access, errors=refusal, selected=chosen)
+    messages.success(request, f"Removed {len(removed)} session{pluralize(len(removed))}.")
+    return redirect(request.get_full_path())

@@ -1,0 +1,93 @@
+"""The layout: search from the header with Ctrl+/, the tenant switcher, a narrow window,
+and Swagger UI under the Content-Security-Policy."""
+
+import re
+
+from playwright.sync_api import expect
+
+from machines.tests.factories import machine_create, robot_create
+from tenants.tests.factories import TenantFactory
+
+
+def test_ctrl_slash_focuses_the_header_search_and_the_type_filter_narrows(
+    admin_page, admin_membership, screenshot
+):
+    # given
+    tenant = admin_membership.organization.tenants.get()
+    machine_create(tenant=tenant, name="Build-Agent-01", description="The CI pool")
+    robot_create(tenant=tenant, name="build-robot")
+    machine_create(tenant=tenant, name="Payroll")
+    admin_page.goto(f"/{admin_membership.organization.slug}/{tenant.name}/portal_/")
+
+    # when
+    admin_page.keyboard.press("Control+/")
+    box = admin_page.get_by_role("searchbox", name=f"Search {tenant.name}")
+    expect(box).to_be_focused()
+    box.fill("build")
+    box.press("Enter")
+
+    # then: both types, then machines only
+    results = admin_page.get_by_role("table")
+    expect(admin_page.get_by_role("status")).to_have_text("2 results for “build”.")
+    expect(results).to_contain_text("Build-Agent-01")
+    expect(results).to_contain_text("The CI pool")
+    expect(results).to_contain_text("build-robot")
+    expect(results).not_to_contain_text("Payroll")
+    screenshot(admin_page, "search")
+    admin_page.get_by_label("Type").select_option(label="Machine")
+    admin_page.get_by_role("button", name="Search", exact=True).click()
+    expect(admin_page).to_have_url(re.compile(r"type=machine"))
+    expect(results).to_contain_text("Build-Agent-01")
+    expect(results).not_to_contain_text("build-robot")
+
+
+def test_search_explains_an_empty_result(admin_page, admin_membership):
+    tenant = admin_membership.organization.tenants.get()
+
+    admin_page.goto(
+        f"/{admin_membership.organization.slug}/{tenant.name}/portal_/search/?q=nothing-here"
+    )
+
+    expect(admin_page.get_by_text("Nothing found")).to_be_visible()
+
+
+def test_the_tenant_switcher_opens_the_same_page_in_another_tenant(admin_page, admin_membership):
+    # given
+    organization = admin_membership.organization
+    TenantFactory(organization=organization, name="Staging")
+    admin_page.goto(f"/{organization.slug}/DefaultTenant/portal_/search/")
+
+    # when: keyboard only
+    switcher = admin_page.locator("summary", has_text="Tenant")
+    switcher.focus()
+    admin_page.keyboard.press("Enter")
+    admin_page.get_by_role("link", name="Staging").focus()
+    admin_page.keyboard.press("Enter")
+
+    # then
+    expect(admin_page).to_have_url(re.compile(rf"/{organization.slug}/Staging/portal_/search/$"))
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text("Search Staging")
+    expect(
+        admin_page.get_by_role("navigation", name="Main").get_by_role("link", name="Search")
+    ).to_have_attribute("aria-current", "page")
+
+
+def test_a_narrow_window_stacks_the_navigation_without_sideways_scrolling(
+    admin_page, admin_membership
+):
+    admin_page.set_viewport_size({"width": 360, "height": 740})
+
+    admin_page.goto(f"/{admin_membership.organization.slug}/portal_/")
+
+    navigation = admin_page.get_by_role("navigation", name="Main").bounding_box()
+    heading = admin_page.get_by_role("heading", level=1).bounding_box()
+    assert navigation["y"] + navigation["height"] <= heading["y"]
+    assert admin_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_swagger_ui_runs_under_the_content_security_policy(page):
+    # The `page` fixture fails the test on any CSP violation or script error.
+    page.goto("/identity_/api/schema/docs")
+
+    expect(page.get_by_text("Identity server API").first).to_be_visible()
+    expect(page.locator(".opblock").first).to_be_visible()

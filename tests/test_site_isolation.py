@@ -1,0 +1,186 @@
+"""Every page of the admin site belongs to one organization: an admin of another
+organization gets, for GET and for POST, the same 404 (byte for byte) as for an
+organization that does not exist.
+
+Each entry of the lists below is a page's address, made from `w` (World: the first
+organization, its tenant DefaultTenant, and whatever the entry creates there). Add one
+line per new page to your app's list. Each page must also answer its own organization's
+admin with something other than 404, so that a mistyped entry cannot pass.
+"""
+
+import functools
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from federation.tests.factories import external_app, stored_credential
+from machines.tests.factories import machine_create, machine_with_secret, robot_create
+from tenants.models import Organization, Tenant
+from tenants.services import Actor, audit_record
+
+# The tenants app: organization and tenant pages, audit, settings, search.
+TENANTS_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/", id="organization"),
+    pytest.param(lambda w: f"/{w.org}/portal_/tenants/", id="tenants"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/tenants/{w.tenant_row.pk}/rename/", id="tenant-rename"
+    ),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/", id="members"),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/role/", id="member-role"),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/remove/", id="member-remove"),
+    pytest.param(lambda w: f"/{w.org}/portal_/settings/", id="organization-settings"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/", id="audit"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/{w.event().pk}/", id="audit-event"),
+    pytest.param(lambda w: f"/{w.org}/portal_/audit/export.csv", id="audit-export"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/", id="tenant-home"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/settings/", id="tenant-settings"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/audit/", id="tenant-audit"),
+    pytest.param(
+        lambda w: f"/{w.org}/{w.tenant}/portal_/audit/{w.event(tenant=True).pk}/",
+        id="tenant-audit-event",
+    ),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/audit/export.csv", id="tenant-export"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/search/?q=a", id="tenant-search"),
+]
+
+# The machines app: machines and their secrets, robots, sessions.
+MACHINES_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/", id="machines"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/machines/new/", id="machines-create"),
+    pytest.param(lambda w: _machine(w), id="machines-detail"),
+    pytest.param(lambda w: f"{_machine(w)}edit/", id="machines-edit"),
+    pytest.param(lambda w: f"{_machine(w)}delete/", id="machines-delete"),
+    pytest.param(lambda w: f"{_machine(w)}secrets/", id="machines-secret-create"),
+    pytest.param(lambda w: _machine_secret(w), id="machines-secret-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/", id="robots"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/robots/new/", id="robots-create"),
+    pytest.param(lambda w: _robot(w), id="robots-detail"),
+    pytest.param(lambda w: f"{_robot(w)}edit/", id="robots-edit"),
+    pytest.param(lambda w: f"{_robot(w)}delete/", id="robots-delete"),
+    pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/sessions/", id="sessions"),
+]
+
+# The federation app: external applications, their secrets and federated credentials.
+FEDERATION_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/", id="org-apps"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/new/", id="org-apps-create"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/", id="org-apps-detail"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/edit/", id="org-apps-edit"),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/delete/", id="org-apps-delete"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/", id="org-apps-secret-create"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/secrets/{w.secret_id}/delete/",
+        id="org-apps-secret-delete",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/", id="org-apps-credentials"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/new/",
+        id="org-apps-credential-create",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/evaluate/",
+        id="org-apps-credentials-evaluate",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/edit/",
+        id="org-apps-credential-edit",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/delete/",
+        id="org-apps-credential-delete",
+    ),
+]
+
+PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
+
+
+# What the machines app's entries create in World's tenant.
+def _machine(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine_create(tenant=w.tenant_row).pk}/"
+
+
+def _machine_secret(w) -> str:
+    machine, _ = machine_with_secret(tenant=w.tenant_row)
+    secret = machine.client.secrets.get()
+    return f"/{w.org}/{w.tenant}/portal_/machines/{machine.pk}/secrets/{secret.pk}/delete/"
+
+
+def _robot(w) -> str:
+    return f"/{w.org}/{w.tenant}/portal_/robots/{robot_create(tenant=w.tenant_row).pk}/"
+
+
+@dataclass
+class World:
+    organization: Organization
+    tenant_row: Tenant
+    admin: User
+
+    @property
+    def org(self) -> str:
+        return self.organization.slug
+
+    @property
+    def tenant(self) -> str:
+        return self.tenant_row.name
+
+    def event(self, tenant: bool = False):
+        """An audit event of the organization (of its tenant, with `tenant`)."""
+        return audit_record(
+            action="test.event",
+            actor=Actor.system("test"),
+            organization=self.organization,
+            tenant=self.tenant_row if tenant else None,
+        )
+
+    # The federation app's objects, made on first use: an application (its client ID),
+    # its first secret, a federated credential.
+    @functools.cached_property
+    def _app(self):
+        return external_app(organization=self.organization)[0]
+
+    @property
+    def app_id(self) -> str:
+        return self._app.client.client_id
+
+    @property
+    def secret_id(self) -> int:
+        return self._app.client.secrets.get().pk
+
+    @functools.cached_property
+    def credential_id(self) -> str:
+        return str(stored_credential(app=self._app).pk)
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_another_organizations_admin_gets_the_404_of_a_missing_organization(
+    admin_membership, other_admin_membership, page
+):
+    # given
+    organization = admin_membership.organization
+    tenant = organization.tenants.get(name="DefaultTenant")
+    url = page(World(organization, tenant, admin_membership.user))
+    missing_url = url.replace(f"/{organization.slug}/", "/no-such-org/", 1)
+    owner, stranger = _client(admin_membership.user), _client(other_admin_membership.user)
+    assert owner.get(url).status_code != 404, "the page must exist for its own admin"
+
+    for method in ("get", "post"):
+        # when
+        foreign = getattr(stranger, method)(url)
+        missing = getattr(stranger, method)(missing_url)
+
+        # then
+        assert foreign.status_code == missing.status_code == 404, method
+        assert foreign.content == missing.content, method
+        assert organization.name not in foreign.content.decode()
