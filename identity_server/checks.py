@@ -40,6 +40,10 @@ def parse_host_port(entry: str) -> tuple[str, int] | None:
     return host.lower(), int(port)
 
 
+# Cache backends that no other process sees.
+_LOCAL_CACHES = ("locmem.LocMemCache", "dummy.DummyCache")
+
+
 @register(Tags.security, DEPLOY_SAFETY)
 def check_production_safety(app_configs=None, **kwargs):
     problems = []
@@ -80,6 +84,16 @@ def check_production_safety(app_configs=None, **kwargs):
                     "are not public addresses.",
                     hint="List only identity providers on your private network.",
                     id="identity.W001",
+                )
+            )
+        backend = settings.CACHES["default"]["BACKEND"]
+        if settings.FEDERATION_ASSERTION_REPLAY_PROTECTION and backend.endswith(_LOCAL_CACHES):
+            problems.append(
+                Warning(
+                    "FEDERATION_ASSERTION_REPLAY_PROTECTION is on with a cache of this process "
+                    "only: each process would accept a replayed token once.",
+                    hint="Set REDIS_URL, so that every process records tokens in one place.",
+                    id="identity.W002",
                 )
             )
     malformed = [e for e in settings.FEDERATION_OUTBOUND_ALLOWLIST if parse_host_port(e) is None]

@@ -16,6 +16,7 @@ PRODUCTION = {
     "FEDERATION_CA_BUNDLE": None,
     "IDENTITY_SIGNING_KEY_FILE": None,
     "IDENTITY_SIGNING_KEY_PREVIOUS_FILES": [],
+    "FEDERATION_ASSERTION_REPLAY_PROTECTION": False,
 }
 
 
@@ -55,6 +56,21 @@ def test_a_plain_http_issuer_is_refused_in_production(settings):
 
 def test_an_outbound_allowlist_outside_debug_is_a_warning(settings):
     assert _ids(settings, FEDERATION_OUTBOUND_ALLOWLIST=["10.0.0.5:443"]) == ["identity.W001"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        pytest.param(
+            "django.core.cache.backends.locmem.LocMemCache", ["identity.W002"], id="locmem"
+        ),
+        pytest.param("identity_server.cache.RedisCache", [], id="redis"),
+    ],
+)
+def test_replay_protection_needs_a_shared_cache(settings, backend, expected):
+    caches = {"default": {"BACKEND": backend, "LOCATION": "redis://127.0.0.1:6379/15"}}
+
+    assert _ids(settings, FEDERATION_ASSERTION_REPLAY_PROTECTION=True, CACHES=caches) == expected
 
 
 def test_a_malformed_outbound_allowlist_is_refused(settings):
