@@ -35,7 +35,8 @@ because it accepts tokens without `aud` or `exp` unless told otherwise.
 `client_assertion_authenticate` is the token endpoint's assertion authentication (the
 validator's CLIENT_ASSERTION_AUTHENTICATOR): it reads the client with its credentials from
 a per-process copy (identity_server.clients.ClientCache), so a warm request reads and
-writes no database row, and marks the credential used at most once a minute.
+writes no database row, skips parsing and verifying an assertion it accepted before (see
+`_accepted`), and marks the credential used at most once a minute.
 `assertion_evaluate` runs the same checks against every credential of an application and
 explains near misses, for admins; it never issues a token.
 """
