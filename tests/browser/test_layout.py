@@ -15,7 +15,7 @@ from machines.tests.factories import (
     session_create,
 )
 from tenants.services import Actor, audit_record
-from tenants.tests.factories import TenantFactory
+from tenants.tests.factories import MembershipFactory, TenantFactory
 
 
 def test_ctrl_slash_focuses_the_header_search_and_the_type_filter_narrows(
@@ -160,3 +160,48 @@ def test_every_kind_of_page_reads_on_a_narrow_window_without_sideways_scrolling(
 def _scrolls_sideways(page) -> list[str]:
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     return [f"{page.url}: {width[0]}px wide in {width[1]}px"] if width[0] > width[1] else []
+
+
+def test_the_organization_switcher_and_the_breadcrumbs_lead_between_pages(
+    admin_page, admin_membership, other_admin_membership
+):
+    # given: the admin is also a member of a second organization; a third is not theirs
+    organization = admin_membership.organization
+    second = MembershipFactory(user=admin_membership.user, role="member").organization
+    machine = machine_create(tenant=organization.tenants.get(), name="Build host")
+    admin_page.goto(f"/{organization.slug}/DefaultTenant/portal_/machines/{machine.pk}/")
+
+    # then: the path to the page, each step a link but the page itself
+    crumbs = admin_page.get_by_role("navigation", name="Breadcrumb").get_by_role("listitem")
+    expect(crumbs).to_have_text(
+        ["Organizations", organization.name, "DefaultTenant", "Machines", "Build host"]
+    )
+    expect(crumbs.last).to_have_attribute("aria-current", "page")
+    expect(crumbs.get_by_role("link")).to_have_count(4)
+
+    # when: a step back up
+    crumbs.get_by_role("link", name="Machines").click()
+
+    # then
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text(re.compile("Machines"))
+
+    # when: the organization switcher, by keyboard
+    admin_page.locator("summary", has_text="Organization").focus()
+    admin_page.keyboard.press("Enter")
+    menu = admin_page.locator("details.switcher[open] ul")
+
+    # then: the user's organizations only, the current one marked
+    expect(menu.get_by_role("link")).to_have_text(sorted([organization.name, second.name]))
+    expect(menu.get_by_role("link", name=organization.name)).to_have_attribute(
+        "aria-current", "true"
+    )
+    expect(menu).not_to_contain_text(other_admin_membership.organization.name)
+
+    # when
+    menu.get_by_role("link", name=second.name).focus()
+    admin_page.keyboard.press("Enter")
+
+    # then: the second organization's page, read only there
+    expect(admin_page).to_have_url(re.compile(rf"/{second.slug}/portal_/$"))
+    expect(admin_page.get_by_role("heading", level=1)).to_have_text(second.name)
+    expect(admin_page.get_by_text("Member (read only)")).to_be_visible()
