@@ -5,9 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from federation.services import federated_credential_create
-from federation.tests.factories import external_app
-from identity_server.tests.factories import TEST_ACTOR
+from federation.tests.factories import external_app, stored_credential
 from machines.tests.factories import (
     machine_create,
     machine_with_secret,
@@ -112,11 +110,8 @@ def test_every_kind_of_page_reads_on_a_narrow_window_without_sideways_scrolling(
     robot = robot_create(tenant=tenant, name="builder", machine=machine)
     session_create(machine=machine, host_name="HOST-WITH-A-LONG-NAME-0001", robot=robot)
     app, _ = external_app(organization=organization, scopes=("OR.Machines",))
-    federated_credential_create(
+    stored_credential(
         app=app,
-        actor=TEST_ACTOR,
-        name="GitHub main",
-        description="",
         issuer=identity_provider.issuer("github"),
         audience="https://id.example.com/acme",
         subject="repo:acme/deploy:ref:refs/heads/main",
