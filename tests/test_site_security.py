@@ -10,6 +10,7 @@ from django.urls import reverse
 from identity_server import login_throttle
 from tenants.models import AuditEvent
 from tenants.tests.factories import PASSWORD, UserFactory
+from tests.test_site_isolation import PAGES, World
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -79,6 +80,26 @@ def test_forms_without_the_csrf_token_are_refused(admin_membership):
     assert sign_in.status_code == 403
     assert "The form has expired" in sign_in.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.django_db
+def test_every_page_refuses_a_post_without_the_csrf_token(admin_membership, page):
+    # given: the organization's admin, signed in, and a page of the site (every one:
+    # test_site_isolation checks that its list names them all)
+    organization = admin_membership.organization
+    url = page(World(organization, organization.tenants.get(), admin_membership.user))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_membership.user)
+    audited = AuditEvent.objects.count()
+
+    # when
+    response = client.post(url, {"confirmed": "yes"})
+
+    # then
+    assert response.status_code == 403
+    assert "The form has expired" in response.content.decode()
+    assert AuditEvent.objects.count() == audited
 
 
 @pytest.mark.django_db
