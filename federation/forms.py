@@ -14,7 +14,6 @@ from federation.models import (
     SUBJECT_MAX_LENGTH,
 )
 from identity_server.scopes import CATALOGUE, scopes_by_resource
-from identity_server.services import DESCRIPTION_MAX_LENGTH as SECRET_DESCRIPTION_MAX_LENGTH
 from tenants.site import InputForm
 
 
@@ -121,16 +120,4 @@ class EvaluateForm(InputForm):
             "A token from the workload's identity provider. It is checked against every "
             "credential below; no token is issued and nothing is stored or logged."
         ),
-    )
-
-
-class ClientSecretForm(InputForm):
-    """`ClientSecretInput` (identity_server.serializers), as the GenerateSecret API."""
-
-    description = forms.CharField(required=False, max_length=SECRET_DESCRIPTION_MAX_LENGTH)
-    expiryTime = forms.DateTimeField(
-        label="Expires",
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text="In UTC. Leave it empty for a secret that does not expire.",
     )

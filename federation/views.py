@@ -8,36 +8,25 @@ write goes through the API's serializer and then the same service, with the sign
 as the actor of the audit event; so a page refuses what the API refuses, in the same words.
 """
 
-import functools
-
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST, require_safe
-from rest_framework import exceptions as api_exceptions
 
 from federation import assertions, jwks, selectors, serializers, services
-from federation.api import GenerateSecretView
-from federation.forms import (
-    ClientSecretForm,
-    EvaluateForm,
-    ExternalAppForm,
-    FederatedCredentialForm,
-)
+from federation.forms import EvaluateForm, ExternalAppForm, FederatedCredentialForm
 from federation.models import CREDENTIALS_PER_APP
-from identity_server import selectors as identity_selectors
-from identity_server import serializers as identity_serializers
 from identity_server.scopes import CATALOGUE, scopes_by_resource
-from identity_server.services import client_secret_create, client_secret_delete
+from identity_server.site import (
+    client_secret_delete_page,
+    client_secret_generate,
+    client_secrets_context,
+)
 from tenants.access import site_page
 from tenants.services import Actor
-from tenants.site import add_service_errors, confirmation_page, paginate, render_secret_once
+from tenants.site import confirmed_delete, form_data, paginate, render_secret_once, submit_form
 
-# What a page shows beside its fields: a service's refusal or the API serializer's.
-INPUT_ERRORS = (ValidationError, api_exceptions.ValidationError)
 APP_ERROR_FIELDS = serializers.ExternalAppInput.ERROR_FIELDS
 
 
@@ -51,23 +40,8 @@ def _credential(access, client_id, credential_id):
     )
 
 
-def _app_url(name: str, app) -> str:
-    return reverse(name, args=[app.organization.slug, app.client.client_id])
-
-
-def _posted(request):
-    return request.POST if request.method == "POST" else None
-
-
-def _write(request, form, service, parse, *, renames=None, **arguments):
-    """`service(**arguments, actor=<the signed-in user>, **parse(the form's input))`, the
-    write the API makes with the same serializer (`parse`) and service; None when either
-    refused the input, whose messages are then beside the form's fields."""
-    try:
-        return service(**arguments, actor=Actor.from_request(request), **parse(form.api_data()))
-    except INPUT_ERRORS as error:
-        add_service_errors(form, error, renames=renames)
-        return None
+def _app_url(name: str, app, *args) -> str:
+    return reverse(name, args=[app.organization.slug, app.client.client_id, *args])
 
 
 # --- external applications ---------------------------------------------------------------
@@ -82,17 +56,18 @@ def app_list(request, access):
 
 @site_page
 def app_create(request, access):
-    form = ExternalAppForm(_posted(request))
-    if form.is_bound and (
-        created := _write(
-            request,
-            form,
-            services.external_app_create,
-            functools.partial(serializers.external_app_input, creating=True),
-            renames=APP_ERROR_FIELDS,
+    form = ExternalAppForm(form_data(request))
+    created = submit_form(
+        request,
+        form,
+        lambda data: services.external_app_create(
             organization=access.organization,
-        )
-    ):
+            actor=Actor.from_request(request),
+            **serializers.external_app_input(data, creating=True),
+        ),
+        renames=APP_ERROR_FIELDS,
+    )
+    if created is not None:
         app, plaintext = created
         messages.success(request, f"The application “{app.name}” was created.")
         if plaintext is None:
@@ -105,7 +80,6 @@ def app_create(request, access):
 
 def _app_context(app, *, secret_form=None) -> dict:
     """What the application's page shows: its facts, scopes by resource, and secrets."""
-    now = timezone.now()
     return {
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
@@ -113,15 +87,11 @@ def _app_context(app, *, secret_form=None) -> dict:
             (resource, [{"name": name, "description": _scope_description(name)} for name in names])
             for resource, names in scopes_by_resource(app.client.scopes).items()
         ],
-        "secrets": [
-            {
-                "secret": secret,
-                "expired": secret.expires_at is not None and secret.expires_at <= now,
-                "delete_question": " ".join(_secret_delete_question(secret)),
-            }
-            for secret in identity_selectors.client_secret_list(client=app.client)
-        ],
-        "secret_form": secret_form or ClientSecretForm(),
+        **client_secrets_context(
+            app.client,
+            form=secret_form,
+            delete_url=lambda secret: _app_url("org-apps-secret-delete", app, secret.pk),
+        ),
         "credential_count": selectors.federated_credential_list(app=app).count(),
     }
 
@@ -132,7 +102,7 @@ def _scope_description(name: str) -> str:
 
 
 # Each destructive action asks one question, in the dialog (site.js) or on the page
-# without JavaScript (tenants.site.confirmation_page): (question, what follows).
+# without JavaScript (tenants.site.confirmed_delete): (question, what follows).
 
 
 def _app_delete_question(app) -> tuple[str, str]:
@@ -143,25 +113,11 @@ def _app_delete_question(app) -> tuple[str, str]:
     )
 
 
-def _secret_delete_question(secret) -> tuple[str, str]:
-    return (
-        f"Delete the secret {secret.prefix}…?",
-        "Whatever uses it can no longer get tokens, and the tokens it got stop working.",
-    )
-
-
 def _credential_delete_question(credential) -> tuple[str, str]:
     return (
         f"Delete the federated credential “{credential.name}”?",
         "Workloads using it can no longer get new tokens; tokens already issued stay valid "
         "until they expire.",
-    )
-
-
-def _confirmed(request, question: tuple[str, str], cancel_url: str):
-    """None once the user confirmed; else the page that asks (tenants.site)."""
-    return confirmation_page(
-        request, question=question[0], detail=question[1], cancel_url=cancel_url
     )
 
 
@@ -175,15 +131,18 @@ def app_detail(request, access, client_id):
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
     initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
-    form = ExternalAppForm(_posted(request), initial=initial, editing=True)
-    if form.is_bound and _write(
+    form = ExternalAppForm(form_data(request), initial=initial, editing=True)
+    saved = submit_form(
         request,
         form,
-        services.external_app_update,
-        functools.partial(serializers.external_app_input, creating=False),
+        lambda data: services.external_app_update(
+            app=app,
+            actor=Actor.from_request(request),
+            **serializers.external_app_input(data, creating=False),
+        ),
         renames=APP_ERROR_FIELDS,
-        app=app,
-    ):
+    )
+    if saved is not None:
         messages.success(request, "The application was saved.")
         return redirect(_app_url("org-apps-detail", app))
     return render(request, "federation/app_form.html", {"form": form, "app": app})
@@ -193,12 +152,16 @@ def app_edit(request, access, client_id):
 @require_POST
 def app_delete(request, access, client_id):
     app = _app(access, client_id)
-    page = _confirmed(request, _app_delete_question(app), _app_url("org-apps-detail", app))
-    if page is not None:
-        return page
-    services.external_app_delete(app=app, actor=Actor.from_request(request))
-    messages.success(request, f"The application “{app.name}” was deleted.")
-    return redirect(reverse("org-apps", args=[access.organization.slug]))
+    question, detail = _app_delete_question(app)
+    return confirmed_delete(
+        request,
+        question=question,
+        detail=detail,
+        cancel_url=_app_url("org-apps-detail", app),
+        delete=lambda actor: services.external_app_delete(app=app, actor=actor),
+        done=f"The application “{app.name}” was deleted.",
+        next_url=reverse("org-apps", args=[access.organization.slug]),
+    )
 
 
 # --- client secrets ----------------------------------------------------------------------
@@ -210,19 +173,9 @@ def app_secret_create(request, access, client_id):
     """Generates a secret (as the GenerateSecret API) and shows its plaintext in this
     answer only."""
     app = _app(access, client_id)
-    form = ClientSecretForm(request.POST)
-    created = _write(
-        request,
-        form,
-        client_secret_create,
-        identity_serializers.client_secret_input,
-        renames=GenerateSecretView.error_fields,
-        client=app.client,
-    )
-    if not created:
+    form, plaintext = client_secret_generate(request, app.client)
+    if plaintext is None:
         return render(request, "federation/app_detail.html", _app_context(app, secret_form=form))
-    secret, plaintext = created
-    messages.success(request, f"A new secret was generated ({secret.prefix}…).")
     return render_secret_once(
         request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
     )
@@ -232,13 +185,9 @@ def app_secret_create(request, access, client_id):
 @require_POST
 def app_secret_delete(request, access, client_id, secret_id):
     app = _app(access, client_id)
-    secret = identity_selectors.client_secret_get(client=app.client, secret_id=secret_id)
-    page = _confirmed(request, _secret_delete_question(secret), _app_url("org-apps-detail", app))
-    if page is not None:
-        return page
-    client_secret_delete(secret=secret, actor=Actor.from_request(request))
-    messages.success(request, f"The secret {secret.prefix}… was deleted.")
-    return redirect(_app_url("org-apps-detail", app))
+    return client_secret_delete_page(
+        request, app.client, secret_id, back_url=_app_url("org-apps-detail", app)
+    )
 
 
 # --- federated credentials ---------------------------------------------------------------
@@ -280,11 +229,7 @@ def credential_evaluate(request, access, client_id):
         return _credentials_page(request, app)
     form = EvaluateForm(request.POST)
     evaluation = None
-    try:
-        assertion = serializers.evaluate_input(form.api_data())
-    except INPUT_ERRORS as error:
-        add_service_errors(form, error)
-    else:
+    if (assertion := submit_form(request, form, serializers.evaluate_input)) is not None:
         credentials = selectors.federated_credential_list(app=app)
         evaluation = serializers.evaluation_json(
             *assertions.assertion_evaluate(assertion, credentials)
@@ -314,16 +259,17 @@ def _credential_form_page(request, app, form, credential=None):
 @site_page
 def credential_create(request, access, client_id):
     app = _app(access, client_id)
-    form = FederatedCredentialForm(_posted(request))
-    if form.is_bound and (
-        credential := _write(
-            request,
-            form,
-            services.federated_credential_create,
-            serializers.federated_credential_input,
+    form = FederatedCredentialForm(form_data(request))
+    credential = submit_form(
+        request,
+        form,
+        lambda data: services.federated_credential_create(
             app=app,
-        )
-    ):
+            actor=Actor.from_request(request),
+            **serializers.federated_credential_input(data),
+        ),
+    )
+    if credential is not None:
         messages.success(request, f"The federated credential “{credential.name}” was added.")
         return redirect(_app_url("org-apps-credentials", app))
     return _credential_form_page(request, app, form)
@@ -333,16 +279,17 @@ def credential_create(request, access, client_id):
 def credential_edit(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
     initial = {field: getattr(credential, field) for field in services.CREDENTIAL_FIELDS}
-    form = FederatedCredentialForm(_posted(request), initial=initial)
-    if form.is_bound and (
-        saved := _write(
-            request,
-            form,
-            services.federated_credential_update,
-            serializers.federated_credential_input,
+    form = FederatedCredentialForm(form_data(request), initial=initial)
+    saved = submit_form(
+        request,
+        form,
+        lambda data: services.federated_credential_update(
             credential=credential,
-        )
-    ):
+            actor=Actor.from_request(request),
+            **serializers.federated_credential_input(data),
+        ),
+    )
+    if saved is not None:
         messages.success(request, f"The federated credential “{saved.name}” was saved.")
         return redirect(_app_url("org-apps-credentials", saved.app))
     return _credential_form_page(request, credential.app, form, credential)
@@ -352,13 +299,16 @@ def credential_edit(request, access, client_id, credential_id):
 @require_POST
 def credential_delete(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
-    page = _confirmed(
+    question, detail = _credential_delete_question(credential)
+    credentials_url = _app_url("org-apps-credentials", credential.app)
+    return confirmed_delete(
         request,
-        _credential_delete_question(credential),
-        _app_url("org-apps-credentials", credential.app),
+        question=question,
+        detail=detail,
+        cancel_url=credentials_url,
+        delete=lambda actor: services.federated_credential_delete(
+            credential=credential, actor=actor
+        ),
+        done=f"The federated credential “{credential.name}” was deleted.",
+        next_url=credentials_url,
     )
-    if page is not None:
-        return page
-    services.federated_credential_delete(credential=credential, actor=Actor.from_request(request))
-    messages.success(request, f"The federated credential “{credential.name}” was deleted.")
-    return redirect(_app_url("org-apps-credentials", credential.app))

@@ -22,7 +22,7 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 
 from identity_server import login_throttle, scopes, services, tokens
 from tenants.models import AuditEvent
-from tenants.services import Actor, AuditTarget, audit_record
+from tenants.services import Actor, sign_in_record
 
 JWKS_MAX_AGE = 300
 
@@ -126,7 +126,7 @@ def jwks(request):
 
 class ThrottledAuthenticationForm(AuthenticationForm):
     """Django's sign-in form, refused past the limits of identity_server.login_throttle;
-    failures and the first refusal of a window are audited (`user.sign_in`)."""
+    sign-ins, failures and the first refusal of a window are audited (`user.sign_in`)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -160,16 +160,15 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     def _audit_failure(actor: Actor, username: str, reason: str) -> None:
         # The username only when it is one: people type passwords into the wrong field.
         user = get_user_model().objects.filter(username=username).first()
-        target = AuditTarget("user", str(user.pk), username) if user else None
-        audit_record(
-            action="user.sign_in",
-            actor=actor,
-            target=target,
-            outcome=AuditEvent.Outcome.FAILURE,
-            reason_code=reason,
-            details={"known_user": user is not None},
+        sign_in_record(
+            actor=actor, user=user, outcome=AuditEvent.Outcome.FAILURE, reason_code=reason
         )
 
 
 class LoginView(auth_views.LoginView):
     form_class = ThrottledAuthenticationForm
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # signs in: the actor is now the user
+        sign_in_record(actor=Actor.from_request(self.request), user=form.get_user())
+        return response

@@ -4,7 +4,8 @@ unattended sessions.
 Thin, like the API views beside them: tenants.access.site_page resolves the tenant for the
 signed-in user (members read, administrators write); selectors read; every write goes
 through the API's own input parser and then the service, with the user as the audit
-actor (machines.forms), so a page and the API accept and refuse the same input alike.
+actor (tenants.site.submit_form), so a page and the API accept and refuse the same input
+alike. A machine's client secrets are identity_server.site's, as an application's are.
 """
 
 from django.contrib import messages
@@ -12,57 +13,48 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from identity_server import selectors as identity_selectors
-from identity_server import serializers as identity_serializers
-from identity_server.services import client_secret_create, client_secret_delete
+from identity_server.site import (
+    client_secret_delete_page,
+    client_secret_generate,
+    client_secrets_context,
+)
 from machines import selectors, serializers, services
-from machines.forms import ClientSecretForm, MachineForm, RobotForm, as_service_error
+from machines.forms import MachineForm, RobotForm
 from machines.models import Machine
 from tenants.access import site_page
 from tenants.services import Actor
-from tenants.site import confirmation_page, paginate, render_secret_once
+from tenants.site import (
+    as_django_error,
+    confirmation_page,
+    confirmed_delete,
+    form_data,
+    paginate,
+    render_secret_once,
+    submit_form,
+)
 
 
 def _url(access, name: str, *args) -> str:
     return reverse(name, args=[access.organization.slug, access.tenant.name, *args])
 
 
-def _posted(request):
-    """The form data of a POST, else None (an unbound form)."""
-    return request.POST if request.method == "POST" else None
-
-
 def _form_page(request, form, write, *, done, title: str, submit: str, crumbs):
-    """A page with one form. On POST, `write(values)` (machines.forms.ApiCheckedForm);
-    when it succeeds, `done(result)` gives the flash message and where to go next; else
+    """A page with one form. On POST, `write(values)` (tenants.site.submit_form); when it
+    succeeds, `done(result)` gives the flash message and where to go next; else
     the form again, with the errors beside the fields and the input kept. `crumbs` are the
     breadcrumbs (label, URL) below the tenant's, the last one also where Cancel goes."""
-    if request.method == "POST":
-        result = form.submit(write)
-        if result is not None:
-            message, next_url = done(result)
-            messages.success(request, message)
-            return redirect(next_url)
+    if (result := submit_form(request, form, write)) is not None:
+        message, next_url = done(result)
+        messages.success(request, message)
+        return redirect(next_url)
     return render(
         request,
         "machines/form.html",
         {"form": form, "title": title, "submit_label": submit, "crumbs": crumbs},
     )
-
-
-def _confirmed_delete(request, *, question: str, cancel_url: str, delete, done: str, next_url):
-    """A destructive POST: the confirmation page until confirmed (tenants.site), then
-    `delete(actor)`, the flash message `done` and a redirect to `next_url`."""
-    page = confirmation_page(request, question=question, cancel_url=cancel_url)
-    if page is not None:
-        return page
-    delete(Actor.from_request(request))
-    messages.success(request, done)
-    return redirect(next_url)
 
 
 # What the confirmation of each deletion asks, in the dialog and on the page without
@@ -73,13 +65,6 @@ def _machine_question(machine) -> str:
     return (
         f"Delete the machine “{machine.name}”? Its client ID and secrets stop working at "
         "once, and so do the tokens its robots hold."
-    )
-
-
-def _secret_question(secret) -> str:
-    return (
-        f"Delete the secret {secret.prefix}…? It stops working at once, and so do the "
-        "tokens it issued."
     )
 
 
@@ -107,7 +92,7 @@ def machine_list(request, access):
 def machine_create(request, access):
     return _form_page(
         request,
-        MachineForm(_posted(request), initial={"type": Machine.Type.STANDARD}),
+        MachineForm(form_data(request), initial={"type": Machine.Type.STANDARD}),
         lambda values: services.machine_create(
             tenant=access.tenant,
             actor=Actor.from_request(request),
@@ -123,15 +108,18 @@ def machine_create(request, access):
     )
 
 
-def _machine_page(request, machine, *, secret_form, new_secret: str | None = None):
-    secrets = identity_selectors.client_secret_list(client=machine.client)
+def _machine_page(request, access, machine, *, secret_form=None, new_secret: str | None = None):
     context = {
         "machine": machine,
         "delete_question": _machine_question(machine),
-        "secrets": [(secret, _secret_question(secret)) for secret in secrets],
-        "secret_form": secret_form,
+        **client_secrets_context(
+            machine.client,
+            form=secret_form,
+            delete_url=lambda secret: _url(
+                access, "tenant-machines-secret-delete", machine.pk, secret.pk
+            ),
+        ),
         "new_secret": new_secret,
-        "now": timezone.now(),
     }
     if new_secret is not None:
         return render_secret_once(request, "machines/machine_detail.html", context)
@@ -142,7 +130,7 @@ def _machine_page(request, machine, *, secret_form, new_secret: str | None = Non
 @require_safe
 def machine_detail(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
-    return _machine_page(request, machine, secret_form=ClientSecretForm())
+    return _machine_page(request, access, machine)
 
 
 @site_page(admin_only=True)
@@ -152,7 +140,7 @@ def machine_edit(request, access, machine_id):
     initial = {"name": machine.name, "type": machine.type, "description": machine.description}
     return _form_page(
         request,
-        MachineForm(_posted(request), initial=initial),
+        MachineForm(form_data(request), initial=initial),
         lambda values: services.machine_update(
             machine=machine,
             actor=Actor.from_request(request),
@@ -169,7 +157,7 @@ def machine_edit(request, access, machine_id):
 @require_POST
 def machine_delete(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
-    return _confirmed_delete(
+    return confirmed_delete(
         request,
         question=_machine_question(machine),
         cancel_url=_url(access, "tenant-machines-detail", machine.pk),
@@ -185,33 +173,19 @@ def machine_secret_create(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
     if request.method != "POST":
         return redirect(_url(access, "tenant-machines-detail", machine.pk))
-    form = ClientSecretForm(request.POST)
-    created = form.submit(
-        lambda values: client_secret_create(
-            client=machine.client,
-            actor=Actor.from_request(request),
-            **identity_serializers.client_secret_input(values),
-        )
-    )
-    if created is None:
-        return _machine_page(request, machine, secret_form=form)
-    _secret, plaintext = created
-    return _machine_page(request, machine, secret_form=ClientSecretForm(), new_secret=plaintext)
+    form, plaintext = client_secret_generate(request, machine.client)
+    return _machine_page(request, access, machine, secret_form=form, new_secret=plaintext)
 
 
 @site_page
 @require_POST
 def machine_secret_delete(request, access, machine_id, secret_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
-    secret = identity_selectors.client_secret_get(client=machine.client, secret_id=secret_id)
-    detail_url = _url(access, "tenant-machines-detail", machine.pk)
-    return _confirmed_delete(
+    return client_secret_delete_page(
         request,
-        question=_secret_question(secret),
-        cancel_url=detail_url,
-        delete=lambda actor: client_secret_delete(secret=secret, actor=actor),
-        done=f"Secret {secret.prefix}… deleted.",
-        next_url=detail_url,
+        machine.client,
+        secret_id,
+        back_url=_url(access, "tenant-machines-detail", machine.pk),
     )
 
 
@@ -230,7 +204,7 @@ def robot_list(request, access):
 
 def _robot_form(request, access, **options) -> RobotForm:
     machines = selectors.machine_list_named(tenant=access.tenant)
-    return RobotForm(_posted(request), machines=machines, **options)
+    return RobotForm(form_data(request), machines=machines, **options)
 
 
 @site_page(admin_only=True)
@@ -290,7 +264,7 @@ def robot_edit(request, access, robot_id):
 @require_POST
 def robot_delete(request, access, robot_id):
     robot = selectors.robot_get(tenant=access.tenant, robot_id=robot_id)
-    return _confirmed_delete(
+    return confirmed_delete(
         request,
         question=_robot_question(robot),
         cancel_url=_url(access, "tenant-robots-detail", robot.pk),
@@ -359,7 +333,7 @@ def session_list(request, access):
             tenant=access.tenant, session_ids=session_ids, actor=Actor.from_request(request)
         )
     except (ValidationError, ApiValidationError) as error:
-        refusal = as_service_error(error).messages
+        refusal = as_django_error(error).messages
         return _sessions_page(request, access, errors=refusal, selected=chosen)
     messages.success(request, f"Removed {len(removed)} session{pluralize(len(removed))}.")
     return redirect(request.get_full_path())

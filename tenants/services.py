@@ -126,6 +126,27 @@ def audit_record(
     )
 
 
+def sign_in_record(
+    *, actor: Actor, user, outcome: str = AuditEvent.Outcome.SUCCESS, reason_code: str = ""
+) -> None:
+    """A sign-in to the admin site (or an attempt on an account), written to the audit log
+    of every organization `user` belongs to, so that its administrators see who signed in
+    and who tried their accounts. A username that is no account's belongs to no
+    organization: its failures are kept without one (platform operators see them)."""
+    target = AuditTarget("user", str(user.pk), user.get_username()) if user else None
+    organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
+    for organization in organizations or [None]:
+        audit_record(
+            action="user.sign_in",
+            actor=actor,
+            organization=organization,
+            target=target,
+            outcome=outcome,
+            reason_code=reason_code,
+            details={"known_user": user is not None},
+        )
+
+
 def apply_changes(instance: models.Model, changes: dict) -> dict:
     """Sets the fields of `changes` that differ on `instance`; returns the audit details of
     those, `{field: {"before": ..., "after": ...}}` (empty when nothing changed)."""

@@ -12,11 +12,15 @@
   created the secret and never stored: not in the session, not in a message, not behind a
   redirect; `Cache-Control: no-store` keeps it out of every cache.
 - `InputForm`: a form that shows fields and keeps the user's input but validates nothing
-  itself; its `api_data()` goes through the API's own serializer and service.
-- `add_service_errors(form, error)`: a service's ValidationError (keyed by field), or an
-  API serializer's, shown beside the form's fields, so pages and APIs share one validation
-  and one wording; `submit_form(request, form, save)` does the whole round: a valid POST
-  calls the service, its refusal goes beside the fields.
+  itself: its data goes, as an API client would send it, through the API's own parser and
+  service.
+- `submit_form(request, form, save)`: the one round of every form of the site: a valid
+  POST calls the service, whose refusal (Django's ValidationError, or the API parser's
+  DRF one) goes beside the fields (`add_service_errors`), so pages and APIs share one
+  validation and one wording. `form_data(request)` binds a form to a POST only.
+- `confirmed_delete(request, ...)`: a destructive POST, once confirmed
+  (`confirmation_page`): the deletion by the signed-in user, its flash message and the
+  redirect.
 - `stream_csv(filename=..., header=..., rows=...)`: a CSV download written row by row as
   it is sent, every cell guarded against formula injection (`csv_cell`).
 """
@@ -25,14 +29,18 @@ import csv
 from collections.abc import Iterable
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.forms.utils import ErrorDict
 from django.http import StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 from rest_framework import exceptions as api_exceptions
+
+from tenants.odata import error_messages
+from tenants.services import Actor
 
 PER_PAGE = 25
 CONFIRM_FIELD = "confirmed"
@@ -82,6 +90,26 @@ def confirmation_page(
     )
 
 
+def confirmed_delete(
+    request,
+    *,
+    question: str,
+    detail: str = "",
+    cancel_url: str,
+    delete,
+    done: str,
+    next_url: str,
+):
+    """A destructive POST: the confirmation page until confirmed, then `delete(actor)` by
+    the signed-in user, the flash message `done` and a redirect to `next_url`."""
+    page = confirmation_page(request, question=question, detail=detail, cancel_url=cancel_url)
+    if page is not None:
+        return page
+    delete(Actor.from_request(request))
+    messages.success(request, done)
+    return redirect(next_url)
+
+
 def render_secret_once(request, template: str, context: dict, *, status: int = 200):
     """`template` rendered with a plaintext secret in `context`, marked never to be stored
     by any cache. Call it only in the answer to the POST that made the secret."""
@@ -92,31 +120,41 @@ def render_secret_once(request, template: str, context: dict, *, status: int = 2
 
 class InputForm(forms.Form):
     """A form that renders its fields and keeps what the user typed, but judges nothing
-    itself: its `api_data()` goes through the serializer of the API that takes the same
-    input, then the same service, and add_service_errors puts their messages beside the
-    fields. One validation, one wording, for a page and its API.
+    itself: its data (`cleaned_data`, the same as `api_data()`) goes through the parser of
+    the API that takes the same input, then the same service, and submit_form puts their
+    messages beside the fields. One validation, one wording, for a page and its API.
 
-    Fields still declare labels, help texts and `required` (the others are marked
-    optional); browsers are not asked to enforce `required`, so the message a user sees is
-    the server's."""
+    Fields still declare labels, help texts, `max_length` and `required` (the others are
+    marked optional); browsers are not asked to enforce `required`, so the message a user
+    sees is the server's."""
 
     use_required_attribute = False
 
     def full_clean(self):
         self._errors = ErrorDict()
-        self.cleaned_data = {}
+        self.cleaned_data = self.api_data()
 
     def api_data(self) -> dict:
         """The submitted fields as an API client would send them: a checkbox true or false,
         a multiple choice a list; an optional field left empty is left out, as a client
-        leaves out what it does not set (an empty required one stays, to be refused)."""
+        leaves out what it does not set (an empty required one stays, to be refused),
+        except that one whose `empty_value` is None is sent as null, as a client clears a
+        value (a robot's machine, a description being edited)."""
         data = {}
         for name, field in self.fields.items():
             value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-            if value is None or (value == "" and not field.required):
-                continue
-            data[name] = value
+            if value is not None and value != "":
+                data[name] = value
+            elif not field.required and getattr(field, "empty_value", "") is None:
+                data[name] = None
+            elif value == "" and field.required:
+                data[name] = value
         return data
+
+
+def form_data(request):
+    """The data of a POST for a form, else None (an unbound form, on a GET)."""
+    return request.POST if request.method == "POST" else None
 
 
 def add_service_errors(
@@ -126,11 +164,10 @@ def add_service_errors(
     fields beside that field, any other key (or none) beside `other_field`, or at the top
     of the form without it (a model constraint's error names no field).
 
-    `error` may also be DRF's ValidationError, from the serializer of the API that takes
-    the same input, so the page shows the API's messages word for word. `renames` maps a
+    `error` may also be DRF's ValidationError, from the parser of the API that takes the
+    same input, so the page shows the API's messages word for word. `renames` maps a
     service's keys to the form's field names, as an API view's `error_fields` does."""
-    if isinstance(error, api_exceptions.ValidationError):
-        error = _from_api_error(error.detail)
+    error = as_django_error(error)
     if not hasattr(error, "error_dict"):
         form.add_error(other_field, error)
         return
@@ -140,11 +177,14 @@ def add_service_errors(
         form.add_error(field if field in form.fields else other_field, errors)
 
 
-def submit_form(request, form, save, *, other_field: str | None = None):
-    """For a POST whose `form` is valid: `save(form.cleaned_data)` (a service call, which
-    must return something other than None), its ValidationError added to the form
-    (add_service_errors). Returns what `save` returned, or None when nothing was saved (a
-    GET, an invalid form, a refusal), and the page is rendered again with the form.
+def submit_form(
+    request, form, save, *, other_field: str | None = None, renames: dict | None = None
+):
+    """For a POST whose `form` is valid: `save(form.cleaned_data)` (a service call, often
+    after the API's parser, which must return something other than None), its refusal
+    added to the form (add_service_errors). Returns what `save` returned, or None when
+    nothing was saved (a GET, an invalid form, a refusal), and the page is rendered again
+    with the form, the input kept.
 
         if (tenant := submit_form(request, form, lambda data: tenant_create(...))) is not None:
             messages.success(request, ...)
@@ -154,8 +194,8 @@ def submit_form(request, form, save, *, other_field: str | None = None):
         return None
     try:
         return save(form.cleaned_data)
-    except ValidationError as error:
-        add_service_errors(form, error, other_field=other_field)
+    except (ValidationError, api_exceptions.ValidationError) as error:
+        add_service_errors(form, error, other_field=other_field, renames=renames)
         return None
 
 
@@ -190,13 +230,18 @@ def stream_csv(*, filename: str, header: list[str], rows: Iterable[Iterable]):
     return response
 
 
-def _from_api_error(detail) -> ValidationError:
-    """DRF's error detail (a dict of lists, or a list, of ErrorDetail) as Django's."""
+def as_django_error(error: ValidationError | api_exceptions.ValidationError) -> ValidationError:
+    """A service's ValidationError as it is; the API parser's (DRF) as Django's, keyed by
+    the same fields with the same messages as the API's error body (tenants.odata)."""
+    if not isinstance(error, api_exceptions.ValidationError):
+        return error
 
-    def messages(value) -> list[ValidationError]:
-        items = value if isinstance(value, list) else [value]
-        return [ValidationError(str(item), code=getattr(item, "code", None)) for item in items]
+    def django(detail) -> list[ValidationError]:
+        return [
+            ValidationError(str(message), code=getattr(message, "code", None))
+            for message in error_messages(detail)
+        ]
 
-    if isinstance(detail, dict):
-        return ValidationError({key: messages(value) for key, value in detail.items()})
-    return ValidationError(messages(detail))
+    if isinstance(error.detail, dict):
+        return ValidationError({key: django(value) for key, value in error.detail.items()})
+    return ValidationError(django(error.detail))

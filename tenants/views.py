@@ -39,6 +39,7 @@ from tenants.selectors import (
 from tenants.services import Actor
 from tenants.site import (
     confirmation_page,
+    form_data,
     paginate,
     render_secret_once,
     stream_csv,
@@ -122,7 +123,7 @@ def tenant_search_page(request, access):
 def tenants_page(request, access):
     """The organization's tenants; administrators create them here."""
     organization = access.organization
-    form = TenantNameForm(request.POST or None)
+    form = TenantNameForm(form_data(request))
     tenant = submit_form(
         request,
         form,
@@ -145,7 +146,7 @@ def tenants_page(request, access):
 def tenant_rename_page(request, access, tenant_id):
     organization = access.organization
     tenant = tenant_get(organization=organization, tenant_id=tenant_id)
-    form = TenantNameForm(request.POST or None, initial={"name": tenant.name})
+    form = TenantNameForm(form_data(request), initial={"name": tenant.name})
     renamed = submit_form(
         request,
         form,
@@ -165,7 +166,7 @@ def members_page(request, access):
     """The organization's members and their roles; administrators add members here (a new
     account's password is shown once, in this answer)."""
     organization = access.organization
-    form = MemberAddForm(request.POST or None)
+    form = MemberAddForm(form_data(request))
     added = submit_form(
         request,
         form,
@@ -260,7 +261,7 @@ def member_remove(request, access, user_id):
 @site_page
 def organization_settings(request, access):
     organization = access.organization
-    form = OrganizationForm(request.POST or None, initial={"name": organization.name})
+    form = OrganizationForm(form_data(request), initial={"name": organization.name})
     saved = submit_form(
         request,
         form,
@@ -284,7 +285,7 @@ def tenant_settings(request, access):
     services.setting_set, as for the OData Settings PUT."""
     tenant = access.tenant
     current = setting_values(tenant=tenant)
-    form = TenantSettingsForm(request.POST or None, initial=current)
+    form = TenantSettingsForm(form_data(request), initial=current)
     changed = submit_form(
         request,
         form,

@@ -10,12 +10,15 @@ admin with something other than 404, so that a mistyped entry cannot pass.
 
 import functools
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import resolve
 
 from federation.tests.factories import external_app, stored_credential
+from identity_server.urls import SITE_PAGES
 from machines.tests.factories import machine_create, machine_with_secret, robot_create
 from tenants.models import Organization, Tenant
 from tenants.services import Actor, audit_record
@@ -184,3 +187,21 @@ def test_another_organizations_admin_gets_the_404_of_a_missing_organization(
         assert foreign.status_code == missing.status_code == 404, method
         assert foreign.content == missing.content, method
         assert organization.name not in foreign.content.decode()
+
+
+@pytest.mark.django_db
+def test_every_page_of_the_site_has_an_entry_here(admin_membership):
+    # given: each entry's page, by the name of its route
+    organization = admin_membership.organization
+    world = World(organization, organization.tenants.get(), admin_membership.user)
+    listed = {resolve(urlsplit(page.values[0](world)).path).url_name for page in PAGES}
+
+    # when: every route of every app's site_urls.py
+    routes = {
+        route.name
+        for module in SITE_PAGES
+        for route in (*module.organization_pages, *module.tenant_pages)
+    }
+
+    # then: a page added without its entry here fails
+    assert routes - listed == set()

@@ -8,8 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from identity_server import login_throttle
-from tenants.models import AuditEvent
-from tenants.tests.factories import PASSWORD, UserFactory
+from tenants.models import AuditEvent, Membership
+from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.test_site_isolation import PAGES, World
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -81,6 +82,26 @@ def test_forms_without_the_csrf_token_are_refused(admin_membership):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.django_db
+def test_every_page_refuses_a_post_without_the_csrf_token(admin_membership, page):
+    # given: the organization's admin, signed in, and a page of the site (every one:
+    # test_site_isolation checks that its list names them all)
+    organization = admin_membership.organization
+    url = page(World(organization, organization.tenants.get(), admin_membership.user))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_membership.user)
+    audited = AuditEvent.objects.count()
+
+    # when
+    response = client.post(url, {"confirmed": "yes"})
+
+    # then
+    assert response.status_code == 403
+    assert "The form has expired" in response.content.decode()
+    assert AuditEvent.objects.count() == audited
+
+
 @pytest.mark.django_db
 def test_the_session_cookie_is_https_only_and_hidden_from_scripts(client, admin_membership):
     response = client.post(
@@ -94,6 +115,30 @@ def test_the_session_cookie_is_https_only_and_hidden_from_scripts(client, admin_
 
 
 # --- sign-in throttling ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_sign_in_and_a_failed_one_are_audited_in_each_of_the_users_organizations(client):
+    # given: an administrator of one organization and a member of another
+    first = MembershipFactory(role=Membership.Role.ADMIN)
+    second = MembershipFactory(user=first.user, role=Membership.Role.MEMBER)
+    user = first.user
+
+    # when
+    _sign_in(client, user.username, "wrong")
+    _sign_in(client, user.username, PASSWORD)
+
+    # then: each organization sees both, with who tried and from where
+    for organization in (first.organization, second.organization):
+        events = AuditEvent.objects.filter(organization=organization, action="user.sign_in")
+        assert sorted(
+            (e.outcome, e.reason_code, e.actor_name, e.target_name, e.client_address)
+            for e in events
+        ) == [
+            ("failure", "wrong_credentials", "", user.username, "203.0.113.7"),
+            ("success", "", user.username, user.username, "203.0.113.7"),
+        ]
+    assert "_auth_user_id" in client.session
 
 
 def _sign_in(client, username, password, address="203.0.113.7"):

@@ -206,6 +206,22 @@ def test_a_refused_machine_shows_the_apis_message_beside_the_field_and_keeps_the
     assert Machine.objects.count() == 1
 
 
+def test_emptying_a_machines_description_on_its_page_clears_it(admin, tenant):
+    # given
+    machine = machine_create(tenant=tenant, name="Host", description="old")
+
+    # when: the field is emptied, as a browser sends it
+    saved = admin.post(
+        site(tenant, f"machines/{machine.pk}/edit/"),
+        {"name": "Host", "type": "Standard", "description": ""},
+    )
+
+    # then
+    assert saved.status_code == 302
+    machine.refresh_from_db()
+    assert machine.description == ""
+
+
 def test_editing_a_machine_saves_and_audits_and_a_taken_name_is_refused_beside_it(
     admin, user, tenant
 ):

@@ -281,6 +281,18 @@ def test_an_input_form_hands_on_what_an_api_client_would_send(submitted, body):
     assert form.api_data() == body
 
 
+class _Clearing(InputForm):
+    note = forms.CharField(required=False, empty_value=None)
+
+
+@pytest.mark.parametrize("submitted", [{"note": ""}, {}], ids=["emptied", "not sent"])
+def test_an_input_form_sends_null_for_an_emptied_field_whose_empty_value_is_none(submitted):
+    form = _Clearing(submitted)
+
+    assert form.api_data() == {"note": None}  # as a client clears a value
+    assert form.is_valid() and form.cleaned_data == {"note": None}
+
+
 def test_an_input_form_judges_nothing_itself_and_keeps_the_input():
     form = _Input({"name": "", "note": "kept"})
 

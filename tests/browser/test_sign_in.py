@@ -37,6 +37,16 @@ def test_a_wrong_password_shows_an_error_and_the_right_one_lands_on_the_organiza
     ).to_be_visible()
     expect(page.get_by_role("main").get_by_text("Administrator", exact=True)).to_be_visible()
 
+    # and: both attempts are in the organization's audit log, newest first
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").fill("user.sign_in")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_role("table").locator("tbody").get_by_role("row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Success")
+    expect(rows.nth(1)).to_contain_text("Failure wrong_credentials")
+    expect(rows.nth(1)).to_contain_text(f"{user.username} (user)")
+
 
 def test_signing_out_ends_the_session(admin_page):
     # given

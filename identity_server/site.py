@@ -1,0 +1,97 @@
+"""The admin site's client secrets: one piece for every page that shows a client's secrets
+(a machine's, an external application's). The generate form, the rows of
+includes/client_secrets.html, generating and deleting, through the parser and the services
+of the APIs that do the same (identity_server.serializers, identity_server.services), so
+a page refuses what they refuse, in their words."""
+
+from django import forms
+from django.contrib import messages
+from django.utils import timezone
+
+from identity_server import selectors, serializers
+from identity_server.services import (
+    DESCRIPTION_MAX_LENGTH,
+    client_secret_create,
+    client_secret_delete,
+)
+from tenants.services import Actor
+from tenants.site import InputForm, confirmed_delete, submit_form
+
+
+class ClientSecretForm(InputForm):
+    """`ClientSecretInput`'s fields, as the APIs that generate a secret take them."""
+
+    description = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        help_text="Where it will be used, so that you know which one to delete later.",
+    )
+    expiryTime = forms.DateTimeField(
+        label="Expires (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Leave empty for a secret that does not expire.",
+    )
+
+
+def _delete_question(secret) -> tuple[str, str]:
+    """What the confirmation asks, in the dialog (site.js) and on the page without
+    JavaScript alike: (question, what follows)."""
+    return (
+        f"Delete the secret {secret.prefix}…?",
+        "It stops working at once, and so do the tokens it issued.",
+    )
+
+
+def client_secrets_context(client, *, delete_url, form=None) -> dict:
+    """What includes/client_secrets.html shows: the client's `secrets`, each with whether
+    it expired and its delete button (`delete_url(secret)`), and the `secret_form`."""
+    now = timezone.now()
+    return {
+        "secrets": [
+            {
+                "secret": secret,
+                "expired": secret.expires_at is not None and secret.expires_at <= now,
+                "delete_url": delete_url(secret),
+                "delete_question": " ".join(_delete_question(secret)),
+            }
+            for secret in selectors.client_secret_list(client=client)
+        ],
+        "secret_form": form or ClientSecretForm(),
+    }
+
+
+def client_secret_generate(request, client) -> tuple[ClientSecretForm, str | None]:
+    """The generate form's POST, as the APIs that generate a secret: (an empty form, the
+    new secret's plaintext, to show once) or, when refused, (the form with the messages
+    beside its fields, None)."""
+    form = ClientSecretForm(request.POST)
+    created = submit_form(
+        request,
+        form,
+        lambda data: client_secret_create(
+            client=client,
+            actor=Actor.from_request(request),
+            **serializers.client_secret_input(data),
+        ),
+    )
+    if created is None:
+        return form, None
+    secret, plaintext = created
+    messages.success(request, f"A new secret was generated ({secret.prefix}…).")
+    return ClientSecretForm(), plaintext
+
+
+def client_secret_delete_page(request, client, secret_id: int, *, back_url: str):
+    """Deletes one of `client`'s secrets once confirmed, and goes back to `back_url`."""
+    secret = selectors.client_secret_get(client=client, secret_id=secret_id)
+    question, detail = _delete_question(secret)
+    return confirmed_delete(
+        request,
+        question=question,
+        detail=detail,
+        cancel_url=back_url,
+        delete=lambda actor: client_secret_delete(secret=secret, actor=actor),
+        done=f"Secret {secret.prefix}… deleted.",
+        next_url=back_url,
+    )
