@@ -224,8 +224,7 @@ def member_role(request, access, user_id):
         else:
             role = Membership.Role(form.cleaned_data["role"]).label
             messages.success(request, f"“{username}” is now {role.lower()}.")
-    if membership.user == request.user and form.is_valid() and form.cleaned_data["role"] != "admin":
-        return redirect("organization", organization.slug)
+    # Members read the members page too, so an admin who demoted themselves lands there.
     return redirect("org-members", organization.slug)
 
 

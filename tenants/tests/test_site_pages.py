@@ -193,6 +193,24 @@ def test_changing_a_role(admin, org):
     assert member.role == "admin"
 
 
+def test_an_admin_who_demotes_themselves_reads_the_members_page_as_a_member(
+    admin, org, admin_membership
+):
+    MembershipFactory(organization=org, role="admin")
+    me = admin_membership.user
+
+    response = admin.post(
+        reverse("org-members-role", args=[org.slug, me.pk]), {"role": "member"}, follow=True
+    )
+
+    assert response.redirect_chain == [(reverse("org-members", args=[org.slug]), 302)]
+    page = _page(response)
+    assert f"“{me.username}” is now member." in page
+    assert "Member (read only)" in page
+    assert "Add member" not in page
+    assert Membership.objects.get(organization=org, user=me).role == "member"
+
+
 def test_the_last_admin_can_be_neither_demoted_nor_removed(admin, org, admin_membership):
     me = admin_membership.user
     role_url = reverse("org-members-role", args=[org.slug, me.pk])
