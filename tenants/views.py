@@ -174,32 +174,20 @@ def members_page(request, access):
             organization=organization, **data, actor=Actor.from_request(request)
         ),
     )
-    if added is not None:
-        membership, password = added
-        username = membership.user.get_username()
-        if password is None:
-            messages.success(request, f"“{username}” added.")
-            return redirect("org-members", organization.slug)
-        return render_secret_once(
-            request,
-            "tenants/members.html",
-            {
-                "memberships": membership_list(organization=organization),
-                "form": MemberAddForm(),
-                "new_account": username,
-                "password": password,
-                "role_choices": Membership.Role.choices,
-            },
-        )
-    return render(
-        request,
-        "tenants/members.html",
-        {
-            "memberships": membership_list(organization=organization),
-            "form": form,
-            "role_choices": Membership.Role.choices,
-        },
-    )
+    context = {
+        "memberships": membership_list(organization=organization),
+        "form": form,
+        "role_choices": Membership.Role.choices,
+    }
+    if added is None:
+        return render(request, "tenants/members.html", context)
+    membership, password = added
+    username = membership.user.get_username()
+    if password is None:
+        messages.success(request, f"“{username}” added.")
+        return redirect("org-members", organization.slug)
+    context.update(form=MemberAddForm(), new_account=username, password=password)
+    return render_secret_once(request, "tenants/members.html", context)
 
 
 @site_page
