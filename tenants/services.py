@@ -126,6 +126,10 @@ def audit_record(
     )
 
 
+def _user_target(user) -> AuditTarget:
+    return AuditTarget("user", str(user.pk), user.get_username())
+
+
 def sign_in_record(
     *, actor: Actor, user, outcome: str = AuditEvent.Outcome.SUCCESS, reason_code: str = ""
 ) -> None:
@@ -133,7 +137,7 @@ def sign_in_record(
     of every organization `user` belongs to, so that its administrators see who signed in
     and who tried their accounts. A username that is no account's belongs to no
     organization: its failures are kept without one (platform operators see them)."""
-    target = AuditTarget("user", str(user.pk), user.get_username()) if user else None
+    target = _user_target(user) if user else None
     organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
     for organization in organizations or [None]:
         audit_record(
@@ -237,10 +241,6 @@ def organization_rename(*, organization: Organization, name: str, actor: Actor) 
         details=diff,
     )
     return organization
-
-
-def _user_target(user) -> AuditTarget:
-    return AuditTarget("user", str(user.pk), user.get_username())
 
 
 def _keep_an_admin(organization: Organization, leaving) -> None:
