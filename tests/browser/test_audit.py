@@ -6,6 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import token_request
 from tenants.services import Actor, audit_record
 
 
@@ -22,11 +23,7 @@ def test_filter_the_audit_log_open_an_event_and_export_the_filter(
         target=tenant,
     )
     app, _secret = client_with_secret(organization=organization, name="Nightly build")
-    refused = client.post(
-        "/identity_/connect/token",
-        {"grant_type": "client_credentials", "client_id": app.client_id, "client_secret": "x"},
-    )
-    assert refused.status_code == 401
+    assert token_request(client, app.client_id, "x").status_code == 401
     page = admin_page
     page.goto(f"/{organization.slug}/portal_/audit/")
     table = page.get_by_role("table")
