@@ -87,4 +87,4 @@ def audit_event_get(
 def audit_action_list(*, organization: Organization, tenant: Tenant | None = None) -> list[str]:
     """The actions that occur in the organization's (tenant's) audit log, for suggestions."""
     events = audit_event_list(organization=organization, tenant=tenant)
-    return sorted(set(events.order_by().values_list("action", flat=True).distinct()))
+    return list(events.order_by("action").values_list("action", flat=True).distinct())

@@ -4,6 +4,7 @@ browser are in tests/browser/)."""
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -403,8 +404,6 @@ def _audit(client, org, in_tenant=None, **filters):
 
 
 def _listed(response) -> list[str]:
-    import re
-
     return re.findall(r'aria-label="Event \d+: ([a-z_.]+)"', _page(response))
 
 
@@ -414,6 +413,20 @@ def test_the_organizations_log_lists_every_event_newest_first(admin, org, events
 
 def test_a_tenants_log_lists_only_its_events(admin, org, tenant, events):
     assert _listed(_audit(admin, org, tenant)) == ["setting.update"]
+
+
+def test_the_action_filter_suggests_the_actions_of_the_log_once_each(admin, org, tenant, events):
+    services.audit_record(action="setting.update", actor=services.Actor.system("t"), tenant=tenant)
+
+    organization_log, tenant_log = _page(_audit(admin, org)), _page(_audit(admin, org, tenant))
+
+    assert _suggested(organization_log) == sorted(e.action for e in events)
+    assert _suggested(tenant_log) == ["setting.update"]
+
+
+def _suggested(page) -> list[str]:
+    datalist = page.split('<datalist id="audit-actions">')[1].split("</datalist>")[0]
+    return re.findall(r'<option value="([^"]+)">', datalist)
 
 
 @pytest.mark.parametrize(
