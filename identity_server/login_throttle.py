@@ -22,11 +22,16 @@ USERNAME_LIMIT = 5
 ADDRESS_LIMIT = 20
 
 
-def _keys(*, username: str, address: str | None) -> dict[str, int]:
+def _username_key(username: str) -> str:
     # A hash: usernames are arbitrary text, and the cache is no place to keep them.
     name = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    return f"signin-failures:user:{name}"
+
+
+def _keys(*, username: str, address: str | None) -> dict[str, int]:
+    """The failure counters of a sign-in, each with its limit."""
     return {
-        f"signin-failures:user:{name}": USERNAME_LIMIT,
+        _username_key(username): USERNAME_LIMIT,
         f"signin-failures:address:{address or 'unknown'}": ADDRESS_LIMIT,
     }
 
@@ -54,5 +59,4 @@ def record_failure(*, username: str, address: str | None) -> None:
 
 
 def clear_username(*, username: str) -> None:
-    user_key = next(iter(_keys(username=username, address=None)))
-    cache.delete(user_key)
+    cache.delete(_username_key(username))
