@@ -271,7 +271,9 @@ def test_members_read_pages_without_write_controls_and_cannot_write(
     url = reverse(url_name, args=[org.slug, tenant.name] if tenant_page else [org.slug])
 
     page = _page(member_client.get(url))
-    refused = member_client.post(url, {"name": "Sneaky", PERIOD: "5"})
+    refused = member_client.post(
+        url, {"name": "Sneaky", "username": "sneaky", "role": "member", PERIOD: "5"}
+    )
 
     assert write_control not in page
     assert "Member (read only)" in page
@@ -279,6 +281,10 @@ def test_members_read_pages_without_write_controls_and_cannot_write(
     assert "Only the organization" in refused.content.decode()
     assert not Setting.objects.exists()
     assert org.tenants.count() == 1
+    assert org.memberships.count() == 2
+    org.refresh_from_db()
+    assert org.name != "Sneaky"
+    assert not AuditEvent.objects.exists()
 
 
 # --- organization settings -------------------------------------------------------------------
