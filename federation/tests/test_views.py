@@ -342,6 +342,20 @@ def test_generating_a_secret_shows_it_once_and_it_works(admin, app):
     assert AuditEvent.objects.get(action="client_secret.create", details__secret_id=secret.pk)
 
 
+def test_the_generated_secrets_address_reloaded_is_the_application_page(admin, app):
+    # given: the answer that showed a new secret, at the address the form posted to
+    url = app_url(app, "secrets")
+    plaintext = shown_secret(admin.post(url, {"description": "CI", "expiryTime": ""}))
+
+    # when: that address is opened again (reloaded, bookmarked)
+    response = admin.get(url, follow=True)
+
+    # then: the application's page, without the secret, and nothing generated
+    assert response.redirect_chain == [(app_url(app), 302)]
+    assert plaintext not in _text(response)
+    assert app.client.secrets.count() == 2  # the factory's and the one generated
+
+
 @pytest.mark.parametrize(
     "body",
     [
