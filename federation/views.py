@@ -54,7 +54,7 @@ def app_list(request, access):
     return render(request, "federation/app_list.html", {"page": paginate(request, apps)})
 
 
-@site_page
+@site_page(admin_only=True)
 def app_create(request, access):
     form = ExternalAppForm(form_data(request))
     created = submit_form(
@@ -131,7 +131,7 @@ def app_detail(request, access, client_id):
     return _app_page(request, _app(access, client_id))
 
 
-@site_page
+@site_page(admin_only=True)
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
     initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
@@ -257,7 +257,7 @@ def _credential_form_page(request, app, form, credential=None):
     )
 
 
-@site_page
+@site_page(admin_only=True)
 def credential_create(request, access, client_id):
     app = _app(access, client_id)
     form = FederatedCredentialForm(form_data(request))
@@ -276,7 +276,7 @@ def credential_create(request, access, client_id):
     return _credential_form_page(request, app, form)
 
 
-@site_page
+@site_page(admin_only=True)
 def credential_edit(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
     initial = {field: getattr(credential, field) for field in services.CREDENTIAL_FIELDS}

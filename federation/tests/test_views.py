@@ -700,6 +700,19 @@ def test_a_member_is_refused_every_write(member, app):
     assert ClientSecret.objects.filter(pk=secret.pk).exists()
 
 
+def test_a_member_does_not_even_get_the_forms(member, app):
+    credential = stored_credential(app=app)
+    forms = [
+        apps_url(app.organization, "new"),
+        app_url(app, "edit"),
+        app_url(app, "credentials", "new"),
+        app_url(app, "credentials", credential.pk, "edit"),
+    ]
+
+    for url in forms:
+        assert member.get(url).status_code == 403, url
+
+
 def test_another_organizations_application_is_not_found_under_this_one(
     admin, organization, other_admin_membership
 ):
