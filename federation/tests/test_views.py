@@ -543,15 +543,26 @@ def test_the_twenty_first_credential_is_refused_with_the_limit_message(admin, ap
 def test_editing_a_credential_saves_every_field(admin, app, github, identity_provider):
     credential = federated_credential_create(app=app, actor=TEST_ACTOR, **github)
     url = app_url(app, "credentials", credential.pk, "edit")
-    assert input_value(admin.get(url), "subject") == github["subject"]
+    form = admin.get(url)
+    for field in ("name", "issuer", "audience", "subject"):
+        assert input_value(form, field) == github[field], field
+    assert input_value(form, "description") == github["description"]
 
-    changed = {**github, "subject": "repo:acme/deploy:environment:prod", "description": ""}
+    changed = {
+        "name": "Cluster runner",
+        "description": "",
+        "issuer": identity_provider.issuer("k8s"),
+        "audience": "https://id.example.com/cluster",
+        "subject": "system:serviceaccount:ci:runner",
+    }
     response = admin.post(url, changed)
 
     assert response.status_code == 302
     credential.refresh_from_db()
-    assert (credential.subject, credential.description) == (changed["subject"], "")
-    assert AuditEvent.objects.get(action="federated_credential.update").actor_kind == "user"
+    assert {field: getattr(credential, field) for field in changed} == changed
+    event = AuditEvent.objects.get(action="federated_credential.update")
+    assert event.actor_kind == "user"
+    assert set(event.details) >= set(changed)
 
 
 def test_editing_refuses_like_the_api_and_keeps_the_input(admin, api, app, github):
