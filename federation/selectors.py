@@ -50,12 +50,12 @@ def federated_credential_find(
     *, organization: Organization, credential_id: str
 ) -> FederatedCredential:
     """A credential of any of the organization's applications, by its id alone (a search
-    result names only that), with its application and client."""
+    result names only that), with its application's client."""
     credential = (
         FederatedCredential.objects.filter(
             pk=_credential_pk(credential_id), app__organization=organization
         )
-        .select_related("app__client", "app__organization")
+        .select_related("app__client")
         .first()
     )
     if credential is None:

@@ -54,7 +54,7 @@ def app_list(request, access):
     return render(request, "federation/app_list.html", {"page": paginate(request, apps)})
 
 
-@site_page
+@site_page(admin_only=True)
 def app_create(request, access):
     form = ExternalAppForm(form_data(request))
     created = submit_form(
@@ -72,15 +72,14 @@ def app_create(request, access):
         messages.success(request, f"The application “{app.name}” was created.")
         if plaintext is None:
             return redirect(_app_url("org-apps-detail", app))
-        return render_secret_once(
-            request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
-        )
+        return _app_page(request, app, new_secret=plaintext)
     return render(request, "federation/app_form.html", {"form": form})
 
 
-def _app_context(app, *, secret_form=None) -> dict:
-    """What the application's page shows: its facts, scopes by resource, and secrets."""
-    return {
+def _app_page(request, app, *, secret_form=None, new_secret: str | None = None):
+    """The application's page: its facts, scopes by resource, and secrets; with
+    `new_secret`, a new secret's plaintext, shown in this answer only."""
+    context = {
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
         "scope_groups": [
@@ -94,6 +93,11 @@ def _app_context(app, *, secret_form=None) -> dict:
         ),
         "credential_count": selectors.federated_credential_list(app=app).count(),
     }
+    if new_secret is None:
+        return render(request, "federation/app_detail.html", context)
+    return render_secret_once(
+        request, "federation/app_detail.html", {**context, "secret": new_secret}
+    )
 
 
 def _scope_description(name: str) -> str:
@@ -124,10 +128,10 @@ def _credential_delete_question(credential) -> tuple[str, str]:
 @site_page
 @require_safe
 def app_detail(request, access, client_id):
-    return render(request, "federation/app_detail.html", _app_context(_app(access, client_id)))
+    return _app_page(request, _app(access, client_id))
 
 
-@site_page
+@site_page(admin_only=True)
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
     initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
@@ -168,17 +172,14 @@ def app_delete(request, access, client_id):
 
 
 @site_page
-@require_POST
 def app_secret_create(request, access, client_id):
-    """Generates a secret (as the GenerateSecret API) and shows its plaintext in this
-    answer only."""
+    """POST: generates a secret (as the GenerateSecret API) and shows its plaintext in this
+    answer only. GET (the address of that answer, reloaded): the application's page."""
     app = _app(access, client_id)
+    if request.method != "POST":
+        return redirect(_app_url("org-apps-detail", app))
     form, plaintext = client_secret_generate(request, app.client)
-    if plaintext is None:
-        return render(request, "federation/app_detail.html", _app_context(app, secret_form=form))
-    return render_secret_once(
-        request, "federation/app_detail.html", {**_app_context(app), "secret": plaintext}
-    )
+    return _app_page(request, app, secret_form=form, new_secret=plaintext)
 
 
 @site_page
@@ -256,7 +257,7 @@ def _credential_form_page(request, app, form, credential=None):
     )
 
 
-@site_page
+@site_page(admin_only=True)
 def credential_create(request, access, client_id):
     app = _app(access, client_id)
     form = FederatedCredentialForm(form_data(request))
@@ -275,7 +276,7 @@ def credential_create(request, access, client_id):
     return _credential_form_page(request, app, form)
 
 
-@site_page
+@site_page(admin_only=True)
 def credential_edit(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
     initial = {field: getattr(credential, field) for field in services.CREDENTIAL_FIELDS}

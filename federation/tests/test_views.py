@@ -342,6 +342,20 @@ def test_generating_a_secret_shows_it_once_and_it_works(admin, app):
     assert AuditEvent.objects.get(action="client_secret.create", details__secret_id=secret.pk)
 
 
+def test_the_generated_secrets_address_reloaded_is_the_application_page(admin, app):
+    # given: the answer that showed a new secret, at the address the form posted to
+    url = app_url(app, "secrets")
+    plaintext = shown_secret(admin.post(url, {"description": "CI", "expiryTime": ""}))
+
+    # when: that address is opened again (reloaded, bookmarked)
+    response = admin.get(url, follow=True)
+
+    # then: the application's page, without the secret, and nothing generated
+    assert response.redirect_chain == [(app_url(app), 302)]
+    assert plaintext not in _text(response)
+    assert app.client.secrets.count() == 2  # the factory's and the one generated
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -529,15 +543,26 @@ def test_the_twenty_first_credential_is_refused_with_the_limit_message(admin, ap
 def test_editing_a_credential_saves_every_field(admin, app, github, identity_provider):
     credential = federated_credential_create(app=app, actor=TEST_ACTOR, **github)
     url = app_url(app, "credentials", credential.pk, "edit")
-    assert input_value(admin.get(url), "subject") == github["subject"]
+    form = admin.get(url)
+    for field in ("name", "issuer", "audience", "subject"):
+        assert input_value(form, field) == github[field], field
+    assert input_value(form, "description") == github["description"]
 
-    changed = {**github, "subject": "repo:acme/deploy:environment:prod", "description": ""}
+    changed = {
+        "name": "Cluster runner",
+        "description": "",
+        "issuer": identity_provider.issuer("k8s"),
+        "audience": "https://id.example.com/cluster",
+        "subject": "system:serviceaccount:ci:runner",
+    }
     response = admin.post(url, changed)
 
     assert response.status_code == 302
     credential.refresh_from_db()
-    assert (credential.subject, credential.description) == (changed["subject"], "")
-    assert AuditEvent.objects.get(action="federated_credential.update").actor_kind == "user"
+    assert {field: getattr(credential, field) for field in changed} == changed
+    event = AuditEvent.objects.get(action="federated_credential.update")
+    assert event.actor_kind == "user"
+    assert set(event.details) >= set(changed)
 
 
 def test_editing_refuses_like_the_api_and_keeps_the_input(admin, api, app, github):
@@ -684,6 +709,19 @@ def test_a_member_is_refused_every_write(member, app):
     assert ExternalApp.objects.filter(pk=app.pk).exists()
     assert FederatedCredential.objects.filter(pk=credential.pk).exists()
     assert ClientSecret.objects.filter(pk=secret.pk).exists()
+
+
+def test_a_member_does_not_even_get_the_forms(member, app):
+    credential = stored_credential(app=app)
+    forms = [
+        apps_url(app.organization, "new"),
+        app_url(app, "edit"),
+        app_url(app, "credentials", "new"),
+        app_url(app, "credentials", credential.pk, "edit"),
+    ]
+
+    for url in forms:
+        assert member.get(url).status_code == 403, url
 
 
 def test_another_organizations_application_is_not_found_under_this_one(

@@ -330,6 +330,22 @@ def test_generating_a_secret_shows_it_once_unstored_and_it_works_at_the_token_en
     assert_audited_by(audited("client_secret.create")[0], user)
 
 
+def test_the_generated_secrets_address_reloaded_is_the_machine_page(admin, tenant):
+    # given: the answer that showed a new secret, at the address the form posted to
+    machine = machine_create(tenant=tenant, name="Host")
+    url = site(tenant, f"machines/{machine.pk}/secrets/")
+    created = admin.post(url, {"description": "BUILD-01"})
+    plaintext = input_value(created, "secret", id_="secret-once-value")
+
+    # when: that address is opened again (reloaded, bookmarked)
+    response = admin.get(url, follow=True)
+
+    # then: the machine's page, without the secret, and nothing generated
+    assert response.redirect_chain == [(site(tenant, f"machines/{machine.pk}/"), 302)]
+    assert plaintext not in text(response)
+    assert ClientSecret.objects.filter(client=machine.client).count() == 1
+
+
 @pytest.mark.parametrize(
     ("expiry", "field"),
     [
