@@ -13,6 +13,8 @@ Fixtures:
   client, set as the browser's cookie); the sign-in journey itself uses the form;
 - `admin_page`: `page`, signed in as the admin of `admin_membership` (the root
   conftest: an organization with the tenant DefaultTenant);
+- `token_endpoint(client_id, secret)`: a client credentials request to the live server's
+  token endpoint over real HTTP, as a robot makes it (a `requests` response);
 - `screenshot(page, name)`: a PNG of the page, written to docs/screenshots/<name>.png when
   UPDATE_SCREENSHOTS=1 (`make screenshots`), else to a temporary directory, so a normal test
   run changes no committed file.
@@ -29,6 +31,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 from django.test import Client
 from playwright.sync_api import sync_playwright
@@ -93,6 +96,22 @@ def sign_in(live_server):
         )
 
     return sign_in
+
+
+@pytest.fixture
+def token_endpoint(live_server):
+    def request(client_id: str, secret: str) -> requests.Response:
+        return requests.post(
+            f"{live_server.url}/identity_/connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+            timeout=10,
+        )
+
+    return request
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ shows as its "Last used" on the machine's page instead.
 import re
 from datetime import UTC
 
-import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -26,7 +25,7 @@ WHEN = re.compile(r"just now|\d+\xa0minutes? ago")
 
 
 def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
-    admin_page, admin_membership, live_server, identity_provider
+    admin_page, admin_membership, token_endpoint, identity_provider
 ):
     page = admin_page
     organization, admin = admin_membership.organization, admin_membership.user.username
@@ -44,7 +43,7 @@ def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
     page.get_by_label("Description").fill("BUILD-01")
     page.get_by_role("button", name="Generate secret").click()
     secret = page.get_by_role("textbox", name="Client secret").input_value()
-    assert _token_request(live_server, client_id, secret).status_code == 200
+    assert token_endpoint(client_id, secret).status_code == 200
     page.goto(machine_page)
     row = page.get_by_role("table", name="Client secrets").get_by_role(
         "row", name=re.compile("BUILD-01")
@@ -53,7 +52,7 @@ def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
     row.get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_role("status").first).to_have_text(f"Secret {secret[:10]}… deleted.")
-    refused = _token_request(live_server, client_id, secret)
+    refused = token_endpoint(client_id, secret)
     assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
 
     # ...an external application and a federated credential for the identity provider
@@ -139,14 +138,6 @@ def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
     expect(page).to_have_url(re.compile(r"reason=no_active_secret"))
     expect(_rows(page)).to_have_count(1)
     expect(_rows(page)).to_contain_text(client_id)
-
-
-def _token_request(live_server, client_id: str, secret: str) -> requests.Response:
-    return requests.post(
-        f"{live_server.url}/identity_/connect/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-        timeout=10,
-    )
 
 
 def _filter(page, actor: str, action: str, target: str, outcome: str, reason: str = "") -> None:

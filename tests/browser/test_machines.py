@@ -4,7 +4,6 @@ robots."""
 import re
 from datetime import timedelta
 
-import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -13,20 +12,8 @@ from identity_server.services import client_secret_create
 from machines.tests.factories import TEST_ACTOR, machine_create
 
 
-def _token_request(live_server, client_id: str, secret: str) -> requests.Response:
-    return requests.post(
-        f"{live_server.url}/identity_/connect/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-        },
-        timeout=10,
-    )
-
-
 def test_a_secret_generated_in_the_browser_gets_a_token_until_it_is_deleted_there(
-    admin_page, admin_membership, live_server, screenshot
+    admin_page, admin_membership, token_endpoint, screenshot
 ):
     page = admin_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -67,7 +54,7 @@ def test_a_secret_generated_in_the_browser_gets_a_token_until_it_is_deleted_ther
     expect(secrets).to_contain_text("BUILD-01")
 
     # when: a robot uses it at the token endpoint
-    granted = _token_request(live_server, client_id, secret)
+    granted = token_endpoint(client_id, secret)
 
     # then: a token; the page, reloaded, shows the use and no longer the secret (beside
     # another secret, made without the browser)
@@ -96,7 +83,7 @@ def test_a_secret_generated_in_the_browser_gets_a_token_until_it_is_deleted_ther
     # then: gone from the page, and refused at the token endpoint
     expect(page.get_by_role("status").first).to_have_text(f"Secret {secret[:10]}… deleted.")
     expect(secrets).not_to_contain_text("BUILD-01")
-    refused = _token_request(live_server, client_id, secret)
+    refused = token_endpoint(client_id, secret)
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
 
