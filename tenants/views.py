@@ -142,7 +142,7 @@ def tenants_page(request, access):
     )
 
 
-@site_page
+@site_page(admin_only=True)
 def tenant_rename_page(request, access, tenant_id):
     organization = access.organization
     tenant = tenant_get(organization=organization, tenant_id=tenant_id)

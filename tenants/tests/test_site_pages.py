@@ -119,6 +119,17 @@ def test_another_organizations_tenant_cannot_be_renamed_through_this_one(
     assert foreign.name == "OtherTenant"
 
 
+def test_a_member_is_not_shown_the_rename_form(member_client, org, tenant):
+    # given: a member, who could not submit it
+
+    # when
+    response = member_client.get(reverse("org-tenants-rename", args=[org.slug, tenant.pk]))
+
+    # then: refused, as every other form page of the site
+    assert response.status_code == 403
+    assert 'name="name"' not in response.content.decode()
+
+
 # --- members -----------------------------------------------------------------------------------
 
 
