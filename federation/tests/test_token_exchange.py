@@ -24,7 +24,6 @@ from federation.tests.factories import (
     a_minute_passes,
     external_app,
     shape_credential,
-    shape_subject_audience,
 )
 from identity_server.models import OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
@@ -449,7 +448,7 @@ def test_claims_that_match_no_credential_exactly_are_refused_without_a_fetch(
 
 
 def test_an_audience_among_several_is_accepted(client, app, credentials, identity_provider):
-    _subject, audience = shape_subject_audience(identity_provider, "github")
+    _subject, audience = identity_provider.subject_and_audience("github")
     token = identity_provider.mint("github", claims={"aud": ["https://other.example", audience]})
 
     assert exchange(client, app, token).status_code == 200
