@@ -16,6 +16,19 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def shared_cache_down(settings):
+    """The shared cache is Redis on a loopback port nobody listens on: every call fails."""
+    from tests.processes import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "identity_server.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+
+
+@pytest.fixture
 def admin_membership(db):
     """An admin of an organization that has one tenant."""
     membership = MembershipFactory(role=Membership.Role.ADMIN)

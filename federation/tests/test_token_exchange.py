@@ -6,7 +6,6 @@ Every refusal issues no token and writes exactly one audit event with its reason
 
 import base64
 import json
-import socket
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -730,23 +729,9 @@ def test_a_refused_token_does_not_use_up_its_jti(
     assert exchange(client, app, identity_provider.mint("github", claims=claims)).status_code == 200
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_replay_protection_fails_closed_when_its_store_is_unreachable(
-    client, app, credentials, identity_provider, replay_protection, settings
+    client, app, credentials, identity_provider, replay_protection, shared_cache_down
 ):
-    # given a shared cache (Redis) nobody listens for
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "identity_server.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-        }
-    }
-
     # when
     response = exchange(client, app, identity_provider.mint("github"))
 
@@ -755,15 +740,8 @@ def test_replay_protection_fails_closed_when_its_store_is_unreachable(
 
 
 def test_without_replay_protection_an_unreachable_cache_does_not_stop_exchanges(
-    client, app, credentials, identity_provider, settings
+    client, app, credentials, identity_provider, shared_cache_down
 ):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "identity_server.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-        }
-    }
-
     responses = [exchange(client, app, identity_provider.mint("github")) for _ in range(2)]
 
     assert [r.status_code for r in responses] == [200, 200]
