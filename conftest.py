@@ -55,16 +55,13 @@ def _fresh_process_state():
     from identity_server.clients import forget_snapshots
     from identity_server.tokens import forget_loaded_keys
 
+    forgets = (forget_snapshots, forget_loaded_keys, forget_cached_keys, forget_accepted_assertions)
     cache.clear()
-    forget_snapshots()
-    forget_loaded_keys()
-    forget_cached_keys()
-    forget_accepted_assertions()
+    for forget in forgets:
+        forget()
     yield
-    forget_snapshots()
-    forget_loaded_keys()
-    forget_cached_keys()
-    forget_accepted_assertions()
+    for forget in forgets:
+        forget()
 
 
 @pytest.fixture
