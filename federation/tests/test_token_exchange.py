@@ -195,6 +195,21 @@ def test_a_token_presented_again_is_refused_once_its_key_leaves_the_jwks(
     assert_refused_once(exchange(client, app, token), "unknown_kid")
 
 
+def test_a_token_presented_again_is_refused_once_it_expires(
+    client, app, credentials, identity_provider, monkeypatch
+):
+    # given a token accepted once (this process remembers it verified)
+    token = identity_provider.mint("github", lifetime=300)
+    assert exchange(client, app, token).status_code == 200
+
+    # when its lifetime and the leeway have passed
+    later = time.time() + 300 + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    # then
+    assert_refused_once(exchange(client, app, token), "expired")
+
+
 def test_a_token_presented_again_is_refused_once_its_credential_changes(
     client, app, credentials, identity_provider
 ):
