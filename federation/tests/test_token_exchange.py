@@ -195,6 +195,23 @@ def test_a_token_presented_again_is_refused_once_its_key_leaves_the_jwks(
     assert_refused_once(exchange(client, app, token), "unknown_kid")
 
 
+def test_a_token_presented_again_is_refused_once_its_kid_names_another_key(
+    client, app, credentials, identity_provider, clock
+):
+    # given a token accepted once (this process remembers the key that verified it)
+    token = identity_provider.mint("github")
+    assert exchange(client, app, token).status_code == 200
+
+    # when the provider publishes another key under the same kid, and the keys are refreshed
+    kid = identity_provider.key("github").kid
+    identity_provider.serve_jwks("github", {"keys": [{**IdpKey.generate().public_jwk, "kid": kid}]})
+    clock.advance(hours=1, minutes=1)
+    a_minute_passes(identity_provider.issuer("github"))
+
+    # then
+    assert_refused_once(exchange(client, app, token), "bad_signature")
+
+
 def test_a_token_presented_again_is_refused_once_it_expires(
     client, app, credentials, identity_provider, monkeypatch
 ):
