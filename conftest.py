@@ -16,6 +16,19 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def shared_cache_down(settings):
+    """The shared cache is Redis on a loopback port nobody listens on: every call fails."""
+    from tests.processes import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "identity_server.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+
+
+@pytest.fixture
 def admin_membership(db):
     """An admin of an organization that has one tenant."""
     membership = MembershipFactory(role=Membership.Role.ADMIN)
@@ -42,16 +55,13 @@ def _fresh_process_state():
     from identity_server.clients import forget_snapshots
     from identity_server.tokens import forget_loaded_keys
 
+    forgets = (forget_snapshots, forget_loaded_keys, forget_cached_keys, forget_accepted_assertions)
     cache.clear()
-    forget_snapshots()
-    forget_loaded_keys()
-    forget_cached_keys()
-    forget_accepted_assertions()
+    for forget in forgets:
+        forget()
     yield
-    forget_snapshots()
-    forget_loaded_keys()
-    forget_cached_keys()
-    forget_accepted_assertions()
+    for forget in forgets:
+        forget()
 
 
 @pytest.fixture

@@ -247,9 +247,8 @@ def federated_credentials(
     credentials, assertions = [], []
     for n, (client_id, _secret) in enumerate(clients):
         for shape in SHAPES:
-            claims = provider.default_claims(shape, now=int(time.time()), lifetime=3600)
-            audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
-            subject = f"{claims['sub']}-bench-{n}"
+            subject, audience = provider.subject_and_audience(shape)
+            subject = f"{subject}-bench-{n}"
             credentials.append(
                 {
                     "client_id": client_id,

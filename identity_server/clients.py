@@ -265,6 +265,11 @@ class SecretCheck:
     secret_id: int | None
     reason: str  # empty on success; otherwise a stable reason code for the audit log
 
+    @property
+    def authenticated_by(self) -> dict:
+        """What the access token says authenticated the client (identity_server.tokens)."""
+        return {"secret_id": self.secret_id}
+
 
 def client_authenticate_secret(client_id: str, secret: str) -> SecretCheck:
     """RFC 6749 §2.3.1: authenticates `client_id` with one of its active secrets.

@@ -97,12 +97,7 @@ class IdentityValidator(OAuth2Validator):
             if not secret and check.client is not None:
                 reason = "missing_secret" if check.client.confidential else "public_client"
             return self._fail(request, reason, check.client)
-        if not self._path_allows(request, check.client):
-            return self._fail(request, "other_organization", check.client)
-        request.client = check.client
-        request.client_id = check.client.client_id
-        request.authenticated_by = {"secret_id": check.secret_id}
-        return True
+        return self._authenticated(request, check)
 
     def authenticate_client_assertion(self, request) -> bool:
         """RFC 7523 §2.2 client authentication with a JWT from the client's own identity
@@ -112,6 +107,11 @@ class IdentityValidator(OAuth2Validator):
         check = _assertion_authenticator()(params["client_id"], params["client_assertion"])
         if check.reason:
             return self._fail(request, check.reason, check.client)
+        return self._authenticated(request, check)
+
+    def _authenticated(self, request, check) -> bool:
+        """A secret's or an assertion's successful check: the client is this request's, if
+        the endpoint's path serves it."""
         if not self._path_allows(request, check.client):
             return self._fail(request, "other_organization", check.client)
         request.client = check.client

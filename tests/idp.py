@@ -242,6 +242,13 @@ class IdentityProvider:
         with self._lock:
             return {"keys": [key.public_jwk for key in self._keys[shape]]}
 
+    def subject_and_audience(self, shape: str) -> tuple[str, str]:
+        """The `sub` and (first) `aud` of a `shape` token as minted: what a federated
+        credential accepting it names."""
+        claims = self.default_claims(shape, now=0, lifetime=0)
+        audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
+        return claims["sub"], audience
+
     def default_claims(self, shape: str, *, now: int, lifetime: int) -> dict:
         """The claims the real provider puts in a token (its public documentation)."""
         times = {"iat": now, "nbf": now, "exp": now + lifetime}

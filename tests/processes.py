@@ -40,6 +40,13 @@ def project_env(**env: str) -> dict[str, str]:
     return {**inherited, "DJANGO_SETTINGS_MODULE": "identity_server.settings", **env}
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (until someone binds it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def run_python(*args: str, **env: str) -> subprocess.CompletedProcess:
     """`python *args` in the project folder with only `env` configured; never raises on exit."""
     return subprocess.run(  # noqa: S603
@@ -60,9 +67,7 @@ def served_project(**env: str) -> Iterator[str]:
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         result = run_python("manage.py", *command, **env)
         assert result.returncode == 0, result.stderr
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603
         [VENV_BIN / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=2"],
         env=project_env(**env),

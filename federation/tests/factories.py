@@ -21,16 +21,9 @@ def external_app(
     )
 
 
-def shape_subject_audience(identity_provider, shape: str) -> tuple[str, str]:
-    """The `sub` and (first) `aud` the test identity provider puts in a `shape` token."""
-    claims = identity_provider.default_claims(shape, now=0, lifetime=0)
-    audience = claims["aud"][0] if isinstance(claims["aud"], list) else claims["aud"]
-    return claims["sub"], audience
-
-
 def shape_credential(app, identity_provider, shape: str, **fields) -> FederatedCredential:
     """A credential of `app` that accepts the identity provider's `shape` tokens as minted."""
-    subject, audience = shape_subject_audience(identity_provider, shape)
+    subject, audience = identity_provider.subject_and_audience(shape)
     return services.federated_credential_create(
         app=app,
         actor=TEST_ACTOR,

@@ -23,7 +23,7 @@ from federation.assertions import (
     times_check,
 )
 from federation.models import FederatedCredential
-from federation.tests.factories import external_app, shape_credential, shape_subject_audience
+from federation.tests.factories import external_app, shape_credential
 from identity_server.clients import client_changed
 from tests.idp import IdpKey, b64url
 
@@ -386,7 +386,7 @@ def test_the_client_with_its_credentials_is_one_query_then_none(
 def test_a_credential_created_in_another_process_works_at_once(app, identity_provider):
     # given this process's copy of the application, without credentials
     assert client_assertion_authenticate(app.client.client_id, identity_provider.mint("gcp")).reason
-    subject, audience = shape_subject_audience(identity_provider, "gcp")
+    subject, audience = identity_provider.subject_and_audience("gcp")
 
     # when another process creates a credential (its row, then the client's new generation)
     FederatedCredential.objects.create(

@@ -4,7 +4,6 @@ HTTPS identity provider and the configured shared cache (Redis when REDIS_URL is
 
 import json
 import os
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -224,19 +223,8 @@ def test_processes_sharing_redis_fetch_once(identity_provider, issuer):
 
 
 def test_with_the_shared_cache_down_each_process_keeps_its_own_copy_and_lock(
-    identity_provider, issuer, settings
+    identity_provider, issuer, shared_cache_down
 ):
-    # given a shared cache (Redis) nobody listens for
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "identity_server.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-        }
-    }
-
     # when
     first = issuer_keys(issuer)
     unknown = issuer_keys(issuer, kid="unknown")

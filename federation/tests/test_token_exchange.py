@@ -6,7 +6,6 @@ Every refusal issues no token and writes exactly one audit event with its reason
 
 import base64
 import json
-import socket
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -24,8 +23,8 @@ from federation.tests.factories import (
     a_minute_passes,
     external_app,
     shape_credential,
-    shape_subject_audience,
 )
+from identity_server.clients import forget_snapshots
 from identity_server.models import OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.http import (
@@ -173,10 +172,12 @@ def test_last_used_is_written_at_most_once_a_minute(client, app, credentials, id
     assert credential.last_used_at is not None
     FederatedCredential.objects.filter(pk=credential.pk).update(last_used_at=None)
 
-    # when
+    # when this process, then another one (nothing of this one's in memory), use it again
+    assert exchange(client, app, identity_provider.mint("entra")).status_code == 200
+    forget_snapshots()
     assert exchange(client, app, identity_provider.mint("entra")).status_code == 200
 
-    # then
+    # then the shared cache let neither write
     assert FederatedCredential.objects.get(pk=credential.pk).last_used_at is None
     assert FederatedCredential.objects.get(pk=credentials["github"].pk).last_used_at is None
 
@@ -195,6 +196,38 @@ def test_a_token_presented_again_is_refused_once_its_key_leaves_the_jwks(
 
     # then
     assert_refused_once(exchange(client, app, token), "unknown_kid")
+
+
+def test_a_token_presented_again_is_refused_once_its_kid_names_another_key(
+    client, app, credentials, identity_provider, clock
+):
+    # given a token accepted once (this process remembers the key that verified it)
+    token = identity_provider.mint("github")
+    assert exchange(client, app, token).status_code == 200
+
+    # when the provider publishes another key under the same kid, and the keys are refreshed
+    kid = identity_provider.key("github").kid
+    identity_provider.serve_jwks("github", {"keys": [{**IdpKey.generate().public_jwk, "kid": kid}]})
+    clock.advance(hours=1, minutes=1)
+    a_minute_passes(identity_provider.issuer("github"))
+
+    # then
+    assert_refused_once(exchange(client, app, token), "bad_signature")
+
+
+def test_a_token_presented_again_is_refused_once_it_expires(
+    client, app, credentials, identity_provider, monkeypatch
+):
+    # given a token accepted once (this process remembers it verified)
+    token = identity_provider.mint("github", lifetime=300)
+    assert exchange(client, app, token).status_code == 200
+
+    # when its lifetime and the leeway have passed
+    later = time.time() + 300 + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    # then
+    assert_refused_once(exchange(client, app, token), "expired")
 
 
 def test_a_token_presented_again_is_refused_once_its_credential_changes(
@@ -449,7 +482,7 @@ def test_claims_that_match_no_credential_exactly_are_refused_without_a_fetch(
 
 
 def test_an_audience_among_several_is_accepted(client, app, credentials, identity_provider):
-    _subject, audience = shape_subject_audience(identity_provider, "github")
+    _subject, audience = identity_provider.subject_and_audience("github")
     token = identity_provider.mint("github", claims={"aud": ["https://other.example", audience]})
 
     assert exchange(client, app, token).status_code == 200
@@ -731,23 +764,9 @@ def test_a_refused_token_does_not_use_up_its_jti(
     assert exchange(client, app, identity_provider.mint("github", claims=claims)).status_code == 200
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_replay_protection_fails_closed_when_its_store_is_unreachable(
-    client, app, credentials, identity_provider, replay_protection, settings
+    client, app, credentials, identity_provider, replay_protection, shared_cache_down
 ):
-    # given a shared cache (Redis) nobody listens for
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "identity_server.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-        }
-    }
-
     # when
     response = exchange(client, app, identity_provider.mint("github"))
 
@@ -756,15 +775,8 @@ def test_replay_protection_fails_closed_when_its_store_is_unreachable(
 
 
 def test_without_replay_protection_an_unreachable_cache_does_not_stop_exchanges(
-    client, app, credentials, identity_provider, settings
+    client, app, credentials, identity_provider, shared_cache_down
 ):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "identity_server.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-        }
-    }
-
     responses = [exchange(client, app, identity_provider.mint("github")) for _ in range(2)]
 
     assert [r.status_code for r in responses] == [200, 200]
