@@ -22,6 +22,7 @@ from federation.jwks import (
     usable_rsa_keys,
 )
 from tests.idp import SHAPES, Answer, IdpKey
+from tests.processes import free_port
 
 DEADLINE = 1
 
@@ -192,9 +193,7 @@ def test_charset_and_the_jwk_set_media_type_are_json(identity_provider):
 
 def test_environment_proxies_are_ignored(identity_provider, monkeypatch):
     # given: every proxy variable points at a port where nothing listens
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.setenv(name, dead)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent.pem")
