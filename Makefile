@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format lock clean bench screenshots
+.PHONY: run manage test lint format lock clean bench screenshots
 
 # The browser tests (tests/browser) drive Debian's Chromium; Playwright never downloads one.
 CHROMIUM ?= /usr/bin/chromium
@@ -19,17 +19,26 @@ $(STAMP): requirements.lock
 	 touch $(STAMP)
 
 # A local demo: DEBUG on (development secret key, plain-HTTP cookies), SQLite unless
-# DATABASE_URL says otherwise. See README for production.
-run: export DEBUG ?= true
-run: $(STAMP)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:8000/ (Ctrl+C to stop)"
-	$(VENV)/bin/gunicorn identity_server.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile -
+# DATABASE_URL says otherwise, on 127.0.0.1:$(PORT) with the issuer that goes with it.
+# `make manage` runs a management command with the same local defaults. See README for
+# production, where these variables are set in the environment instead.
+PORT ?= 8000
+LOCAL_ENV := DEBUG="$${DEBUG-true}" IDENTITY_ISSUER="$${IDENTITY_ISSUER:-http://127.0.0.1:$(PORT)/identity_}"
 
+run: $(STAMP)
+	$(LOCAL_ENV) $(PY) manage.py migrate --noinput
+	$(LOCAL_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(LOCAL_ENV) $(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl+C to stop)"
+	$(LOCAL_ENV) exec $(VENV)/bin/gunicorn identity_server.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+
+# `make manage ARGS='create_client --org demo --name CI --json'`
+manage: $(STAMP)
+	@$(LOCAL_ENV) $(PY) manage.py $(ARGS)
+
+# `make test ARGS=machines` runs one app's tests (any pytest arguments), after the lint.
 test: $(STAMP) lint $(CHROMIUM)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(ARGS)
 
 # Installed once where it is missing (CI runs as root); quiet, and a no-op once there.
 $(CHROMIUM):
