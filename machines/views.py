@@ -142,7 +142,7 @@ def _machine_connect(access, machine) -> dict:
     return connect_panel(
         intro=(
             "A robot on this machine connects to the Orchestrator URL with the client ID "
-            "and one of the secrets below; it gets its token at the tenant's token endpoint."
+            "and one of its secrets; it gets its token at the tenant's token endpoint."
         ),
         rows=[
             ("Orchestrator URL", orchestrator),
