@@ -8,6 +8,7 @@ write goes through the API's serializer and then the same service, with the sign
 as the actor of the audit event; so a page refuses what the API refuses, in the same words.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,15 +18,25 @@ from django.views.decorators.http import require_POST, require_safe
 from federation import assertions, jwks, selectors, serializers, services
 from federation.forms import EvaluateForm, ExternalAppForm, FederatedCredentialForm
 from federation.models import CREDENTIALS_PER_APP
+from identity_server import endpoints
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.site import (
     client_secret_delete_page,
-    client_secret_generate,
+    client_secret_generate_page,
     client_secrets_context,
+    connect_panel,
 )
 from tenants.access import site_page
 from tenants.services import Actor
-from tenants.site import confirmed_delete, form_data, paginate, render_secret_once, submit_form
+from tenants.site import (
+    confirmed_delete,
+    form_data,
+    paginate,
+    redirect_with_secret_once,
+    render_secret_once,
+    secret_once_take,
+    submit_form,
+)
 
 APP_ERROR_FIELDS = serializers.ExternalAppInput.ERROR_FIELDS
 
@@ -70,15 +81,17 @@ def app_create(request, access):
     if created is not None:
         app, plaintext = created
         messages.success(request, f"The application “{app.name}” was created.")
+        page_url = _app_url("org-apps-detail", app)
         if plaintext is None:
-            return redirect(_app_url("org-apps-detail", app))
-        return _app_page(request, app, new_secret=plaintext)
+            return redirect(page_url)
+        return redirect_with_secret_once(request, page_url, plaintext)
     return render(request, "federation/app_form.html", {"form": form})
 
 
-def _app_page(request, app, *, secret_form=None, new_secret: str | None = None):
-    """The application's page: its facts, scopes by resource, and secrets; with
-    `new_secret`, a new secret's plaintext, shown in this answer only."""
+def _app_page(request, app, *, secret_form=None):
+    """The application's page: its facts, scopes by resource, secrets and how to connect;
+    with the secret that its creation or the generate form just made (tenants.site's
+    Post/Redirect/Get), shown once."""
     context = {
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
@@ -92,11 +105,68 @@ def _app_page(request, app, *, secret_form=None, new_secret: str | None = None):
             delete_url=lambda secret: _app_url("org-apps-secret-delete", app, secret.pk),
         ),
         "credential_count": selectors.federated_credential_list(app=app).count(),
+        "connect": _app_connect(app),
     }
-    if new_secret is None:
-        return render(request, "federation/app_detail.html", context)
-    return render_secret_once(
-        request, "federation/app_detail.html", {**context, "secret": new_secret}
+    if secret_form is None and (kept := secret_once_take(request)) is not None:
+        return render_secret_once(
+            request, "federation/app_detail.html", {**context, "secret": kept.secret}
+        )
+    return render(request, "federation/app_detail.html", context)
+
+
+def _app_connect(app) -> dict:
+    token_endpoint = endpoints.token_endpoint()
+    client_id = app.client.client_id
+    snippets = []
+    if app.client.is_confidential:
+        snippets += [
+            (
+                "Get a token with a secret (curl; CLIENT_SECRET holds one of the secrets)",
+                f"curl -s {token_endpoint} \\\n"
+                "     -d grant_type=client_credentials \\\n"
+                f"     -d client_id={client_id} \\\n"
+                '     -d client_secret="$CLIENT_SECRET"',
+            ),
+            (
+                "The same in Python (requests)",
+                "import os\n"
+                "import requests\n\n"
+                "answer = requests.post(\n"
+                f'    "{token_endpoint}",\n'
+                "    data={\n"
+                '        "grant_type": "client_credentials",\n'
+                f'        "client_id": "{client_id}",\n'
+                '        "client_secret": os.environ["CLIENT_SECRET"],\n'
+                "    },\n"
+                "    timeout=10,\n"
+                ")\n"
+                "answer.raise_for_status()\n"
+                'token = answer.json()["access_token"]',
+            ),
+            (
+                "Get a token with a federated credential (curl; JWT holds the workload's token)",
+                f"curl -s {token_endpoint} \\\n"
+                "     --data-urlencode grant_type=client_credentials \\\n"
+                f"     --data-urlencode client_id={client_id} \\\n"
+                "     --data-urlencode client_assertion_type="
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer \\\n"
+                '     --data-urlencode client_assertion="$JWT"',
+            ),
+        ]
+    return connect_panel(
+        intro=(
+            "Scripts and workloads get a token for this application at the token endpoint "
+            "with its client ID and a secret, or with a JWT that one of its federated "
+            "credentials trusts; anyone verifies our tokens with the issuer's keys (JWKS)."
+        ),
+        rows=[
+            ("Token endpoint", token_endpoint),
+            ("Issuer", settings.IDENTITY_ISSUER),
+            ("JWKS", endpoints.jwks_url()),
+            ("Client ID", client_id),
+            ("partitionGlobalId", str(app.organization.global_id)),
+        ],
+        snippets=snippets,
     )
 
 
@@ -173,13 +243,15 @@ def app_delete(request, access, client_id):
 
 @site_page
 def app_secret_create(request, access, client_id):
-    """POST: generates a secret (as the GenerateSecret API) and shows its plaintext in this
-    answer only. GET (the address of that answer, reloaded): the application's page."""
+    """POST: generates a secret (as the GenerateSecret API), shown once on the
+    application's page it redirects to."""
     app = _app(access, client_id)
-    if request.method != "POST":
-        return redirect(_app_url("org-apps-detail", app))
-    form, plaintext = client_secret_generate(request, app.client)
-    return _app_page(request, app, secret_form=form, new_secret=plaintext)
+    return client_secret_generate_page(
+        request,
+        app.client,
+        page_url=_app_url("org-apps-detail", app),
+        render_page=lambda form: _app_page(request, app, secret_form=form),
+    )
 
 
 @site_page

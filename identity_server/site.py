@@ -6,6 +6,7 @@ a page refuses what they refuse, in their words."""
 
 from django import forms
 from django.contrib import messages
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from identity_server import selectors, serializers
@@ -15,7 +16,7 @@ from identity_server.services import (
     client_secret_delete,
 )
 from tenants.services import Actor
-from tenants.site import InputForm, confirmed_delete, submit_form
+from tenants.site import InputForm, confirmed_delete, redirect_with_secret_once, submit_form
 
 
 class ClientSecretForm(InputForm):
@@ -61,10 +62,13 @@ def client_secrets_context(client, *, delete_url, form=None) -> dict:
     }
 
 
-def client_secret_generate(request, client) -> tuple[ClientSecretForm, str | None]:
-    """The generate form's POST, as the APIs that generate a secret: (an empty form, the
-    new secret's plaintext, to show once) or, when refused, (the form with the messages
-    beside its fields, None)."""
+def client_secret_generate_page(request, client, *, page_url: str, render_page):
+    """The generate form's POST, as the APIs that generate a secret: a redirect to the
+    client's page at `page_url`, which shows the new secret once (tenants.site's
+    Post/Redirect/Get), or, when refused, `render_page(form)` with the messages beside the
+    form's fields. A GET (the address reloaded) goes to the client's page."""
+    if request.method != "POST":
+        return redirect(page_url)
     form = ClientSecretForm(request.POST)
     created = submit_form(
         request,
@@ -76,10 +80,10 @@ def client_secret_generate(request, client) -> tuple[ClientSecretForm, str | Non
         ),
     )
     if created is None:
-        return form, None
+        return render_page(form)
     secret, plaintext = created
     messages.success(request, f"A new secret was generated ({secret.prefix}…).")
-    return ClientSecretForm(), plaintext
+    return redirect_with_secret_once(request, page_url, plaintext)
 
 
 def client_secret_delete_page(request, client, secret_id: int, *, back_url: str):
@@ -95,3 +99,19 @@ def client_secret_delete_page(request, client, secret_id: int, *, back_url: str)
         done=f"Secret {secret.prefix}… deleted.",
         next_url=back_url,
     )
+
+
+def connect_panel(*, intro: str, rows: list[tuple[str, str]], snippets: list[tuple[str, str]]):
+    """What includes/connect.html shows: how a robot or a script connects to this client,
+    each value (label, value) and each snippet (label, text) with its copy button."""
+    return {
+        "intro": intro,
+        "rows": [
+            {"id": f"connect-{number}", "label": label, "value": value}
+            for number, (label, value) in enumerate(rows)
+        ],
+        "snippets": [
+            {"id": f"connect-snippet-{number}", "label": label, "text": text}
+            for number, (label, text) in enumerate(snippets)
+        ],
+    }

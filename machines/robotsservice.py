@@ -31,14 +31,13 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity_server import errors
+from identity_server import endpoints, errors
 from identity_server.authentication import BearerTokenAuthentication
 from identity_server.scopes import ROBOT_SCOPE
 from machines import selectors, serializers, services
@@ -127,9 +126,6 @@ class GetConnectionData(APIView):
     def get(self, request, org, tenant):
         tenant = access_tenant_anonymously(org_slug=org, tenant_name=tenant)
         issuer = settings.IDENTITY_ISSUER
-        path = reverse(
-            "token-tenant", kwargs={"org": tenant.organization.slug, "tenant": tenant.name}
-        )
         return Response(
             {
                 "authenticationMechanism": "ClientCredentials",
@@ -138,8 +134,9 @@ class GetConnectionData(APIView):
                 "scope": ROBOT_SCOPE,
                 "issuer": issuer,
                 "identityServerUrl": issuer,
-                # The issuer is the public URL of /identity_; the site's root is before it.
-                "tokenEndpoint": issuer.removesuffix("/identity_") + path,
+                "tokenEndpoint": endpoints.token_endpoint(
+                    org=tenant.organization.slug, tenant=tenant.name
+                ),
             }
         )
 

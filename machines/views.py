@@ -16,10 +16,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from identity_server import endpoints
+from identity_server.scopes import ROBOT_SCOPE
 from identity_server.site import (
     client_secret_delete_page,
-    client_secret_generate,
+    client_secret_generate_page,
     client_secrets_context,
+    connect_panel,
 )
 from machines import selectors, serializers, services
 from machines.forms import MachineForm, RobotForm
@@ -33,6 +36,7 @@ from tenants.site import (
     form_data,
     paginate,
     render_secret_once,
+    secret_once_take,
     submit_form,
 )
 
@@ -108,10 +112,13 @@ def machine_create(request, access):
     )
 
 
-def _machine_page(request, access, machine, *, secret_form=None, new_secret: str | None = None):
+def _machine_page(request, access, machine, *, secret_form=None):
+    """The machine's page: its facts, how a robot connects, and its secrets; with the
+    secret its generate form just made (tenants.site's Post/Redirect/Get), shown once."""
     context = {
         "machine": machine,
         "delete_question": _machine_question(machine),
+        "connect": _machine_connect(access, machine),
         **client_secrets_context(
             machine.client,
             form=secret_form,
@@ -119,11 +126,45 @@ def _machine_page(request, access, machine, *, secret_form=None, new_secret: str
                 access, "tenant-machines-secret-delete", machine.pk, secret.pk
             ),
         ),
-        "new_secret": new_secret,
     }
-    if new_secret is not None:
-        return render_secret_once(request, "machines/machine_detail.html", context)
+    if secret_form is None and (kept := secret_once_take(request)) is not None:
+        return render_secret_once(
+            request, "machines/machine_detail.html", {**context, "new_secret": kept.secret}
+        )
     return render(request, "machines/machine_detail.html", context)
+
+
+def _machine_connect(access, machine) -> dict:
+    org, tenant = access.organization.slug, access.tenant.name
+    token_endpoint = endpoints.token_endpoint(org=org, tenant=tenant)
+    orchestrator = endpoints.orchestrator_url(org=org, tenant=tenant)
+    client_id = machine.client.client_id
+    return connect_panel(
+        intro=(
+            "A robot on this machine connects to the Orchestrator URL with the client ID "
+            "and one of its secrets; it gets its token at the tenant's token endpoint."
+        ),
+        rows=[
+            ("Orchestrator URL", orchestrator),
+            ("Token endpoint", token_endpoint),
+            ("Client ID", client_id),
+            ("Scope", ROBOT_SCOPE),
+        ],
+        snippets=[
+            (
+                "Get a token (curl; MACHINE_SECRET holds one of the secrets)",
+                f"curl -s {token_endpoint} \\\n"
+                "     -d grant_type=client_credentials \\\n"
+                f"     -d client_id={client_id} \\\n"
+                '     -d client_secret="$MACHINE_SECRET" \\\n'
+                f"     -d scope={ROBOT_SCOPE}",
+            ),
+            (
+                "How robots authenticate here (anonymous)",
+                f"curl -s {orchestrator}api/robotsservice/GetConnectionData",
+            ),
+        ],
+    )
 
 
 @site_page
@@ -169,12 +210,14 @@ def machine_delete(request, access, machine_id):
 
 @site_page
 def machine_secret_create(request, access, machine_id):
-    """POST: a new secret, its plaintext shown in this answer only (no redirect, no-store)."""
+    """POST: a new secret, shown once on the machine's page it redirects to."""
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
-    if request.method != "POST":
-        return redirect(_url(access, "tenant-machines-detail", machine.pk))
-    form, plaintext = client_secret_generate(request, machine.client)
-    return _machine_page(request, access, machine, secret_form=form, new_secret=plaintext)
+    return client_secret_generate_page(
+        request,
+        machine.client,
+        page_url=_url(access, "tenant-machines-detail", machine.pk),
+        render_page=lambda form: _machine_page(request, access, machine, secret_form=form),
+    )
 
 
 @site_page

@@ -7,10 +7,13 @@
   <dialog> is confirmed (forms with `data-confirm`, see `includes/confirm_button.html`);
   without JavaScript the first POST answers a confirmation page that re-posts the same
   fields with `confirmed=yes`.
-- `render_secret_once(request, template, context)`: a response that shows a new secret's
-  plaintext (`includes/secret_once.html`). It is rendered in the answer to the POST that
-  created the secret and never stored: not in the session, not in a message, not behind a
-  redirect; `Cache-Control: no-store` keeps it out of every cache.
+- Secrets shown once, Post/Redirect/Get: the POST that makes a secret answers
+  `redirect_with_secret_once(request, url, secret)`, a 303 to the page at `url`; that
+  page's GET takes it with `secret_once_take(request)` and shows it through
+  `render_secret_once` (`includes/secret_once.html`, `Cache-Control: no-store`). Between
+  the two the plaintext waits in the signed-in user's server-side session (never in a URL,
+  a cookie or a flash message), for that page only and five minutes at most; the first
+  GET removes it, so a reload shows the page without it and creates nothing.
 - `InputForm`: a form that shows fields and keeps the user's input but validates nothing
   itself: its data goes, as an API client would send it, through the API's own parser and
   service.
@@ -26,14 +29,16 @@
 """
 
 import csv
+import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.forms.utils import ErrorDict
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
@@ -110,9 +115,44 @@ def confirmed_delete(
     return redirect(next_url)
 
 
+# The session key of a secret on its way to the page that shows it once, and how long it
+# may wait there: the redirect is followed at once, so anything older was never seen.
+SECRET_ONCE_SESSION_KEY = "site.secret_once"  # noqa: S105 (a key name)
+SECRET_ONCE_SECONDS = 300
+
+
+class SecretOnce(NamedTuple):
+    secret: str
+    about: str  # what it belongs to, when the page says it (a new account's username)
+
+
+def redirect_with_secret_once(
+    request, url: str, secret: str, *, about: str = ""
+) -> HttpResponseRedirect:
+    """The answer to a POST that made `secret`: a 303 to `url`, whose GET shows it once
+    (`secret_once_take`)."""
+    request.session[SECRET_ONCE_SESSION_KEY] = {
+        "url": url,
+        "secret": secret,
+        "about": about,
+        "until": time.time() + SECRET_ONCE_SECONDS,
+    }
+    return HttpResponseRedirect(url, status=303)
+
+
+def secret_once_take(request) -> SecretOnce | None:
+    """The secret kept for this page by `redirect_with_secret_once`, removed from the
+    session as it is read; None when there is none (a reload), or it was for another page
+    or is too old."""
+    kept = request.session.pop(SECRET_ONCE_SESSION_KEY, None)
+    if kept and kept["url"] == request.path and kept["until"] > time.time():
+        return SecretOnce(kept["secret"], kept["about"])
+    return None
+
+
 def render_secret_once(request, template: str, context: dict, *, status: int = 200):
-    """`template` rendered with a plaintext secret in `context`, marked never to be stored
-    by any cache. Call it only in the answer to the POST that made the secret."""
+    """`template` rendered with a plaintext secret in `context` (from `secret_once_take`),
+    marked never to be stored by any cache."""
     response = render(request, template, context, status=status)
     add_never_cache_headers(response)  # includes no-store
     return response

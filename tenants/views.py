@@ -41,7 +41,9 @@ from tenants.site import (
     confirmation_page,
     form_data,
     paginate,
+    redirect_with_secret_once,
     render_secret_once,
+    secret_once_take,
     stream_csv,
     submit_form,
 )
@@ -164,7 +166,8 @@ def tenant_rename_page(request, access, tenant_id):
 @site_page
 def members_page(request, access):
     """The organization's members and their roles; administrators add members here (a new
-    account's password is shown once, in this answer)."""
+    account's password is shown once, after the redirect: tenants.site's
+    Post/Redirect/Get)."""
     organization = access.organization
     form = MemberAddForm(form_data(request))
     added = submit_form(
@@ -174,20 +177,23 @@ def members_page(request, access):
             organization=organization, **data, actor=Actor.from_request(request)
         ),
     )
+    if added is not None:
+        membership, password = added
+        username = membership.user.get_username()
+        messages.success(request, f"“{username}” added.")
+        page_url = reverse("org-members", args=[organization.slug])
+        if password is None:
+            return redirect(page_url)
+        return redirect_with_secret_once(request, page_url, password, about=username)
     context = {
         "memberships": membership_list(organization=organization),
         "form": form,
         "role_choices": Membership.Role.choices,
     }
-    if added is None:
-        return render(request, "tenants/members.html", context)
-    membership, password = added
-    username = membership.user.get_username()
-    if password is None:
-        messages.success(request, f"“{username}” added.")
-        return redirect("org-members", organization.slug)
-    context.update(form=MemberAddForm(), new_account=username, password=password)
-    return render_secret_once(request, "tenants/members.html", context)
+    if request.method == "GET" and (kept := secret_once_take(request)) is not None:
+        context.update(new_account=kept.about, password=kept.secret)
+        return render_secret_once(request, "tenants/members.html", context)
+    return render(request, "tenants/members.html", context)
 
 
 @site_page

@@ -169,19 +169,36 @@ def test_creating_a_confidential_application_shows_its_first_secret_once(
         apps_url(organization, "new"), new_app_form(scopes=["OR.Machines.Read", "PM.OAuthApp"])
     )
 
-    # then: the answer carries the secret, marked never to be stored, and it works
-    assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"]
+    # then: a redirect (Post/Redirect/Get) to its page, which carries the secret, marked
+    # never to be stored, and it works
     app = ExternalApp.objects.get(organization=organization)
+    assert (response.status_code, response["Location"]) == (303, app_url(app))
+    shown = admin.get(app_url(app))
+    assert "no-store" in shown["Cache-Control"]
     assert app.client.scopes == ["OR.Machines.Read", "PM.OAuthApp"]
     assert app.client.is_confidential
-    secret = shown_secret(response)
+    secret = shown_secret(shown)
     assert token_request(Client(), app.client.client_id, secret).status_code == 200
-    assert "This is the only time it is shown" in _text(response)
-    # ...and the application's page never shows it again
+    assert "This is the only time it is shown" in _text(shown)
+    # ...and the application's page, reloaded, never shows it again; no second application
     assert secret not in _text(admin.get(app_url(app)))
+    assert ExternalApp.objects.filter(organization=organization).count() == 1
     event = AuditEvent.objects.get(action="external_app.create")
     assert (event.actor_kind, event.actor_name) == ("user", admin_membership.user.username)
+
+
+def test_the_application_page_says_how_to_connect(admin, app):
+    page = html.unescape(_text(admin.get(app_url(app))))
+
+    for value in (
+        "http://127.0.0.1:8000/identity_/connect/token",
+        "http://127.0.0.1:8000/identity_/.well-known/openid-configuration/jwks",
+        str(app.organization.global_id),
+        app.client.client_id,
+        '"client_secret": os.environ["CLIENT_SECRET"]',
+        "client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    ):
+        assert value in page
 
 
 def test_creating_a_public_application_goes_to_its_page_without_secrets(admin, organization):
@@ -331,10 +348,11 @@ def test_generating_a_secret_shows_it_once_and_it_works(admin, app):
     # when
     response = admin.post(app_url(app, "secrets"), {"description": "CI 2027", "expiryTime": ""})
 
-    # then
-    assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"]
-    plaintext = shown_secret(response)
+    # then: shown once on the page the answer redirects to
+    assert (response.status_code, response["Location"]) == (303, app_url(app))
+    shown = admin.get(app_url(app))
+    assert "no-store" in shown["Cache-Control"]
+    plaintext = shown_secret(shown)
     assert token_request(Client(), app.client.client_id, plaintext).status_code == 200
     secret = app.client.secrets.get(description="CI 2027")
     assert plaintext.startswith(secret.prefix)
@@ -343,9 +361,9 @@ def test_generating_a_secret_shows_it_once_and_it_works(admin, app):
 
 
 def test_the_generated_secrets_address_reloaded_is_the_application_page(admin, app):
-    # given: the answer that showed a new secret, at the address the form posted to
+    # given: a new secret, shown
     url = app_url(app, "secrets")
-    plaintext = shown_secret(admin.post(url, {"description": "CI", "expiryTime": ""}))
+    plaintext = shown_secret(admin.post(url, {"description": "CI", "expiryTime": ""}, follow=True))
 
     # when: that address is opened again (reloaded, bookmarked)
     response = admin.get(url, follow=True)

@@ -308,42 +308,67 @@ def test_generating_a_secret_shows_it_once_unstored_and_it_works_at_the_token_en
     # given
     machine = machine_create(tenant=tenant, name="Host")
 
+    page_url = site(tenant, f"machines/{machine.pk}/")
+
     # when
     response = admin.post(
         site(tenant, f"machines/{machine.pk}/secrets/"),
         {"description": "BUILD-01", "expiryTime": "2099-06-30T12:00"},
     )
 
-    # then: shown in this answer only, never cached
-    assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"]
-    plaintext = input_value(response, "secret", id_="secret-once-value")
+    # then: Post/Redirect/Get; the plaintext is on the page the redirect leads to, once,
+    # never cached, and in neither the redirect's address nor a cookie
+    assert (response.status_code, response["Location"]) == (303, page_url)
+    assert not response.cookies.get("sessionid") or "idsec_" not in str(response.cookies)
+    shown = admin.get(page_url)
+    assert "no-store" in shown["Cache-Control"]
+    plaintext = input_value(shown, "secret", id_="secret-once-value")
     assert plaintext.startswith("idsec_")
-    assert "will not be shown again" in text(response)
+    assert "will not be shown again" in text(shown)
     secret = ClientSecret.objects.get(client=machine.client)
     assert (secret.description, secret.expires_at.isoformat()) == (
         "BUILD-01",
         "2099-06-30T12:00:00+00:00",
     )
     assert token_request(Client(), machine.client.client_id, plaintext).status_code == 200
-    assert plaintext not in text(admin.get(site(tenant, f"machines/{machine.pk}/")))
+    reloaded = admin.get(page_url)
+    assert plaintext not in text(reloaded)
+    assert "no-store" not in reloaded.get("Cache-Control", "")
     assert_audited_by(audited("client_secret.create")[0], user)
 
 
 def test_the_generated_secrets_address_reloaded_is_the_machine_page(admin, tenant):
-    # given: the answer that showed a new secret, at the address the form posted to
+    # given: a secret generated, its page shown
     machine = machine_create(tenant=tenant, name="Host")
     url = site(tenant, f"machines/{machine.pk}/secrets/")
-    created = admin.post(url, {"description": "BUILD-01"})
-    plaintext = input_value(created, "secret", id_="secret-once-value")
+    shown = admin.post(url, {"description": "BUILD-01"}, follow=True)
+    plaintext = input_value(shown, "secret", id_="secret-once-value")
 
-    # when: that address is opened again (reloaded, bookmarked)
+    # when: the form's address is opened (bookmarked, or the history's entry reloaded)
     response = admin.get(url, follow=True)
 
     # then: the machine's page, without the secret, and nothing generated
     assert response.redirect_chain == [(site(tenant, f"machines/{machine.pk}/"), 302)]
     assert plaintext not in text(response)
     assert ClientSecret.objects.filter(client=machine.client).count() == 1
+
+
+def test_the_machine_page_says_how_a_robot_connects(admin, tenant):
+    machine = machine_create(tenant=tenant, name="Host")
+    org = tenant.organization.slug
+
+    page = text(admin.get(site(tenant, f"machines/{machine.pk}/")))
+
+    token_endpoint = f"http://127.0.0.1:8000/{org}/{tenant.name}/identity_/connect/token"
+    for value in (
+        f"http://127.0.0.1:8000/{org}/{tenant.name}/orchestrator_/",
+        token_endpoint,
+        machine.client.client_id,
+        "OrchestratorApiUserAccess",
+        f"curl -s {token_endpoint}",
+        f"-d client_id={machine.client.client_id}",
+    ):
+        assert value in page
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 """The admin site's foundation: page access by role, confirmation, secrets shown once,
 paging, relative times, service errors on forms."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django import forms
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, QueryDict
 from django.template import Context, RequestContext, Template
@@ -15,11 +17,16 @@ from rest_framework import serializers
 
 from tenants.access import site_page
 from tenants.site import (
+    SECRET_ONCE_SECONDS,
+    SECRET_ONCE_SESSION_KEY,
     InputForm,
+    SecretOnce,
     add_service_errors,
     confirmation_page,
     paginate,
+    redirect_with_secret_once,
     render_secret_once,
+    secret_once_take,
 )
 from tenants.tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -152,7 +159,7 @@ def test_a_confirmed_post_goes_ahead():
 
 @pytest.mark.django_db
 def test_a_secret_is_rendered_once_and_marked_never_to_be_stored():
-    request = RequestFactory().post("/x/")
+    request = RequestFactory().get("/x/")
     request.user = UserFactory()
 
     response = render_secret_once(
@@ -164,6 +171,48 @@ def test_a_secret_is_rendered_once_and_marked_never_to_be_stored():
     assert "will not be shown again" in html
     assert 'data-copy="#secret-once-value"' in html
     assert "no-store" in response["Cache-Control"]
+
+
+def _with_session(request):
+    SessionMiddleware(lambda request: None).process_request(request)
+    return request
+
+
+def test_a_kept_secret_reaches_the_page_it_was_kept_for_once():
+    # given: a POST that made a secret
+    post = _with_session(RequestFactory().post("/org/portal_/apps/x/secrets/"))
+    response = redirect_with_secret_once(post, "/org/portal_/apps/x/", "idsec_abc", about="x")
+    assert (response.status_code, response["Location"]) == (303, "/org/portal_/apps/x/")
+    assert "idsec_abc" not in response["Location"]
+    assert not response.cookies  # nothing of it in a cookie
+
+    # when: the page it redirects to is opened, then reloaded
+    get = RequestFactory().get("/org/portal_/apps/x/")
+    get.session = post.session
+    first, second = secret_once_take(get), secret_once_take(get)
+
+    # then
+    assert first == SecretOnce("idsec_abc", "x")
+    assert second is None
+
+
+@pytest.mark.parametrize(
+    ("path", "seconds_later"),
+    [
+        pytest.param("/org/portal_/apps/other/", 0, id="another page"),
+        pytest.param("/org/portal_/apps/x/", SECRET_ONCE_SECONDS + 1, id="too late"),
+    ],
+)
+def test_a_kept_secret_is_not_shown_on_another_page_or_too_late(monkeypatch, path, seconds_later):
+    post = _with_session(RequestFactory().post("/org/portal_/apps/x/secrets/"))
+    redirect_with_secret_once(post, "/org/portal_/apps/x/", "idsec_abc")
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + seconds_later)
+    get = RequestFactory().get(path)
+    get.session = post.session
+
+    assert secret_once_take(get) is None
+    assert SECRET_ONCE_SESSION_KEY not in get.session  # dropped all the same
 
 
 @pytest.mark.parametrize(("asked", "shown"), [("2", 2), (None, 1), ("0", 3), ("99", 3), ("abc", 1)])

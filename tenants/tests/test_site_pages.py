@@ -145,20 +145,24 @@ def test_adding_an_existing_user_as_a_member(admin, org):
 
 
 def test_adding_a_new_username_creates_the_account_and_shows_its_password_once(admin, client, org):
+    members_url = reverse("org-members", args=[org.slug])
     # when
-    response = admin.post(
-        reverse("org-members", args=[org.slug]), {"username": "bruno", "role": "admin"}
-    )
+    response = admin.post(members_url, {"username": "bruno", "role": "admin"})
 
-    # then: the password in this answer only, never cached
-    page = _page(response)
-    assert "no-store" in response["Cache-Control"]
+    # then: a redirect (Post/Redirect/Get) that carries no password
+    assert response.status_code == 303
+    assert response["Location"] == members_url
+    assert "secret-once" not in response.content.decode()
+    # the page it leads to shows it, once, never cached
+    shown = admin.get(members_url)
+    page = _page(shown)
+    assert "no-store" in shown["Cache-Control"]
     assert "will not be shown again" in page
+    assert "Account “bruno” created and added." in page
     password = page.split('id="secret-once-value" class="secret-value" type="text" value="')[1]
     password = password.split('"')[0]
-    assert "will not be shown again" not in _page(
-        admin.get(reverse("org-members", args=[org.slug]))
-    )
+    assert "site.secret_once" not in admin.session  # taken out of the session as shown
+    assert "will not be shown again" not in _page(admin.get(members_url))
     assert [e.action for e in AuditEvent.objects.order_by("id")] == [
         "user.create",
         "membership.set",

@@ -38,7 +38,7 @@ def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
     page.get_by_label("Name").fill("Build host")
     page.get_by_label("Type").select_option(label="Standard machine")
     page.get_by_role("button", name="Create machine").click()
-    client_id = page.get_by_label("Client ID").input_value()
+    client_id = page.get_by_label("Client ID", exact=True).input_value()
     machine_page = page.url
     page.get_by_label("Description").fill("BUILD-01")
     page.get_by_role("button", name="Generate secret").click()

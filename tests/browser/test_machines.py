@@ -34,7 +34,7 @@ def test_a_secret_generated_in_the_browser_gets_a_token_until_it_is_deleted_ther
         "Machine “Build host” created. Generate a secret now."
     )
     expect(page.get_by_text("No secrets")).to_be_visible()
-    client_id = page.get_by_label("Client ID").input_value()
+    client_id = page.get_by_label("Client ID", exact=True).input_value()
     assert re.fullmatch(r"[0-9a-f-]{36}", client_id)
 
     # when: a secret is generated and copied
