@@ -42,6 +42,11 @@ def readme_blocks() -> list[tuple[int, str, str | None]]:
     return blocks
 
 
+def test_every_shell_block_is_one_the_test_finds():
+    # Another fence would be neither run nor said not to run.
+    assert not re.findall(r"^```(?:bash|shell|console|zsh)$", README.read_text(), re.MULTILINE)
+
+
 def test_every_block_is_run_or_says_why_not():
     blocks = readme_blocks()
     assert len(blocks) >= 15
@@ -60,7 +65,12 @@ def served_by_make_run(port: int, database: Path, *args: str) -> Iterator[dict[s
     Yields the environment it runs in."""
     if not _port_is_free(port):
         pytest.fail(f"Port {port} is taken: `make run` serves there.")
-    env = project_env(DATABASE_URL=f"sqlite:///{database}")
+    # Not the outer make's flags (`make test PORT=…` would reach `make run` through them).
+    env = {
+        name: value
+        for name, value in project_env(DATABASE_URL=f"sqlite:///{database}").items()
+        if name not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    }
     with tempfile.TemporaryFile() as log:
         yield from _serve(port, env, log, args)
 
