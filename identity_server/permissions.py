@@ -6,7 +6,8 @@ lower-case HTTP method) to `X.Read` or `X.Write`; either that scope or the whole
 
 Answers come in this order: 401 without a valid token; 404 when the organization or tenant
 in the URL is not the token's (the same 404 as for one that does not exist); 405 for a
-method the view does not have; 403 when the object is visible but a scope is missing.
+method the view does not have; 403 when the object is visible but a scope is missing,
+naming it (RFC 6750 §3.1 `insufficient_scope`).
 """
 
 from rest_framework import exceptions, permissions
