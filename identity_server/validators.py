@@ -7,7 +7,7 @@ DOT and oauthlib keep the protocol; this class decides who the client is and wha
 get.
 
 A request's form is checked before anything else (`form_refusal`, by the endpoint views):
-no parameter in the URL query and none repeated (RFC 6749 §3.1, §3.2). Here: one
+no parameter in the URL query and none repeated (RFC 6749 §2.3.1, §3.2). Here: one
 authentication method only, and with an assertion its type, the assertion itself and the
 client id (`invalid_request`); what is wrong with the assertion is `invalid_client` (RFC
 7521 §4.2.1).
@@ -81,11 +81,12 @@ def _named(names) -> str:
 
 
 def form_refusal(http_request) -> TokenFailure | None:
-    """`invalid_request` for a form that no endpoint of ours reads: parameters in the URL
-    query (RFC 6749 §3.1 and §3.2 send them in the body, where logs do not keep them) or a
-    parameter given more than once (§3.1, §3.2: "MUST NOT be included more than once"), so
-    that no two parts of the server can read two different values. Reads only the parsed
-    request: no query, no cache."""
+    """The `invalid_request` refusal of a token, introspection or revocation request whose
+    form is wrong before anything is read from it, or None: parameters in the URL query
+    (RFC 6749 §2.3.1: credentials "MUST NOT be included in the request URI", where logs keep
+    them; oauthlib refuses any query) or a parameter given more than once (§3.2: "MUST NOT
+    be included more than once"), so that no two parts of the server read two different
+    values. Reads only the parsed request: no database, no cache."""
     client_id = http_request.POST.get("client_id", "")[:100]
     if http_request.GET:
         names = _named(sorted(http_request.GET))
@@ -97,11 +98,12 @@ def form_refusal(http_request) -> TokenFailure | None:
         )
     repeated = [name for name, values in http_request.POST.lists() if len(values) > 1]
     if repeated:
+        verb = "is" if len(repeated) == 1 else "are"
         return TokenFailure(
             "duplicate_parameter",
             None,
             client_id,
-            f"Each parameter may be sent once: {_named(repeated)} is repeated.",
+            f"Each parameter may be sent once: {_named(repeated)} {verb} repeated.",
         )
     return None
 

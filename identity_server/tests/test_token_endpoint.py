@@ -517,6 +517,23 @@ def test_a_repeated_parameter_is_an_invalid_request_naming_it(client, app, body,
     assert failure_reasons() == ["duplicate_parameter"]
 
 
+def test_every_repeated_parameter_is_named(client, app):
+    oauth_client, secret = app
+    raw = (
+        f"grant_type=client_credentials&client_id={oauth_client.client_id}"
+        f"&client_secret={quote(secret, safe='')}&scope=a&audience=x&scope=b&audience=y"
+    )
+
+    response = client.post(TOKEN_URL, raw, content_type="application/x-www-form-urlencoded")
+
+    assert_refused(
+        response,
+        "invalid_request",
+        400,
+        "Each parameter may be sent once: scope audience are repeated.",
+    )
+
+
 @pytest.mark.parametrize("url", [INTROSPECT_URL, REVOKE_URL])
 def test_a_repeated_token_is_refused_at_introspection_and_revocation(client, app, url):
     oauth_client, secret = app
