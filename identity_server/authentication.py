@@ -44,9 +44,16 @@ class TokenPrincipal:
         return self.client_id
 
 
+BEARER_REALM = 'Bearer realm="identity"'
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """RFC 6750 §2.1: one of our access tokens in the Authorization header; signature,
-    issuer, audience and lifetime are checked, then the deny-list."""
+    issuer, audience and lifetime are checked, then the deny-list.
+
+    The 401's challenge (§3): without a token, the scheme alone (§3.1: no error when the
+    request had no authentication); with a refused token, `error="invalid_token"` and the
+    same description as the body."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -57,11 +64,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         try:
             claims = access_token_decode(token)
         except InvalidAccessToken:
-            raise exceptions.AuthenticationFailed(
-                "The access token is invalid or expired."
-            ) from None
+            self._refuse(request, "The access token is invalid or expired.")
         if denylist.is_revoked(claims):
-            raise exceptions.AuthenticationFailed("The access token has been revoked.")
+            self._refuse(request, "The access token has been revoked.")
         principal = TokenPrincipal(
             client_id=claims["client_id"],
             organization_global_id=str(claims.get("prt_id", "")),
@@ -75,5 +80,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         )
         return principal, claims
 
+    @staticmethod
+    def _refuse(request, description: str):
+        request.bearer_token_refused = description
+        raise exceptions.AuthenticationFailed(description)
+
     def authenticate_header(self, request):
-        return 'Bearer realm="identity"'
+        description = getattr(request, "bearer_token_refused", None)
+        if description is None:
+            return BEARER_REALM
+        return f'{BEARER_REALM}, error="invalid_token", error_description="{description}"'

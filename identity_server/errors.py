@@ -4,7 +4,8 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -24,11 +25,21 @@ def is_api_path(path: str) -> bool:
     return _API_PATH.match(path.lstrip("/")) is not None
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """An unknown route under an API prefix, even in DEBUG (where Django skips handler404).
     DRF answers a missing object with the same body, so a route that does not exist cannot
-    be told from an object that does not exist."""
+    be told from an object that does not exist. Whatever the method: it changes nothing,
+    so a POST needs no CSRF token to be told the route does not exist."""
     return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def csrf_failure(request, reason: str = ""):
+    """settings.CSRF_FAILURE_VIEW: under the API prefixes, a JSON 403 with DRF's wording
+    for the same refusal; Django's page for the browser pages."""
+    if is_api_path(request.path):
+        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def _json_under_api_prefixes(status: int, detail: str, html_view):

@@ -6,18 +6,36 @@ lower-case HTTP method) to `X.Read` or `X.Write`; either that scope or the whole
 
 Answers come in this order: 401 without a valid token; 404 when the organization or tenant
 in the URL is not the token's (the same 404 as for one that does not exist); 405 for a
-method the view does not have; 403 when the object is visible but a scope is missing.
+method the view does not have; 403 when the object is visible but a scope is missing,
+naming it (RFC 6750 §3.1 `insufficient_scope`).
 """
 
 from rest_framework import exceptions, permissions
 from rest_framework.views import APIView
 
 from identity_server import errors
-from identity_server.authentication import BearerTokenAuthentication
-from identity_server.scopes import scope_satisfied
+from identity_server.authentication import BEARER_REALM, BearerTokenAuthentication
+from identity_server.scopes import scope_satisfied, scopes_satisfying
 from identity_server.serializers import fields_any_case
 from tenants import odata
 from tenants.access import access_organization, access_tenant
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    """RFC 6750 §3.1 `insufficient_scope`: a 403 whose challenge names the scopes that would
+    do (§3: space-separated, as in a token request) and whose body names the one required.
+    DRF's exception handler sends `auth_header` as WWW-Authenticate."""
+
+    def __init__(self, required: str):
+        satisfying = scopes_satisfying(required)
+        super().__init__(
+            f"The access token lacks the scope {required} this operation requires"
+            + (f" (or {' or '.join(satisfying[1:])})." if len(satisfying) > 1 else "."),
+            code="insufficient_scope",
+        )
+        self.auth_header = (
+            f'{BEARER_REALM}, error="insufficient_scope", scope="{" ".join(satisfying)}"'
+        )
 
 
 class HasRequiredScopes(permissions.BasePermission):
@@ -30,8 +48,11 @@ class HasRequiredScopes(permissions.BasePermission):
         if action == "head":  # a GET without its body
             action = "get"
         required = getattr(view, "required_scopes", {}).get(action)
-        granted = getattr(request.user, "scopes", frozenset())
-        return required is not None and scope_satisfied(required, granted)
+        if required is None:
+            return False
+        if not scope_satisfied(required, getattr(request.user, "scopes", frozenset())):
+            raise InsufficientScope(required)
+        return True
 
 
 class TokenAPIView(APIView):

@@ -75,15 +75,18 @@ def scopes_by_resource(names) -> dict[str, list[str]]:
     return groups
 
 
-def scope_satisfied(required: str, granted) -> bool:
-    """Whether the `granted` scopes cover `required` (`X.Read`, `X.Write` or a plain scope):
-    the exact scope does, and so does the whole-resource scope `X`."""
-    if required in granted:
-        return True
+def scopes_satisfying(required: str) -> list[str]:
+    """The scopes that cover `required` (`X.Read`, `X.Write` or a plain scope): the exact
+    scope, and for `X.Read` or `X.Write` the whole-resource scope `X`."""
     for suffix in (".Read", ".Write"):
         if required.endswith(suffix):
-            return required.removesuffix(suffix) in granted
-    return False
+            return [required, required.removesuffix(suffix)]
+    return [required]
+
+
+def scope_satisfied(required: str, granted) -> bool:
+    """Whether the `granted` scopes cover `required` (`scopes_satisfying`)."""
+    return any(scope in granted for scope in scopes_satisfying(required))
 
 
 def unknown_scopes(scopes) -> list[str]:

@@ -24,6 +24,8 @@ SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOOPBACK_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# JSON under the API prefixes, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "identity_server.errors.csrf_failure"
 
 # Public base URL of the identity service (the `iss` of the tokens it signs).
 IDENTITY_ISSUER = env_str("IDENTITY_ISSUER", "http://127.0.0.1:8000/identity_").rstrip("/")

@@ -90,10 +90,20 @@ urlpatterns = [
     path("identity_/connect/revocation", identity_views.RevokeView.as_view(), name="revocation"),
     path(
         "identity_/.well-known/openid-configuration",
-        identity_views.openid_configuration,
+        identity_views.OpenIDConfiguration.as_view(),
         name="openid-configuration",
     ),
-    path("identity_/.well-known/openid-configuration/jwks", identity_views.jwks, name="jwks"),
+    # RFC 8414 §3: the well-known part goes between the host and the issuer's path.
+    path(
+        ".well-known/oauth-authorization-server/identity_",
+        identity_views.OpenIDConfiguration.as_view(),
+        name="oauth-authorization-server",
+    ),
+    path(
+        "identity_/.well-known/openid-configuration/jwks",
+        identity_views.JWKS.as_view(),
+        name="jwks",
+    ),
     # Machines and their client secrets (SPEC §6, §4); `Machines(5)` is OData's key syntax.
     path(
         "<str:org>/<str:tenant>/orchestrator_/odata/Machines",

@@ -6,18 +6,24 @@ assertions, checked by settings.CLIENT_ASSERTION_AUTHENTICATOR: federation.asser
 DOT and oauthlib keep the protocol; this class decides who the client is and what it may
 get.
 
-A request's form is checked here: one authentication method only, and with an assertion
-its type, the assertion itself and the client id, once each (`invalid_request`); what is
-wrong with the assertion is `invalid_client` (RFC 7521 §4.2.1).
+A request's form is checked before anything else (`form_refusal`, by the endpoint views):
+no parameter in the URL query and none repeated (RFC 6749 §2.3.1, §3.2). Here: one
+authentication method only, and with an assertion its type, the assertion itself and the
+client id (`invalid_request`); what is wrong with the assertion is `invalid_client` (RFC
+7521 §4.2.1).
 
-Every refusal records a stable reason code on the Django request (`token_failure`); the
-endpoint view writes it to the audit log (identity_server.services.token_failure_record).
+Every refusal records a stable reason code and an `error_description` on the Django request
+(`token_failure`); the endpoint view answers with the description (RFC 6749 §5.2) and writes
+the reason to the audit log (identity_server.services.token_failure_record). Before the
+client has authenticated, a description says what was wrong with the request, never whether
+the client or the secret exists: an unknown client and a wrong secret get the same answer.
 """
 
 import base64
 import binascii
 import json
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import unquote_plus
@@ -41,11 +47,65 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 issued_log = logging.getLogger("identity_server.tokens.issued")
 
 
+# The descriptions of refusals before the client is known (RFC 6749 §5.2): each covers
+# every reason that must not be told apart.
+NOT_AUTHENTICATED = (
+    "The client did not authenticate: send its client_id with a client_secret "
+    "(HTTP Basic or the form body) or with a client_assertion."
+)
+WRONG_CREDENTIALS = (
+    "Client authentication failed: the client ID or secret is wrong, or the secret has expired."
+)
+ASSERTION_REFUSED = (
+    "Client authentication failed: the client_assertion is not accepted for this client_id; "
+    "the application's administrators can see why in its audit log."
+)
+# RFC 6749 §5.2: error_description is printable ASCII without the quote and the backslash.
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+_NAMES_SHOWN = 5
+
+
 @dataclass(frozen=True)
 class TokenFailure:
     reason: str
     client: ClientSnapshot | None
     client_id: str
+    description: str = ""
+
+
+def _named(names) -> str:
+    """Request values named in a description: a few, short, and only characters it may hold."""
+    names = [_NOT_IN_DESCRIPTION.sub("?", name)[:64] for name in names]
+    shown = " ".join(names[:_NAMES_SHOWN])
+    return shown + (f" (and {len(names) - _NAMES_SHOWN} more)" if len(names) > _NAMES_SHOWN else "")
+
+
+def form_refusal(http_request) -> TokenFailure | None:
+    """The `invalid_request` refusal of a token, introspection or revocation request whose
+    form is wrong before anything is read from it, or None: parameters in the URL query
+    (RFC 6749 §2.3.1: credentials "MUST NOT be included in the request URI", where logs keep
+    them; oauthlib refuses any query) or a parameter given more than once (§3.2: "MUST NOT
+    be included more than once"), so that no two parts of the server read two different
+    values. Reads only the parsed request: no database, no cache."""
+    client_id = http_request.POST.get("client_id", "")[:100]
+    if http_request.GET:
+        names = _named(sorted(http_request.GET))
+        return TokenFailure(
+            "query_parameters",
+            None,
+            client_id,
+            f"Send the parameters in the form body, not in the URL query: {names}.",
+        )
+    repeated = [name for name, values in http_request.POST.lists() if len(values) > 1]
+    if repeated:
+        verb = "is" if len(repeated) == 1 else "are"
+        return TokenFailure(
+            "duplicate_parameter",
+            None,
+            client_id,
+            f"Each parameter may be sent once: {_named(repeated)} {verb} repeated.",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,11 +132,13 @@ def _assertion_authenticator():
 
 
 class IdentityValidator(OAuth2Validator):
-    def _fail(self, request, reason: str, client: ClientSnapshot | None = None) -> bool:
+    def _fail(
+        self, request, reason: str, client: ClientSnapshot | None = None, description: str = ""
+    ) -> bool:
         http_request = _http_request(request)
         if http_request is not None:
             client_id = client.client_id if client else _params(request).get("client_id", "")
-            http_request.token_failure = TokenFailure(reason, client, client_id[:100])
+            http_request.token_failure = TokenFailure(reason, client, client_id[:100], description)
         return False
 
     # --- client authentication (RFC 6749 §2.3) -----------------------------------------
@@ -93,10 +155,13 @@ class IdentityValidator(OAuth2Validator):
         client_id, secret = self._secret_credentials(request, params)
         check = client_authenticate_secret(client_id, secret)
         if check.reason:
-            reason = check.reason
-            if not secret and check.client is not None:
-                reason = "missing_secret" if check.client.confidential else "public_client"
-            return self._fail(request, reason, check.client)
+            reason, description = check.reason, WRONG_CREDENTIALS
+            if not secret:
+                # Told from the request alone: the same for a client that does not exist.
+                description = NOT_AUTHENTICATED
+                if check.client is not None:
+                    reason = "missing_secret" if check.client.confidential else "public_client"
+            return self._fail(request, reason, check.client, description)
         return self._authenticated(request, check)
 
     def authenticate_client_assertion(self, request) -> bool:
@@ -106,35 +171,36 @@ class IdentityValidator(OAuth2Validator):
         self._assertion_form_check(request, params)
         check = _assertion_authenticator()(params["client_id"], params["client_assertion"])
         if check.reason:
-            return self._fail(request, check.reason, check.client)
+            # One description for every reason, an unknown client's included: the precise
+            # reason is in the audit log, for the application's administrators.
+            return self._fail(request, check.reason, check.client, ASSERTION_REFUSED)
         return self._authenticated(request, check)
 
     def _authenticated(self, request, check) -> bool:
         """A secret's or an assertion's successful check: the client is this request's, if
         the endpoint's path serves it."""
         if not self._path_allows(request, check.client):
-            return self._fail(request, "other_organization", check.client)
+            # Said only to a client that proved who it is.
+            return self._fail(
+                request,
+                "other_organization",
+                check.client,
+                "This client belongs to another organization or tenant than the one in the "
+                "token endpoint's path.",
+            )
         request.client = check.client
         request.client_id = check.client.client_id
         request.authenticated_by = check.authenticated_by
         return True
 
     def _assertion_form_check(self, request, params: dict) -> None:
-        """RFC 6749 §2.3 and §3.2, RFC 7521 §4.2: `invalid_request` unless the assertion is
-        the only authentication, of the JWT bearer type, with a client id, each once."""
+        """RFC 6749 §2.3, RFC 7521 §4.2: `invalid_request` unless the assertion is the only
+        authentication, of the JWT bearer type, with a client id (that none is repeated,
+        `form_refusal` has checked)."""
         scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
-        # The form reaches oauthlib as a dict, one value a name; Django's has them all.
-        form = getattr(_http_request(request), "POST", None)
-        duplicated = [
-            name
-            for name in ("client_id", *ASSERTION_PARAMETERS)
-            if form is not None and len(form.getlist(name)) > 1
-        ]
         assertion_type = params.get("client_assertion_type")
         if params.get("client_secret") or scheme.lower() == "basic":
             reason, description = "multiple_authentication_methods", "one method only"
-        elif duplicated:
-            reason, description = "duplicate_parameter", f"{duplicated[0]} is repeated"
         elif assertion_type != JWT_BEARER:
             reason = "assertion_type_unsupported" if assertion_type else "assertion_type_missing"
             description = f"client_assertion_type must be {JWT_BEARER}"
@@ -144,11 +210,9 @@ class IdentityValidator(OAuth2Validator):
             reason, description = "client_id_missing", "client_id is missing"
         else:
             return
-        self._fail(request, reason)
-        raise errors.InvalidRequestError(
-            description=f"Client authentication with an assertion: {description}.",
-            request=request,
-        )
+        description = f"Client authentication with an assertion: {description}."
+        self._fail(request, reason, description=description)
+        raise errors.InvalidRequestError(description=description, request=request)
 
     def _secret_credentials(self, request, params: dict) -> tuple[str, str]:
         """(client_id, secret) from HTTP Basic or the form body, never both (RFC 6749 §2.3)."""
@@ -163,15 +227,17 @@ class IdentityValidator(OAuth2Validator):
             decoded = ""
         client_id, colon, secret = decoded.partition(":")
         if not colon:
-            self._fail(request, "malformed_basic_credentials")
-            raise errors.InvalidClientError(request=request)
+            description = (
+                "The HTTP Basic credentials are not the base64 of client_id:client_secret."
+            )
+            self._fail(request, "malformed_basic_credentials", description=description)
+            raise errors.InvalidClientError(description=description, request=request)
         # §2.3.1: both parts are form-urlencoded before being joined.
         client_id, secret = unquote_plus(client_id), unquote_plus(secret)
         if body_secret or (body_id and body_id != client_id):
-            self._fail(request, "multiple_authentication_methods")
-            raise errors.InvalidRequestError(
-                description="Authenticate the client with one method only.", request=request
-            )
+            description = "Authenticate the client with one method only."
+            self._fail(request, "multiple_authentication_methods", description=description)
+            raise errors.InvalidRequestError(description=description, request=request)
         return client_id, secret
 
     def _path_allows(self, request, client: ClientSnapshot) -> bool:
@@ -190,6 +256,17 @@ class IdentityValidator(OAuth2Validator):
     # --- grant and scopes (RFC 6749 §3.3, §4.4) ------------------------------------------
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        # §4.4: client credentials is for confidential clients only. A public application
+        # authenticates only with an assertion of a federated credential; it is refused
+        # here, after authenticating, as `unauthorized_client` (§5.2).
+        if not client.confidential:
+            return self._fail(
+                request,
+                "public_client",
+                client,
+                "This application is public: the client credentials grant is for "
+                "confidential clients only.",
+            )
         return grant_type == "client_credentials"
 
     def get_default_scopes(self, client_id, request, *args, **kwargs):
@@ -199,9 +276,23 @@ class IdentityValidator(OAuth2Validator):
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         if OFFLINE_ACCESS in scopes:
             # §4.4.3: no refresh token for client credentials, so no offline access.
-            return self._fail(request, "offline_access", client)
-        if not set(scopes) <= set(client.scopes):
-            return self._fail(request, "scope_not_granted", client)
+            return self._fail(
+                request,
+                "offline_access",
+                client,
+                "offline_access is not available with client credentials: they get no "
+                "refresh token.",
+            )
+        missing = sorted(set(scopes) - set(client.scopes))
+        if missing:
+            # Named only now that the client has authenticated.
+            verb = "is" if len(missing) == 1 else "are"
+            return self._fail(
+                request,
+                "scope_not_granted",
+                client,
+                f"scope {_named(missing)} {verb} not granted to this client.",
+            )
         return True
 
     # --- issuance: self-contained tokens, no rows ---------------------------------------

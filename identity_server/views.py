@@ -17,14 +17,24 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET
 from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, scopes, services, tokens
+from identity_server import login_throttle, scopes, services, tokens, validators
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
-JWKS_MAX_AGE = 300
+# RFC 6749 §5.1, RFC 7662 §2.2, RFC 7009: every answer of these endpoints, refusals
+# included, may carry a credential or say something about one: no cache keeps it.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# RFC 6749 §5.2: a 401 names the HTTP authentication scheme the endpoint takes, which is
+# Basic (RFC 7617 §2), whether or not the client tried it; oauthlib would send Bearer.
+BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
+# The refusals oauthlib makes before the validator has a say, and leaves undescribed.
+OAUTHLIB_DESCRIPTIONS = {
+    "unsupported_grant_type": "grant_type must be client_credentials, the only grant served here.",
+    "unsupported_token_type": "Only access tokens can be introspected or revoked here.",
+}
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -35,18 +45,29 @@ class OAuthEndpoint(OAuthLibMixin, View):
     http_method_names = ["post"]
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        response = JsonResponse(
-            {"error": "invalid_request", "error_description": "Use POST."}, status=405
+        return JsonResponse(
+            {"error": "invalid_request", "error_description": "Use POST."},
+            status=405,
+            headers={"Allow": "POST", **NO_STORE},
         )
-        response["Allow"] = "POST"
-        return response
+
+    # Each endpoint's `oauth_response(request)` is oauthlib's (headers, body, status).
+
+    def post(self, request, *args, **kwargs):
+        refusal = validators.form_refusal(request)
+        if refusal is not None:
+            request.token_failure = refusal
+            error = oauth_errors.InvalidRequestError(description=refusal.description)
+            return self.respond(request, {}, error.json, error.status_code)
+        headers, body, status = self.oauth_response(request)
+        return self.respond(request, headers, body, status)
 
     def respond(self, request, headers, body, status) -> HttpResponse:
+        headers = {**headers, **NO_STORE}
         if status >= 400:
-            try:
-                error = json.loads(body).get("error", "")
-            except (ValueError, AttributeError):
-                error = ""
+            body, error = self._refusal_body(request, body)
+            if status == 401:
+                headers["WWW-Authenticate"] = BASIC_CHALLENGE
             services.token_failure_record(
                 failure=getattr(request, "token_failure", None), error=error, http_request=request
             )
@@ -55,43 +76,85 @@ class OAuthEndpoint(OAuthLibMixin, View):
             response[name] = value
         return response
 
+    @staticmethod
+    def _refusal_body(request, body: str) -> tuple[str, str]:
+        """oauthlib's error body with the refusal's `error_description` (RFC 6749 §5.2)."""
+        try:
+            refusal = json.loads(body)
+        except ValueError:
+            refusal = {}
+        error = refusal.get("error", "") if isinstance(refusal, dict) else ""
+        failure = getattr(request, "token_failure", None)
+        description = (
+            (failure.description if failure else "")
+            or refusal.get("error_description", "")
+            or OAUTHLIB_DESCRIPTIONS.get(error, "")
+        )
+        return json.dumps({"error": error, "error_description": description}), error
+
 
 class TokenView(OAuthEndpoint):
     """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
 
-    def post(self, request, *args, **kwargs):
+    def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
-        return self.respond(request, headers, body, status)
+        return headers, body, status
 
 
 class IntrospectView(OAuthEndpoint):
     """RFC 7662, limited to the caller's own tokens (or its organization's, with the
     introspection scope)."""
 
-    def post(self, request, *args, **kwargs):
-        headers, body, status = self.get_oauthlib_core().create_introspect_response(request)
-        return self.respond(request, headers, body, status)
+    def oauth_response(self, request):
+        return self.get_oauthlib_core().create_introspect_response(request)
 
 
 class RevokeView(OAuthEndpoint):
     """RFC 7009, for the caller's own tokens."""
 
-    def post(self, request, *args, **kwargs):
+    def oauth_response(self, request):
         _uri, headers, body, status = self.create_revocation_response(request)
-        return self.respond(request, headers, body, status)
+        return headers, body, status
 
 
-@require_GET
-def openid_configuration(request):
-    issuer = settings.IDENTITY_ISSUER
-    return JsonResponse(
-        {
+@method_decorator(csrf_exempt, name="dispatch")
+class PublicDocument(View):
+    """A public JSON document (discovery, JWKS; each view's `document()`): GET and HEAD
+    (RFC 9110 §9.3.2), cached by anyone for a short while, so that clients soon see new
+    endpoints and rotated keys; any other method a JSON 405. No session, no state: a POST
+    needs no CSRF token to be told so."""
+
+    http_method_names = ["get", "head"]
+    max_age = 300
+
+    def get(self, request, *args, **kwargs):
+        response = JsonResponse(self.document())
+        response["Cache-Control"] = f"public, max-age={self.max_age}"
+        return response
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        response = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+
+
+class OpenIDConfiguration(PublicDocument):
+    """The server's metadata, at OpenID Connect Discovery's path and at RFC 8414 §3's
+    (`/.well-known/oauth-authorization-server` inserted before the issuer's path)."""
+
+    def document(self):
+        issuer = settings.IDENTITY_ISSUER
+        return {
             "issuer": issuer,
             "token_endpoint": f"{issuer}/connect/token",
             "jwks_uri": f"{issuer}/.well-known/openid-configuration/jwks",
             "introspection_endpoint": f"{issuer}/connect/introspect",
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "grant_types_supported": ["client_credentials"],
+            # private_key_jwt (RFC 7523 §2.2) is a JWT from the workload's own identity
+            # provider, checked against the application's federated credentials; RS256 is
+            # the one algorithm accepted (federation.assertions), and RFC 8414 §2 wants it
+            # named wherever private_key_jwt is.
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",
@@ -107,18 +170,20 @@ def openid_configuration(request):
                 "client_secret_post",
             ],
             "scopes_supported": sorted(scopes.CATALOGUE),
-            "response_types_supported": ["token"],
+            # Empty until user sign-in brings an authorization endpoint: RFC 8414 §2 and
+            # OpenID Connect Discovery §3 require the member, and no response type is
+            # served without that endpoint (client credentials uses the token endpoint only).
+            "response_types_supported": [],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [tokens.ALGORITHM],
         }
-    )
 
 
-@require_GET
-def jwks(request):
-    response = JsonResponse({"keys": tokens.published_keys()})
-    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    return response
+class JWKS(PublicDocument):
+    """The public keys that verify our access tokens (RFC 7517)."""
+
+    def document(self):
+        return {"keys": tokens.published_keys()}
 
 
 # --- signing in to the admin site -------------------------------------------------------

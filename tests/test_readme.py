@@ -27,18 +27,22 @@ README = Path(settings.BASE_DIR) / "README.md"
 PORT = 8000
 BLOCK = re.compile(r"^(?P<above>[^\n]*)\n```sh\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
 NOT_RUN = re.compile(r"^<!-- not run: (?P<why>.+) -->$")
+# A block that shows a refusal on purpose.
+REFUSAL_SHOWN = "<!-- answers a refusal -->"
 # What an API answers when a command in a block went wrong although curl exited 0.
 REFUSALS = ('"error":', '"errors":', '"detail":', "Traceback")
 
 
-def readme_blocks() -> list[tuple[int, str, str | None]]:
-    """(line, body, reason not run) of each ```sh block of README.md."""
+def readme_blocks() -> list[tuple[int, str, str | None, bool]]:
+    """(line, body, reason not run, shows a refusal) of each ```sh block of README.md."""
     text = README.read_text()
     blocks = []
     for match in BLOCK.finditer(text):
         line = text.count("\n", 0, match.start("body"))
-        not_run = NOT_RUN.match(match["above"].strip())
-        blocks.append((line, match["body"], not_run["why"] if not_run else None))
+        above = match["above"].strip()
+        not_run = NOT_RUN.match(above)
+        why = not_run["why"] if not_run else None
+        blocks.append((line, match["body"], why, above == REFUSAL_SHOWN))
     return blocks
 
 
@@ -50,7 +54,7 @@ def test_every_shell_block_is_one_the_test_finds():
 def test_every_block_is_run_or_says_why_not():
     blocks = readme_blocks()
     assert len(blocks) >= 15
-    for line, _body, why in blocks:
+    for line, _body, why, _refusal in blocks:
         assert why is None or len(why) > 10, f"README.md:{line}: say why the block is not run"
 
 
@@ -123,7 +127,7 @@ def make_run(tmp_path):
 def test_readme_blocks_run_as_printed(make_run):
     # given: the blocks to run, each announced so a failure names its line
     script = ["set -euo pipefail"]
-    for line, body, why in readme_blocks():
+    for line, body, why, _refusal in readme_blocks():
         if why is None:
             script += [f"echo; echo '>>> README.md:{line}'", body]
     # when
@@ -141,7 +145,11 @@ def test_readme_blocks_run_as_printed(make_run):
     ran = re.split(r">>> (README\.md:\d+)\n", result.stdout)[1:]
     outputs = dict(zip(ran[::2], ran[1::2], strict=True))
     assert result.returncode == 0, f"{list(outputs)[-1:]} failed:\n{output[-4000:]}"
-    assert len(outputs) == sum(1 for _, _, why in readme_blocks() if why is None)
+    run = {f"README.md:{line}": refusal for line, _, why, refusal in readme_blocks() if not why}
+    assert list(outputs) == list(run)
     for block, printed in outputs.items():
+        if run[block]:
+            assert '"error":' in printed, f"{block} should show a refusal:\n{printed}"
+            continue
         for refusal in REFUSALS:
             assert refusal not in printed, f"{block} was answered with a refusal:\n{printed}"

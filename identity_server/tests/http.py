@@ -57,13 +57,22 @@ def assertion_form(client_id: str, assertion: str, **extra) -> dict:
     }
 
 
-def assert_refused(response, error: str, status: int = 400):
-    """An RFC 6749 §5.2 error answer, without a token."""
+BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
+
+
+def assert_refused(response, error: str, status: int = 400, description: str | None = None):
+    """An RFC 6749 §5.2 error answer, without a token, never cached, with a description
+    (exactly `description` when given), and on a 401 the Basic challenge."""
     assert response.status_code == status, response.content
     body = response.json()
     assert body["error"] == error
-    assert "access_token" not in body
+    assert set(body) == {"error", "error_description"}
+    assert body["error_description"]
+    if description is not None:
+        assert body["error_description"] == description
     assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+    assert response.headers.get("WWW-Authenticate") == (BASIC_CHALLENGE if status == 401 else None)
 
 
 def failure_reasons() -> list[str]:

@@ -117,3 +117,114 @@ def test_a_token_of_a_deleted_secret_is_refused(rf, app, issue_token):
 )
 def test_a_resource_scope_covers_its_read_and_write_scopes(required, granted, satisfied):
     assert scope_satisfied(required, granted) is satisfied
+
+
+# --- RFC 6750 §3 answers at our APIs -------------------------------------------------------
+
+
+@pytest.fixture
+def machines_url(admin_membership):
+    return f"/{admin_membership.organization.slug}/DefaultTenant/orchestrator_/odata/Machines"
+
+
+def test_no_token_gets_a_bearer_challenge_without_an_error(client, machines_url):
+    response = client.get(machines_url)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="identity"'
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+@pytest.mark.parametrize(
+    ("token", "description"),
+    [
+        pytest.param(lambda t: "garbage", "The access token is invalid or expired.", id="invalid"),
+        pytest.param(lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),
+                     "The access token is invalid or expired.", id="bad signature"),
+        pytest.param("expired", "The access token is invalid or expired.", id="expired"),
+        pytest.param("revoked", "The access token has been revoked.", id="revoked"),
+    ],
+)  # fmt: skip
+def test_a_refused_token_gets_an_invalid_token_challenge(
+    client, app, issue_token, settings, machines_url, token, description
+):
+    # given
+    oauth_client, secret = app
+    if token == "expired":
+        settings.ACCESS_TOKEN_LIFETIME = -120  # issued already expired, beyond the leeway
+    issued = issue_token(oauth_client, secret)
+    settings.ACCESS_TOKEN_LIFETIME = 3600
+    if token == "revoked":
+        services.client_secret_delete(secret=oauth_client.secrets.get(), actor=TEST_ACTOR)
+    presented = token(issued) if callable(token) else issued
+
+    # when
+    response = client.get(machines_url, headers={"Authorization": f"Bearer {presented}"})
+
+    # then
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="identity", error="invalid_token", error_description="{description}"'
+    )
+    assert response.json() == {"detail": description}
+
+
+@pytest.mark.parametrize(
+    ("method", "granted", "required", "satisfying"),
+    [
+        ("get", "PM.OAuthApp.Read", "OR.Machines.Read", "OR.Machines.Read OR.Machines"),
+        ("post", "OR.Machines.Read", "OR.Machines.Write", "OR.Machines.Write OR.Machines"),
+    ],
+)
+def test_a_token_without_the_scope_gets_an_insufficient_scope_challenge(
+    client, admin_membership, issue_token, machines_url, method, granted, required, satisfying
+):
+    # given
+    oauth_client, secret = client_with_secret(
+        organization=admin_membership.organization, scopes=[granted]
+    )
+    token = issue_token(oauth_client, secret)
+
+    # when
+    response = getattr(client, method)(
+        machines_url,
+        {},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    # then
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="identity", error="insufficient_scope", scope="{satisfying}"'
+    )
+    whole = satisfying.split()[1]
+    assert response.json() == {
+        "detail": f"The access token lacks the scope {required} this operation requires "
+        f"(or {whole})."
+    }
+
+
+def test_an_identity_api_names_the_missing_scope_too(client, admin_membership, issue_token):
+    # given a token without PM.OAuthApp.Read, at an identity_ API
+    oauth_client, secret = client_with_secret(
+        organization=admin_membership.organization, scopes=["OR.Machines"]
+    )
+    token = issue_token(oauth_client, secret)
+    organization = admin_membership.organization.global_id
+
+    # when
+    response = client.get(
+        f"/identity_/api/ExternalClient/{organization}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    # then
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="identity", error="insufficient_scope", scope="PM.OAuthApp.Read PM.OAuthApp"'
+    )
+    assert response.json() == {
+        "detail": "The access token lacks the scope PM.OAuthApp.Read this operation requires "
+        "(or PM.OAuthApp)."
+    }

@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.core.checks.urls import check_custom_error_handlers
+from django.test import Client
 
 from identity_server import errors
 from identity_server.errors import is_api_path
@@ -78,3 +79,48 @@ def test_error_handlers_answer_json_under_api_prefixes_and_html_elsewhere(rf, ha
 
 def test_django_accepts_the_error_handlers():
     assert check_custom_error_handlers(None) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/identity_/no-such-route",
+        "/demo/DefaultTenant/orchestrator_/odata/Nothing",
+        "/00000000-0000-0000-0000-000000000000/portal_/api/nothing",
+    ],
+)
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+@pytest.mark.django_db
+def test_unknown_api_routes_answer_json_to_every_method_without_a_csrf_token(path, method):
+    # given a client that enforces CSRF, as a real browser-less caller meets it
+    client = Client(enforce_csrf_checks=True)
+
+    # when
+    response = getattr(client, method)(path, "{}", content_type="application/json")
+
+    # then the same answer as a GET, not CSRF's page
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_csrf_failure_answers_json_under_api_prefixes_and_html_elsewhere(rf):
+    api = errors.csrf_failure(rf.post("/demo/DefaultTenant/orchestrator_/x"), reason="no token")
+    page = errors.csrf_failure(rf.post("/demo/portal_/"), reason="no token")
+
+    assert api.status_code == page.status_code == 403
+    assert api.headers["Content-Type"] == "application/json"
+    assert json.loads(api.content) == {"detail": "CSRF Failed: no token"}
+    assert page.headers["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_the_csrf_failure_view_is_the_one_django_uses(settings):
+    # a browser page that needs a CSRF token, posted without one
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/accounts/login/", {"username": "a", "password": "b"})
+
+    assert response.status_code == 403
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert settings.CSRF_FAILURE_VIEW == "identity_server.errors.csrf_failure"

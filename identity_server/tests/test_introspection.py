@@ -4,6 +4,8 @@ import pytest
 
 from identity_server import services
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
+from identity_server.tests.http import assert_refused, failure_reasons
+from identity_server.validators import NOT_AUTHENTICATED, WRONG_CREDENTIALS
 from tenants.models import AuditEvent
 
 INTROSPECT_URL = "/identity_/connect/introspect"
@@ -146,3 +148,42 @@ def test_a_token_of_a_deleted_client_is_inactive(client, app, admin_membership, 
     services.client_delete(client=app[0], actor=TEST_ACTOR)
 
     assert introspect(client, gateway, token).json() == {"active": False}
+
+
+@pytest.mark.parametrize("url", [INTROSPECT_URL, REVOKE_URL])
+@pytest.mark.parametrize(
+    ("form", "error", "status", "reason", "description"),
+    [
+        pytest.param(
+            {"token": "x", "client_secret": "idsec_wrong"},
+            "invalid_client", 401, "wrong_secret", WRONG_CREDENTIALS,
+            id="wrong secret",
+        ),
+        pytest.param(
+            {"token": "x", "client_secret": ""},
+            "invalid_client", 401, "missing_secret", NOT_AUTHENTICATED,
+            id="no secret",
+        ),
+        pytest.param(
+            {}, "invalid_request", 400, "invalid_request", "Missing token parameter.",
+            id="no token",
+        ),
+        pytest.param(
+            {"token": "x", "token_type_hint": "refresh_token"},
+            "unsupported_token_type", 400, "unsupported_token_type",
+            "Only access tokens can be introspected or revoked here.",
+            id="refresh token hint",
+        ),
+    ],
+)  # fmt: skip
+def test_refusals_say_what_was_wrong(client, app, url, form, error, status, reason, description):
+    # given
+    oauth_client, secret = app
+    credentials = {"client_id": oauth_client.client_id, "client_secret": secret}
+
+    # when
+    response = client.post(url, {**credentials, **form})
+
+    # then
+    assert_refused(response, error, status, description)
+    assert failure_reasons() == [reason]

@@ -10,10 +10,12 @@ import pytest
 from django.utils import timezone
 from django.views.debug import SafeExceptionReporterFilter
 
+from federation.tests.factories import external_app, stored_credential
 from identity_server import services
 from identity_server.models import ClientSecret, OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
-from identity_server.tests.http import TOKEN_URL, assert_refused, failure_reasons
+from identity_server.tests.http import TOKEN_URL, assert_refused, assertion_form, failure_reasons
+from identity_server.tests.test_introspection import INTROSPECT_URL, REVOKE_URL
 from identity_server.views import TokenView
 from tenants.models import AuditEvent
 
@@ -97,7 +99,12 @@ def test_malformed_basic_credentials_are_an_invalid_client(client, app):
         TOKEN_URL, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION="Basic !!notbase64"
     )
 
-    assert_refused(response, "invalid_client", 401)
+    assert_refused(
+        response,
+        "invalid_client",
+        401,
+        "The HTTP Basic credentials are not the base64 of client_id:client_secret.",
+    )
     assert failure_reasons() == ["malformed_basic_credentials"]
 
 
@@ -195,7 +202,13 @@ def test_the_token_paths_under_an_organization_and_tenant_serve_its_clients(
     )
     foreign = client.post(f"/{other}/identity_/connect/token", form(oauth_client, secret))
     assert ok.status_code == ok_tenant.status_code == 200
-    assert_refused(foreign, "invalid_client", 401)
+    assert_refused(
+        foreign,
+        "invalid_client",
+        401,
+        "This client belongs to another organization or tenant than the one in the "
+        "token endpoint's path.",
+    )
     assert failure_reasons() == ["other_organization"]
 
 
@@ -253,39 +266,69 @@ def test_an_expired_secret_fails(client, app):
     assert failure_reasons() == ["expired_secret"]
 
 
+NOT_AUTHENTICATED = (
+    "The client did not authenticate: send its client_id with a client_secret "
+    "(HTTP Basic or the form body) or with a client_assertion."
+)
+WRONG_CREDENTIALS = (
+    "Client authentication failed: the client ID or secret is wrong, or the secret has expired."
+)
+ASSERTION_REFUSED = (
+    "Client authentication failed: the client_assertion is not accepted for this client_id; "
+    "the application's administrators can see why in its audit log."
+)
+
+
 @pytest.mark.parametrize(
-    ("change", "error", "status", "reason"),
+    ("change", "error", "status", "reason", "description"),
     [
-        pytest.param({"client_secret": ""}, "invalid_client", 401, "missing_secret", id="blank"),
         pytest.param(
-            {"client_secret": "idsec_wrong"}, "invalid_client", 401, "wrong_secret", id="wrong"
+            {"client_secret": ""},
+            "invalid_client", 401, "missing_secret", NOT_AUTHENTICATED,
+            id="blank secret",
+        ),
+        pytest.param(
+            {"client_secret": "idsec_wrong"},
+            "invalid_client", 401, "wrong_secret", WRONG_CREDENTIALS,
+            id="wrong secret",
         ),
         pytest.param(
             {"client_id": "00000000-0000-0000-0000-000000000000"},
-            "invalid_client",
-            401,
-            "unknown_client",
+            "invalid_client", 401, "unknown_client", WRONG_CREDENTIALS,
             id="unknown client",
         ),
         pytest.param(
+            {"client_id": "00000000-0000-0000-0000-000000000000", "client_secret": ""},
+            "invalid_client", 401, "unknown_client", NOT_AUTHENTICATED,
+            id="unknown client without a secret",
+        ),
+        pytest.param(
             {"grant_type": "password", "username": "u", "password": "p"},
-            "unsupported_grant_type",
-            400,
-            "unsupported_grant_type",
+            "unsupported_grant_type", 400, "unsupported_grant_type",
+            "grant_type must be client_credentials, the only grant served here.",
             id="wrong grant type",
         ),
         pytest.param(
+            {"grant_type": ""},
+            "invalid_request", 400, "invalid_request", "Request is missing grant type.",
+            id="no grant type",
+        ),
+        pytest.param(
             {"scope": "OR.Machines OR.Robots"},
-            "invalid_scope",
-            400,
-            "scope_not_granted",
+            "invalid_scope", 400, "scope_not_granted",
+            "scope OR.Robots is not granted to this client.",
             id="scope outside the grants",
         ),
         pytest.param(
+            {"scope": "OR.Foo OR.Robots PM.OAuthApp.Read"},
+            "invalid_scope", 400, "scope_not_granted",
+            "scope OR.Foo OR.Robots are not granted to this client.",
+            id="unknown scopes",
+        ),
+        pytest.param(
             {"scope": "OR.Machines offline_access"},
-            "invalid_scope",
-            400,
-            "offline_access",
+            "invalid_scope", 400, "offline_access",
+            "offline_access is not available with client credentials: they get no refresh token.",
             id="offline_access",
         ),
         pytest.param(
@@ -294,15 +337,30 @@ def test_an_expired_secret_fails(client, app):
                 "client_assertion": "a.b.c",
                 "client_secret": "",
             },
-            "invalid_client",
-            401,
-            "malformed",
+            "invalid_client", 401, "malformed", ASSERTION_REFUSED,
             id="an assertion that is not a JWT",
         ),
+        pytest.param(
+            {
+                "client_id": "no-such-client",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "a.b.c",
+                "client_secret": "",
+            },
+            "invalid_client", 401, "unknown_client", ASSERTION_REFUSED,
+            id="an assertion for an unknown client",
+        ),
+        pytest.param(
+            {"client_assertion_type": "urn:x", "client_assertion": "a.b.c", "client_secret": ""},
+            "invalid_request", 400, "assertion_type_unsupported",
+            "Client authentication with an assertion: client_assertion_type must be "
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            id="another assertion type",
+        ),
     ],
-)
-def test_each_refusal_gets_its_rfc6749_error_and_is_audited(
-    client, app, change, error, status, reason
+)  # fmt: skip
+def test_each_refusal_gets_its_rfc6749_error_and_description_and_is_audited(
+    client, app, change, error, status, reason, description
 ):
     # given
     oauth_client, secret = app
@@ -311,7 +369,7 @@ def test_each_refusal_gets_its_rfc6749_error_and_is_audited(
     response = client.post(TOKEN_URL, {**form(oauth_client, secret), **change})
 
     # then
-    assert_refused(response, error, status)
+    assert_refused(response, error, status, description)
     assert failure_reasons() == [reason]
 
 
@@ -326,14 +384,31 @@ def test_an_overlong_unknown_client_id_is_refused_and_audited(client, app):
     assert event.actor_id == "x" * 64
 
 
-def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(client, app):
-    oauth_client, secret = app
+@pytest.mark.parametrize("method", ["form", "basic"])
+def test_an_unknown_client_and_a_wrong_secret_get_the_same_answer(client, app, method):
+    # given
+    oauth_client, _secret = app
+    wrong = "idsec_" + "x" * 43
 
-    unknown = client.post(TOKEN_URL, form(oauth_client, secret, client_id="no-such-client"))
-    wrong = client.post(TOKEN_URL, form(oauth_client, "idsec_" + "x" * 43))
+    def attempt(client_id, secret):
+        if method == "form":
+            return client.post(TOKEN_URL, form(oauth_client, secret, client_id=client_id))
+        return client.post(
+            TOKEN_URL,
+            {"grant_type": "client_credentials"},
+            HTTP_AUTHORIZATION=basic(client_id, secret),
+        )
 
-    assert unknown.status_code == wrong.status_code
-    assert unknown.content == wrong.content
+    # when
+    unknown = attempt("no-such-client", wrong)
+    wrong_secret = attempt(oauth_client.client_id, wrong)
+
+    # then
+    for response in (unknown, wrong_secret):
+        assert_refused(response, "invalid_client", 401, WRONG_CREDENTIALS)
+    assert unknown.content == wrong_secret.content
+    assert unknown.headers["WWW-Authenticate"] == wrong_secret.headers["WWW-Authenticate"]
+    assert failure_reasons() == ["wrong_secret", "unknown_client"]
 
 
 def test_a_public_client_cannot_use_client_credentials(client, admin_membership):
@@ -346,8 +421,8 @@ def test_a_public_client_cannot_use_client_credentials(client, admin_membership)
         TOKEN_URL, {"grant_type": "client_credentials", "client_id": public.client_id}
     )
 
-    assert_refused(with_secret, "invalid_client", 401)
-    assert_refused(without, "invalid_client", 401)
+    assert_refused(with_secret, "invalid_client", 401, WRONG_CREDENTIALS)
+    assert_refused(without, "invalid_client", 401, NOT_AUTHENTICATED)
     assert failure_reasons() == ["public_client", "public_client_secret"]
 
 
@@ -360,7 +435,9 @@ def test_two_authentication_methods_at_once_are_refused(client, app):
         HTTP_AUTHORIZATION=basic(oauth_client.client_id, secret),
     )
 
-    assert_refused(response, "invalid_request")
+    assert_refused(
+        response, "invalid_request", 400, "Authenticate the client with one method only."
+    )
     assert failure_reasons() == ["multiple_authentication_methods"]
 
 
@@ -391,11 +468,120 @@ def test_secrets_and_assertions_are_hidden_from_error_reports(rf, db):
     assert hidden["grant_type"] == "x"
 
 
-def test_get_is_refused_with_json(client):
-    response = client.get(TOKEN_URL)
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+@pytest.mark.parametrize("url", [TOKEN_URL, INTROSPECT_URL, REVOKE_URL])
+def test_other_methods_are_refused_with_json_never_cached(client, url, method):
+    response = getattr(client, method)(url)
 
     assert response.status_code == 405
-    assert response.json()["error"] == "invalid_request"
+    assert response.json() == {"error": "invalid_request", "error_description": "Use POST."}
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+
+
+# --- the form: each parameter once, none in the URL (RFC 6749 §3.1, §3.2) -------------
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        pytest.param("grant_type=password&grant_type=client_credentials", "grant_type",
+                     id="grant_type, the last one valid"),
+        pytest.param("grant_type=client_credentials&grant_type=client_credentials", "grant_type",
+                     id="grant_type, twice the same"),
+        pytest.param("scope=OR.Machines&scope=PM.OAuthApp.Read", "scope", id="scope"),
+        pytest.param("client_id={id}&client_id={id}", "client_id", id="client_id"),
+        pytest.param("client_secret={secret}&client_secret={secret}", "client_secret",
+                     id="client_secret"),
+        pytest.param("audience=a&audience=b", "audience", id="audience"),
+        pytest.param("scope=&scope=", "scope", id="empty values"),
+    ],
+)  # fmt: skip
+def test_a_repeated_parameter_is_an_invalid_request_naming_it(client, app, body, named):
+    # given a request that is right but for one parameter sent twice
+    oauth_client, secret = app
+    base = {"grant_type": "client_credentials", "client_id": "{id}", "client_secret": "{secret}"}
+    repeated = {pair.split("=")[0] for pair in body.split("&")}
+    rest = "&".join(f"{k}={v}" for k, v in base.items() if k not in repeated)
+    raw = "&".join(part for part in (rest, body) if part)
+    raw = raw.format(id=oauth_client.client_id, secret=quote(secret, safe=""))
+
+    # when
+    response = client.post(TOKEN_URL, raw, content_type="application/x-www-form-urlencoded")
+
+    # then
+    assert_refused(
+        response, "invalid_request", 400, f"Each parameter may be sent once: {named} is repeated."
+    )
+    assert failure_reasons() == ["duplicate_parameter"]
+
+
+def test_every_repeated_parameter_is_named(client, app):
+    oauth_client, secret = app
+    raw = (
+        f"grant_type=client_credentials&client_id={oauth_client.client_id}"
+        f"&client_secret={quote(secret, safe='')}&scope=a&audience=x&scope=b&audience=y"
+    )
+
+    response = client.post(TOKEN_URL, raw, content_type="application/x-www-form-urlencoded")
+
+    assert_refused(
+        response,
+        "invalid_request",
+        400,
+        "Each parameter may be sent once: scope audience are repeated.",
+    )
+
+
+@pytest.mark.parametrize("url", [INTROSPECT_URL, REVOKE_URL])
+def test_a_repeated_token_is_refused_at_introspection_and_revocation(client, app, url):
+    oauth_client, secret = app
+    raw = f"client_id={oauth_client.client_id}&client_secret={quote(secret, safe='')}"
+
+    response = client.post(
+        url, raw + "&token=a&token=b", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert_refused(
+        response, "invalid_request", 400, "Each parameter may be sent once: token is repeated."
+    )
+    assert failure_reasons() == ["duplicate_parameter"]
+
+
+@pytest.mark.parametrize("url", [TOKEN_URL, INTROSPECT_URL, REVOKE_URL])
+def test_credentials_in_the_url_query_are_refused_and_never_cached(client, app, url):
+    # given
+    oauth_client, secret = app
+
+    # when
+    response = client.post(
+        f"{url}?client_id={oauth_client.client_id}&client_secret={quote(secret, safe='')}",
+        {"grant_type": "client_credentials", "token": "x"},
+    )
+
+    # then
+    assert_refused(
+        response,
+        "invalid_request",
+        400,
+        "Send the parameters in the form body, not in the URL query: client_id client_secret.",
+    )
+    assert failure_reasons() == ["query_parameters"]
+
+
+def test_a_repeated_parameter_is_refused_before_the_client_is_read(
+    client, app, django_assert_num_queries
+):
+    # given a client nobody has asked for yet (no copy in this process)
+    oauth_client, _secret = app
+    raw = f"grant_type=client_credentials&client_id={oauth_client.client_id}&scope=a&scope=b"
+
+    # then the one query is the refusal's audit event: the client was not looked up
+    with django_assert_num_queries(1) as queries:
+        response = client.post(TOKEN_URL, raw, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "tenants_auditevent"')
 
 
 def test_each_issued_token_is_a_structured_log_line_without_the_token(client, app, caplog):
@@ -453,3 +639,34 @@ def test_malformed_requests_get_an_oauth_error_never_a_server_error(
 
     assert 400 <= response.status_code < 500
     assert "access_token" not in response.content.decode(errors="replace")
+
+
+# --- public applications (RFC 6749 §4.4: client credentials for confidential clients) ---
+
+
+def test_a_public_app_holding_a_federated_credential_is_an_unauthorized_client(
+    client, admin_membership, identity_provider
+):
+    # given a public application with a credential stored before public apps were refused one
+    app, _no_secret = external_app(organization=admin_membership.organization, confidential=False)
+    subject, audience = identity_provider.subject_and_audience("github")
+    stored_credential(
+        app=app, issuer=identity_provider.issuer("github"), subject=subject, audience=audience
+    )
+
+    # when it presents a token its credential accepts
+    response = client.post(
+        TOKEN_URL, assertion_form(app.client.client_id, identity_provider.mint("github"))
+    )
+
+    # then it is refused after authenticating, and the reason is audited
+    assert_refused(
+        response,
+        "unauthorized_client",
+        400,
+        "This application is public: the client credentials grant is for confidential "
+        "clients only.",
+    )
+    assert failure_reasons() == ["public_client"]
+    event = AuditEvent.objects.get(action="token.request")
+    assert event.organization == admin_membership.organization

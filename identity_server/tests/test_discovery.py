@@ -1,0 +1,60 @@
+"""The server's metadata (OpenID Connect Discovery, RFC 8414) and its JWKS: where they are
+served, what they claim, and how they may be cached."""
+
+import pytest
+from django.test import Client
+
+DISCOVERY_URL = "/identity_/.well-known/openid-configuration"
+RFC8414_URL = "/.well-known/oauth-authorization-server/identity_"
+JWKS_URL = "/identity_/.well-known/openid-configuration/jwks"
+
+
+@pytest.mark.django_db
+def test_the_rfc8414_path_serves_the_same_document(client):
+    # RFC 8414 §3: the well-known part between the host and the issuer's path `/identity_`
+    openid = client.get(DISCOVERY_URL)
+    oauth = client.get(RFC8414_URL)
+
+    assert oauth.status_code == 200
+    assert oauth.json() == openid.json()
+
+
+@pytest.mark.django_db
+def test_no_response_type_is_claimed_without_an_authorization_endpoint(client):
+    body = client.get(DISCOVERY_URL).json()
+
+    assert body["response_types_supported"] == []
+    assert "authorization_endpoint" not in body
+
+
+@pytest.mark.django_db
+def test_private_key_jwt_is_advertised_with_its_signing_algorithm(client):
+    body = client.get(DISCOVERY_URL).json()
+
+    assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
+
+
+@pytest.mark.parametrize("url", [DISCOVERY_URL, RFC8414_URL, JWKS_URL])
+@pytest.mark.django_db
+def test_get_and_head_answer_with_a_short_public_cache_lifetime(client, url):
+    got = client.get(url)
+    head = client.head(url)
+
+    for response in (got, head):
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert response.headers["Content-Type"] == "application/json"
+    assert head.content == b""
+    assert got.json()
+
+
+@pytest.mark.parametrize("url", [DISCOVERY_URL, RFC8414_URL, JWKS_URL])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+@pytest.mark.django_db
+def test_other_methods_get_a_json_405_without_a_csrf_token(url, method):
+    response = getattr(Client(enforce_csrf_checks=True), method)(url)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
