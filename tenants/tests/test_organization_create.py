@@ -5,11 +5,13 @@ services.organization_create, `manage.py create_organization` and the superusers
 import io
 import json
 import re
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 
 from tenants import services
@@ -149,6 +151,37 @@ def test_a_taken_slug_in_any_case_is_refused_and_nothing_is_written():
     assert Organization.objects.count() == 1
     assert not get_user_model().objects.filter(username="bob").exists()
     assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_operators_taking_one_slug_at_once_get_one_organization_and_one_refusal():
+    barrier, outcomes = threading.Barrier(2), []
+
+    def create(username):
+        barrier.wait()
+        try:
+            services.organization_create(
+                slug="acme", name="Acme", admin_username=username, actor=ACTOR
+            )
+            outcomes.append("created")
+        except ValidationError as error:
+            outcomes.append(error.message_dict)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes, key=str) == [
+        "created",
+        {"slug": ["An organization with the slug “acme” already exists."]},
+    ]
+    assert Organization.objects.count() == 1
+    assert get_user_model().objects.count() == 1  # the refused one's account was rolled back
 
 
 @pytest.mark.parametrize(
@@ -439,3 +472,29 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
         assert response.status_code == 302
         assert response["Location"] == f"/accounts/login/?next={PAGE}"
     assert not Organization.objects.exists()
+
+
+# --- seed_demo, which creates its organization through the same service ----------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_makes_an_existing_account_the_demo_admin_and_resets_it_when_asked(
+    monkeypatch,
+):
+    # given: the account exists before the demo organization
+    UserFactory(username="admin")
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", CHOSEN)
+
+    # when
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+
+    # then: created as an operator's organization, the account kept and its password reset
+    assert "Demo admin 'admin': password set from DEMO_ADMIN_PASSWORD." in out.getvalue()
+    assert _signs_in("admin", CHOSEN)
+    assert Membership.objects.get(organization__slug="demo").user.username == "admin"
+    assert [event[:2] for event in _events()[:3]] == [
+        ("organization.create", "demo"),
+        ("tenant.create", "demo"),
+        ("membership.set", "demo"),
+    ]
