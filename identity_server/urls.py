@@ -186,6 +186,9 @@ urlpatterns = [
     path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", tenants_views.home, name="home"),
+    # Platform operators' pages (superusers; a 404 to everyone else): beside the home page,
+    # under no organization. No organization slug can be `portal_`.
+    path("portal_/organizations/new/", tenants_views.organization_new, name="organization-new"),
     path(
         "<str:partition_global_id>/portal_/api/filtering/leftnav/tenantsAndOrganizationInfo",
         tenants_api.TenantsAndOrganizationInfo.as_view(),

@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import Q
 
 from tenants.models import SETTING_DEFINITIONS, AuditEvent, Membership, Tenant
+from tenants.site import InputForm
 
 TENANT_NAME_HELP = (
     "Start with a letter; up to 32 letters, digits, hyphens and underscores. It is the "
@@ -24,6 +25,30 @@ class OrganizationForm(forms.Form):
         label="Display name",
         max_length=128,
         help_text="Shown on every page. The URL name stays as it is.",
+    )
+
+
+class OrganizationCreateForm(InputForm):
+    """A platform operator's new organization (services.organization_create judges it)."""
+
+    slug = forms.CharField(
+        label="URL name",
+        max_length=64,
+        help_text="The {org} part of every URL of the organization: lowercase letters, "
+        "digits and inner hyphens. It cannot be changed later.",
+    )
+    name = forms.CharField(label="Display name", max_length=128)
+    admin_username = forms.CharField(
+        label="Administrator's username",
+        max_length=150,
+        help_text="A new account, whose password is shown to you once, to pass on; or an "
+        "existing account, which keeps its password.",
+    )
+    email = forms.CharField(
+        label="Administrator's email",
+        max_length=254,
+        required=False,
+        help_text="For a new account only.",
     )
 
 

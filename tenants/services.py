@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from rest_framework.throttling import BaseThrottle
@@ -181,19 +182,95 @@ def save_unique_name(obj: models.Model, *, constraint: str, message: str, **opti
         raise
 
 
+# The tenant every new organization starts with, as UiPath's do.
+DEFAULT_TENANT_NAME = "DefaultTenant"
+
+
 @transaction.atomic
-def organization_create(*, name: str, slug: str, actor: Actor) -> Organization:
-    organization = Organization(name=name, slug=slug)
-    organization.full_clean()
-    organization.save()
+def organization_create(
+    *,
+    slug: str,
+    name: str,
+    admin_username: str,
+    email: str = "",
+    password: str | None = None,
+    actor: Actor,
+) -> tuple[Organization, str | None]:
+    """A platform operator's new organization, whole: the organization, its tenant
+    DefaultTenant and its first administrator, all or nothing.
+
+    `slug` (the `{org}` of URLs) is taken in lowercase, as URLs match it. The administrator
+    is the account named `admin_username`: a new one (with `email`, and `password` or a
+    generated one, returned once; else None), or an existing account as it is, which only
+    gains the membership: its password and email are never changed here, so giving either
+    for an existing account is refused rather than ignored. Every problem with the input
+    is reported at once, keyed by the argument it concerns."""
+    organization = Organization(slug=slug.strip().lower(), name=name.strip())
+    problems = {}
+    try:
+        organization.full_clean(validate_unique=False)
+    except ValidationError as error:
+        problems.update(error.message_dict)
+    if Organization.objects.filter(slug=organization.slug).exists():
+        problems.setdefault("slug", []).append(_duplicate_slug(organization.slug))
+    try:
+        admin, generated = _admin_account(username=admin_username, email=email, password=password)
+    except ValidationError as error:
+        problems.update(error.message_dict)
+    if problems:
+        raise ValidationError(problems)
+    try:
+        with transaction.atomic():
+            organization.save()
+    except IntegrityError:  # another operator took the slug since the check above
+        raise ValidationError(
+            {"slug": ValidationError(_duplicate_slug(organization.slug), code="duplicate_slug")}
+        ) from None
     audit_record(
         action="organization.create",
         actor=actor,
         organization=organization,
         target=organization,
-        details={"name": name, "slug": slug},
+        details={"name": organization.name, "slug": organization.slug},
     )
-    return organization
+    tenant_create(organization=organization, name=DEFAULT_TENANT_NAME, actor=actor)
+    if admin.pk is None:
+        _account_save(admin, password=password or generated, organization=organization, actor=actor)
+    membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN, actor=actor)
+    return organization, generated
+
+
+def _duplicate_slug(slug: str) -> str:
+    return f"An organization with the slug “{slug}” already exists."
+
+
+def _admin_account(*, username: str, email: str, password: str | None):
+    """The account that becomes a new organization's administrator, and its generated
+    password: an existing account as it is (None), or a new one, checked but unsaved."""
+    username, email = username.strip(), email.strip()
+    user = get_user_model().objects.filter(username=username).first()
+    if user is not None:
+        problems = {}
+        if password is not None:
+            problems["password"] = [
+                f"“{username}” already has an account; its password is not changed here."
+            ]
+        if email and email != user.email:
+            problems["email"] = [
+                f"“{username}” already has an account with another email address; leave "
+                "the email empty to make that account the administrator."
+            ]
+        if problems:
+            raise ValidationError(problems)
+        return user, None
+    user = _new_account(username=username, email=email, key="admin_username")
+    if password is None:
+        return user, secrets.token_urlsafe(12)
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from None
+    return user, None
 
 
 @transaction.atomic
@@ -283,6 +360,29 @@ def membership_set(*, organization: Organization, user, role: str, actor: Actor)
     return membership
 
 
+def _new_account(*, username: str, email: str = "", key: str = "username"):
+    """An unsaved account named `username`, checked as the user model requires; its
+    problems are keyed `key` (the caller's name for the username) and `email`."""
+    user = get_user_model()(username=username, email=email)
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as error:
+        found = error.message_dict
+        problems = {key: found.get("username", []), "email": found.get("email", [])}
+        raise ValidationError({k: v for k, v in problems.items() if v}) from None
+    return user
+
+
+def _account_save(user, *, password: str, organization: Organization, actor: Actor) -> None:
+    """Saves a new account (from _new_account) with `password`, audited in the
+    organization it is created for."""
+    user.set_password(password)
+    user.save()
+    audit_record(
+        action="user.create", actor=actor, organization=organization, target=_user_target(user)
+    )
+
+
 @transaction.atomic
 def member_add(
     *, organization: Organization, username: str, role: str, actor: Actor
@@ -295,17 +395,9 @@ def member_add(
     user = user_model.objects.filter(username=username).first()
     password = None
     if user is None:
-        user = user_model(username=username)
-        try:
-            user.full_clean(exclude=["password"])
-        except ValidationError as error:
-            raise ValidationError({"username": error.message_dict.get("username", [])}) from None
+        user = _new_account(username=username)
         password = secrets.token_urlsafe(12)
-        user.set_password(password)
-        user.save()
-        audit_record(
-            action="user.create", actor=actor, organization=organization, target=_user_target(user)
-        )
+        _account_save(user, password=password, organization=organization, actor=actor)
     elif Membership.objects.filter(organization=organization, user=user).exists():
         raise ValidationError(
             {"username": f"“{username}” is already a member."}, code="already_member"

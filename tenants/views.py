@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.module_loading import import_string
@@ -19,6 +20,7 @@ from tenants.forms import (
     AuditFilterForm,
     MemberAddForm,
     MemberRoleForm,
+    OrganizationCreateForm,
     OrganizationForm,
     TenantNameForm,
     TenantSettingsForm,
@@ -36,7 +38,7 @@ from tenants.selectors import (
     tenant_get,
     tenant_list,
 )
-from tenants.services import Actor
+from tenants.services import DEFAULT_TENANT_NAME, Actor
 from tenants.site import (
     confirmation_page,
     form_data,
@@ -61,6 +63,41 @@ SEARCH_TYPE_LABELS = {
 def home(request):
     organizations = organization_list_for_user(user=request.user)
     return render(request, "tenants/home.html", {"organizations": organizations})
+
+
+@login_required
+def organization_new(request):
+    """Platform operators (superusers) create an organization, with its tenant and first
+    administrator, as `manage.py create_organization` does. To everyone else the page is
+    missing: the same 404 as any address that is not a page. The POST answers a 303 back
+    here (Post/Redirect/Get), which shows a new administrator's password once: the
+    operator is not a member of the new organization, so its own pages would be a 404."""
+    if not request.user.is_superuser:
+        raise Http404
+    form = OrganizationCreateForm(form_data(request))
+    created = submit_form(
+        request,
+        form,
+        lambda data: services.organization_create(**data, actor=Actor.from_request(request)),
+    )
+    page_url = reverse("organization-new")
+    if created is not None:
+        organization, password = created
+        admin = form.cleaned_data["admin_username"].strip()
+        messages.success(
+            request,
+            f"Organization “{organization.name}” created: URL name {organization.slug}, "
+            f"partitionGlobalId {organization.global_id}, tenant {DEFAULT_TENANT_NAME}; "
+            f"“{admin}” is its administrator.",
+        )
+        if password is None:
+            return HttpResponseRedirect(page_url, status=303)
+        return redirect_with_secret_once(request, page_url, password, about=admin)
+    context = {"form": form}
+    if request.method == "GET" and (kept := secret_once_take(request)) is not None:
+        context.update(new_account=kept.about, password=kept.secret)
+        return render_secret_once(request, "tenants/organization_new.html", context)
+    return render(request, "tenants/organization_new.html", context)
 
 
 @site_page

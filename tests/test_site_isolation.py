@@ -102,6 +102,13 @@ FEDERATION_PAGES = [
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
 
+# Platform operators' pages, under `/portal_/` and no organization: superusers only, the
+# 404 of a missing page to everyone else (tenants/tests/test_organization_create.py). Not
+# in PAGES, whose every page answers its organization's admin.
+PLATFORM_PAGES = [
+    pytest.param(lambda w: "/portal_/organizations/new/", id="organization-new"),
+]
+
 
 # What the machines app's entries create in World's tenant.
 def _machine(w) -> str:
@@ -204,4 +211,14 @@ def test_every_page_of_the_site_has_an_entry_here(admin_membership):
     }
 
     # then: a page added without its entry here fails
+    assert routes - listed == set()
+
+
+@pytest.mark.django_db
+def test_every_platform_page_has_an_entry_here():
+    from identity_server.urls import urlpatterns
+
+    listed = {resolve(page.values[0](None)).url_name for page in PLATFORM_PAGES}
+    routes = {route.name for route in urlpatterns if str(route.pattern).startswith("portal_/")}
+
     assert routes - listed == set()

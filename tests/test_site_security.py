@@ -10,7 +10,7 @@ from django.urls import reverse
 from identity_server import login_throttle
 from tenants.models import AuditEvent, Membership
 from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
-from tests.test_site_isolation import PAGES, World
+from tests.test_site_isolation import PAGES, PLATFORM_PAGES, World
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -82,11 +82,14 @@ def test_forms_without_the_csrf_token_are_refused(admin_membership):
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + PLATFORM_PAGES)
 @pytest.mark.django_db
 def test_every_page_refuses_a_post_without_the_csrf_token(admin_membership, page):
-    # given: the organization's admin, signed in, and a page of the site (every one:
-    # test_site_isolation checks that its list names them all)
+    # given: the organization's admin, signed in, also a platform operator (for the
+    # operators' pages), and a page of the site (every one: test_site_isolation checks
+    # that its lists name them all)
+    admin_membership.user.is_superuser = True
+    admin_membership.user.save(update_fields=["is_superuser"])
     organization = admin_membership.organization
     url = page(World(organization, organization.tenants.get(), admin_membership.user))
     client = Client(enforce_csrf_checks=True)

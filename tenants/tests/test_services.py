@@ -5,32 +5,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from tenants import selectors, services
-from tenants.models import AuditEvent, Membership, Organization, Setting, Tenant
+from tenants.models import AuditEvent, Membership, Setting, Tenant
 from tenants.tests.factories import OrganizationFactory, TenantFactory, UserFactory
 
 ACTOR = services.Actor.system("test")
-
-
-@pytest.mark.django_db
-def test_organization_create_saves_and_audits():
-    organization = services.organization_create(name="Acme", slug="acme", actor=ACTOR)
-
-    event = AuditEvent.objects.get(action="organization.create")
-    assert event.organization == organization
-    assert (event.target_kind, event.target_id) == ("organization", str(organization.global_id))
-    assert (event.actor_kind, event.actor_name) == ("system", "test")
-
-
-@pytest.mark.django_db
-def test_organization_create_with_a_taken_slug_writes_nothing():
-    OrganizationFactory(slug="acme")
-
-    with pytest.raises(ValidationError) as error:
-        services.organization_create(name="Other", slug="acme", actor=ACTOR)
-
-    assert "slug" in error.value.message_dict
-    assert Organization.objects.count() == 1
-    assert not AuditEvent.objects.exists()
 
 
 @pytest.mark.django_db

@@ -23,7 +23,7 @@ from tenants.models import Membership, Organization, Tenant
 
 DEMO_ORGANIZATION_SLUG = "demo"
 DEMO_ORGANIZATION_NAME = "Demo Organization"
-DEMO_TENANT_NAME = "DefaultTenant"
+DEMO_TENANT_NAME = services.DEFAULT_TENANT_NAME
 DEMO_APP_NAME = "Demo automation"
 
 
@@ -36,20 +36,31 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, username, **options):
         actor = services.Actor.system("seed_demo")
+        user_model = get_user_model()
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or None
+        user = user_model.objects.filter(username=username).first()
+        new_admin = user is None
         organization = Organization.objects.filter(slug=DEMO_ORGANIZATION_SLUG).first()
         if organization is None:
-            organization = services.organization_create(
-                name=DEMO_ORGANIZATION_NAME, slug=DEMO_ORGANIZATION_SLUG, actor=actor
+            # Created as a platform operator's organization is (create_organization): with
+            # its tenant and its admin, a new account or an existing one, whose password is
+            # then reset below if DEMO_ADMIN_PASSWORD asks.
+            organization, generated = services.organization_create(
+                slug=DEMO_ORGANIZATION_SLUG,
+                name=DEMO_ORGANIZATION_NAME,
+                admin_username=username,
+                password=None if user else password,
+                actor=actor,
             )
-        if not Tenant.objects.filter(organization=organization, name=DEMO_TENANT_NAME).exists():
+            if new_admin:
+                user, password = user_model.objects.get(username=username), generated or password
+        elif not Tenant.objects.filter(organization=organization, name=DEMO_TENANT_NAME).exists():
             services.tenant_create(organization=organization, name=DEMO_TENANT_NAME, actor=actor)
 
-        user_model = get_user_model()
-        password = os.environ.get("DEMO_ADMIN_PASSWORD")
-        user = user_model.objects.filter(username=username).first()
-        if user is None:
+        if user is None:  # the demo organization exists, without this admin
             password = password or secrets.token_urlsafe(12)
             user = user_model.objects.create_user(username=username, password=password)
+        if new_admin:
             self.stdout.write(f"Demo admin: username {username!r}, password {password!r}")
             self.stdout.write("The password is shown only now; keep it.")
         elif password:
