@@ -13,7 +13,6 @@ import pytest
 
 from federation.jwks import (
     MAX_BODY_BYTES,
-    UNREACHABLE_MESSAGE,
     IssuerUnreachable,
     address_is_public,
     fetch_json,
@@ -35,9 +34,12 @@ def short_deadline(settings):
 def refusal(call, *args, **kwargs) -> IssuerUnreachable:
     with pytest.raises(IssuerUnreachable) as caught:
         call(*args, **kwargs)
-    assert str(caught.value) == UNREACHABLE_MESSAGE
-    assert caught.value.detail
-    return caught.value
+    refused = caught.value
+    # The message is for the admin who named the issuer: one printable line, short.
+    assert str(refused) == refused.message
+    assert refused.message.isprintable() and len(refused.message) < 600
+    assert refused.detail
+    return refused
 
 
 def _path(url: str) -> str:
