@@ -288,6 +288,12 @@ def test_a_name_that_resolves_to_any_non_public_address_is_refused(identity_prov
 
     assert refused.reason == "address_not_public"
     assert "10.1.2.3" in refused.detail
+    # The API's caller learns that the name is not public, not what is behind it.
+    assert refused.message == (
+        "Address not allowed: `mixed.example` resolves to a loopback, private, link-local or "
+        "other non-public address, which this server does not fetch from unless its operator "
+        "allows it (FEDERATION_OUTBOUND_ALLOWLIST)."
+    )
 
 
 def test_an_unresolvable_name_is_refused(identity_provider):
