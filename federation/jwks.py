@@ -21,9 +21,11 @@ the same guards against server-side request forgery (an admin names the URL):
   a worker.
 - At most MAX_BODY_BYTES of body, read as a stream; a JSON content type; a JSON object.
 
-A refusal raises IssuerUnreachable: callers show its str() (UNREACHABLE_MESSAGE, the same
-for every reason, so the API does not map internal networks) and audit `reason` and
-`detail`. The reasons:
+A refusal raises IssuerUnreachable, with three things: its str() tells the admin who typed
+the issuer precisely and safely what went wrong (the API's 400, the site's field error);
+`reason` (a stable code) and `detail` (the operator's sentence, with the addresses a host
+resolved to and the libraries' errors) go to the audit log and the server log. The token
+endpoint shows neither, only UNREACHABLE_MESSAGE. The reasons:
     invalid_url            not a URL with a host and a valid port
     url_too_long           longer than URL_MAX_LENGTH
     not_https              another scheme
@@ -112,6 +114,7 @@ METADATA_ADDRESSES = frozenset(
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _DETAIL_VALUE_LENGTH = 200
+_MESSAGE_VALUE_LENGTH = 120
 
 # getaddrinfo cannot be interrupted; waiting for it here keeps it inside the deadline.
 _resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="federation-dns")
@@ -122,14 +125,18 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 class IssuerUnreachable(Exception):
     """The issuer's configuration or keys could not be fetched or were unusable.
 
-    str() is the message for API callers; `reason` (a code from the module docstring) and
-    `detail` (a sentence naming what went wrong) are for the audit log.
+    str() and `message`: the cause, for the admin who named the issuer. It names what was
+    fetched, quotes what the network sent only escaped and cut short (`_quoted`), and never
+    an address a host name resolved to: a caller of the API learns that a name is not
+    public, not what is behind it. `reason` (a code from the module docstring) and `detail`
+    (a sentence for the operator) are for the audit log and the server log.
     """
 
-    def __init__(self, reason: str, detail: str):
-        super().__init__(UNREACHABLE_MESSAGE)
+    def __init__(self, reason: str, detail: str, message: str):
+        super().__init__(message)
         self.reason = reason
         self.detail = detail
+        self.message = message
 
 
 def _shown(value) -> str:
@@ -138,33 +145,58 @@ def _shown(value) -> str:
     return text if len(text) <= _DETAIL_VALUE_LENGTH else text[:_DETAIL_VALUE_LENGTH] + "…"
 
 
+def _escaped(text: str) -> str:
+    """Text from the network or the request, for a message: characters that are not
+    printable (controls, bidirectional overrides, line separators) as \\uXXXX, cut after
+    _MESSAGE_VALUE_LENGTH characters, so a hostile server can neither forge lines nor fill
+    the page."""
+    shown = "".join(
+        char if char.isprintable() else f"\\u{ord(char):04x}"
+        for char in str(text)[: _MESSAGE_VALUE_LENGTH + 1]
+    )
+    return shown if len(shown) <= _MESSAGE_VALUE_LENGTH else shown[:_MESSAGE_VALUE_LENGTH] + "…"
+
+
+def _quoted(text: str) -> str:
+    """`_escaped(text)` in backquotes: a value, told apart from the sentence around it."""
+    return f"`{_escaped(text)}`"
+
+
+def _deadline_message(what: str) -> str:
+    return (
+        f"{what} within {settings.FEDERATION_FETCH_TIMEOUT_SECONDS} s, this server's deadline "
+        "for the discovery document and the key set together."
+    )
+
+
 # --- the URL, without the network -------------------------------------------------------
 
 
-def _url_problem(url: str) -> tuple[str, str] | None:
-    """(reason, message for the user) when `url` may not be fetched at all."""
+def _url_problem(url: str, what: str = "The URL") -> tuple[str, str] | None:
+    """(reason, message for the user) when `url` may not be fetched at all; `what` names
+    it in the message ("The issuer")."""
     if not isinstance(url, str) or not url:
-        return "invalid_url", "Enter an HTTPS URI."
+        return "invalid_url", f"{what} must be an HTTPS URI."
     if len(url) > URL_MAX_LENGTH:
-        return "url_too_long", f"Use at most {URL_MAX_LENGTH} characters."
+        return "url_too_long", f"{what} must have at most {URL_MAX_LENGTH} characters."
     if any(char.isspace() or not char.isprintable() for char in url):
-        return "invalid_url", "Enter an HTTPS URI without spaces or control characters."
+        return "invalid_url", f"{what} must not contain spaces or control characters."
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port that is not one)
     except ValueError:
-        return "invalid_url", "Enter a valid HTTPS URI."
+        return "invalid_url", f"{what} is not a valid HTTPS URI."
     if parts.scheme != "https":
-        return "not_https", "The issuer must be an https:// URI."
+        return "not_https", f"{what} must be an https:// URI."
     if "@" in parts.netloc:
-        return "has_userinfo", "The issuer must not contain a user name or password."
+        return "has_userinfo", f"{what} must not contain a user name or password."
     if not parts.hostname:
-        return "invalid_url", "The issuer must name a host."
+        return "invalid_url", f"{what} must name a host."
     return None
 
 
 def _issuer_problem(issuer: str) -> tuple[str, str] | None:
-    problem = _url_problem(issuer)
+    problem = _url_problem(issuer, "The issuer")
     if problem is None and ("?" in issuer or "#" in issuer):
         problem = "has_query_or_fragment", "The issuer must not have a query or a fragment."
     return problem
@@ -231,10 +263,16 @@ def _resolve(host: str, port: int, deadline: float) -> list[tuple]:
     except ResolveTimeout:
         future.cancel()
         raise IssuerUnreachable(
-            "deadline_exceeded", f"resolving {host} did not finish before the deadline"
+            "deadline_exceeded",
+            f"resolving {host} did not finish before the deadline",
+            _deadline_message(f"The host name {_quoted(host)} did not resolve"),
         ) from None
     except (OSError, UnicodeError) as error:
-        raise IssuerUnreachable("dns_failed", f"{host} does not resolve: {error}") from None
+        raise IssuerUnreachable(
+            "dns_failed",
+            f"{host} does not resolve: {error}",
+            f"The host name {_quoted(host)} does not resolve (DNS).",
+        ) from None
 
 
 def checked_addresses(host: str, port: int, deadline: float) -> list[tuple]:
@@ -254,12 +292,25 @@ def checked_addresses(host: str, port: int, deadline: float) -> list[tuple]:
                         "port_not_allowed",
                         f"{named} is not public, and FEDERATION_OUTBOUND_ALLOWLIST opens it "
                         f"on port {', '.join(map(str, sorted(matching_ports)))}, not {port}",
+                        f"Address not allowed: {_quoted(host)} is not a public address, and "
+                        f"this server's operator allows it on another port, not {port}.",
                     )
-                raise IssuerUnreachable("address_not_public", f"{named} is not a public address")
+                raise IssuerUnreachable(
+                    "address_not_public",
+                    f"{named} is not a public address",
+                    f"Address not allowed: {_quoted(host)} "
+                    f"{'is' if host == str(address) else 'resolves to'} a loopback, private, "
+                    "link-local or other non-public address, which this server does not "
+                    "fetch from unless its operator allows it (FEDERATION_OUTBOUND_ALLOWLIST).",
+                )
         if (family, sockaddr) not in targets:
             targets.append((family, sockaddr))
     if not targets:
-        raise IssuerUnreachable("dns_failed", f"{host} resolves to no address")
+        raise IssuerUnreachable(
+            "dns_failed",
+            f"{host} resolves to no address",
+            f"The host name {_quoted(host)} resolves to no address (DNS).",
+        )
     return targets
 
 
@@ -352,7 +403,10 @@ def _tls_context() -> ssl.SSLContext:
             context.load_verify_locations(cafile=settings.FEDERATION_CA_BUNDLE)
         except OSError as error:  # system check identity.E006 reports it at start too
             raise IssuerUnreachable(
-                "tls_failed", f"FEDERATION_CA_BUNDLE cannot be loaded: {error}"
+                "tls_failed",
+                f"FEDERATION_CA_BUNDLE cannot be loaded: {error}",
+                "This server's own list of trusted certificate authorities "
+                "(FEDERATION_CA_BUNDLE) cannot be loaded; ask its operator.",
             ) from None
     return context
 
@@ -407,34 +461,74 @@ def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnr
             "deadline_exceeded",
             f"{url} did not answer completely within the "
             f"{settings.FEDERATION_FETCH_TIMEOUT_SECONDS} s deadline",
+            _deadline_message(f"No complete answer from {_quoted(url)}"),
         )
+    host = _quoted(urlsplit(url).netloc)
     if refused is not None:
-        return IssuerUnreachable("connect_failed", f"{url} is unreachable: {refused.failures}")
+        return IssuerUnreachable(
+            "connect_failed",
+            f"{url} is unreachable: {refused.failures}",
+            f"No connection to {host}: it refused or could not be reached.",
+        )
+    untrusted = _cause(error, (ssl.SSLCertVerificationError,))
+    if untrusted is not None:
+        return IssuerUnreachable(
+            "tls_failed",
+            f"TLS with {url} failed: {_shown(str(untrusted))}",
+            f"TLS certificate not trusted: the certificate of {host} failed verification "
+            f"({_escaped(untrusted.verify_message or 'no reason given')}).",
+        )
     tls = _cause(error, (ssl.SSLError, ssl.CertificateError))
     if tls is not None:
-        return IssuerUnreachable("tls_failed", f"TLS with {url} failed: {_shown(str(tls))}")
-    return IssuerUnreachable("connect_failed", f"{url} failed: {_shown(str(error))}")
+        return IssuerUnreachable(
+            "tls_failed",
+            f"TLS with {url} failed: {_shown(str(tls))}",
+            f"The TLS handshake with {host} failed "
+            f"({_escaped(getattr(tls, 'reason', None) or 'no reason given')}).",
+        )
+    return IssuerUnreachable(
+        "connect_failed",
+        f"{url} failed: {_shown(str(error))}",
+        f"The connection to {host} failed before a complete answer.",
+    )
 
 
 def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -> bytes:
     """The body of a 200 JSON answer, refused past MAX_BODY_BYTES without reading on."""
     status = response.status_code
     if 300 <= status < 400:
-        location = _shown(response.headers.get("Location", ""))
+        location = response.headers.get("Location", "")
         raise IssuerUnreachable(
-            "redirect_refused", f"{url} redirects ({status}) to {location}; not followed"
+            "redirect_refused",
+            f"{url} redirects ({status}) to {_shown(location)}; not followed",
+            f"HTTP {status} at {_quoted(url)}: a redirect to {_quoted(location)}, which this "
+            "server does not follow; enter the address that answers itself.",
         )
     if status != 200:
-        raise IssuerUnreachable("http_status", f"{url} answered HTTP {status}")
+        raise IssuerUnreachable(
+            "http_status", f"{url} answered HTTP {status}", f"HTTP {status} at {_quoted(url)}."
+        )
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise IssuerUnreachable("content_encoding", f"{url} sent a {_shown(encoding)} body")
+        raise IssuerUnreachable(
+            "content_encoding",
+            f"{url} sent a {_shown(encoding)} body",
+            f"{_quoted(url)} sent a compressed body ({_quoted(encoding)}); this server "
+            "accepts only uncompressed ones.",
+        )
     content_type = response.headers.get("Content-Type", "")
     if content_type.split(";")[0].strip().lower() not in media_types:
         raise IssuerUnreachable(
-            "not_json", f"{url} answered Content-Type {_shown(content_type)}, not JSON"
+            "not_json",
+            f"{url} answered Content-Type {_shown(content_type)}, not JSON",
+            f"Not JSON: {_quoted(url)} answered with Content-Type "
+            f"{_quoted(content_type) if content_type else 'none'}, not {' or '.join(media_types)}.",
         )
-    too_large = IssuerUnreachable("too_large", f"{url} sent more than {MAX_BODY_BYTES} bytes")
+    too_large = IssuerUnreachable(
+        "too_large",
+        f"{url} sent more than {MAX_BODY_BYTES} bytes",
+        f"{_quoted(url)} sent more than {MAX_BODY_BYTES // 1024} KiB, this server's limit.",
+    )
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
@@ -449,17 +543,19 @@ def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -
     return bytes(body)
 
 
-def fetch_json(url: str, *, deadline: float | None = None, media_types=JSON_TYPES) -> dict:
+def fetch_json(
+    url: str, *, deadline: float | None = None, media_types=JSON_TYPES, what: str = "The URL"
+) -> dict:
     """GET `url` through every guard of the module docstring; the JSON object it serves.
 
     `deadline` is a time.monotonic() value (default: FEDERATION_FETCH_TIMEOUT_SECONDS from
-    now). Raises IssuerUnreachable.
+    now); `what` names the URL in a refusal's message. Raises IssuerUnreachable.
     """
     if deadline is None:
         deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
-    problem = _url_problem(url)
+    problem = _url_problem(url, what)
     if problem is not None:
-        raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}")
+        raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}", problem[1])
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 443
     targets = checked_addresses(host, port, deadline)
@@ -499,9 +595,17 @@ def fetch_json(url: str, *, deadline: float | None = None, media_types=JSON_TYPE
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
-        raise IssuerUnreachable("invalid_json", f"{url} sent invalid JSON: {error}") from None
+        raise IssuerUnreachable(
+            "invalid_json",
+            f"{url} sent invalid JSON: {error}",
+            f"{_quoted(url)} sent a body that is not valid JSON.",
+        ) from None
     if not isinstance(document, dict):
-        raise IssuerUnreachable("invalid_json", f"{url} sent JSON that is not an object")
+        raise IssuerUnreachable(
+            "invalid_json",
+            f"{url} sent JSON that is not an object",
+            f"{_quoted(url)} sent JSON that is not an object.",
+        )
     return document
 
 
@@ -538,6 +642,42 @@ def usable_rsa_keys(jwks: dict) -> list[dict]:
     ]
 
 
+def _issuer_mismatch_message(named, issuer: str, discovery_url: str) -> str:
+    """OIDC Discovery §4.3: the document's `issuer` must equal the issuer exactly. The
+    common near misses are named, as they are in the evaluate report."""
+    if not isinstance(named, str):
+        return f"The discovery document at {_quoted(discovery_url)} names no `issuer` string."
+    says = f"The discovery document says {_quoted(named)}"
+    if issuer.endswith("/") and named == issuer.rstrip("/"):
+        return f"{says} without the trailing slash; enter the issuer exactly as that."
+    if named.endswith("/") and named.rstrip("/") == issuer:
+        return f"{says}, with a trailing slash; enter the issuer exactly as that."
+    if named.lower() == issuer.lower():
+        return f"{says}, which differs only in letter case; enter the issuer exactly as that."
+    return f"The discovery document's issuer is {_quoted(named)}, not {_quoted(issuer)}."
+
+
+def _keys_summary(jwks: dict) -> str:
+    """What a key set without a usable key holds instead, for the message."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not keys:
+        return "it has no keys"
+    described = []
+    for key in keys[:5]:
+        if not isinstance(key, dict):
+            described.append("an entry that is not a key")
+        elif key.get("kty") != "RSA":
+            described.append(f"a {_quoted(str(key.get('kty'))[:16])} key")
+        elif key.get("use", "sig") != "sig":
+            described.append("an RSA key not for signing")
+        elif not isinstance(key.get("kid"), str) or not key["kid"]:
+            described.append("an RSA key without a kid")
+        else:
+            described.append(f"an RSA key of {_rsa_modulus_bits(key.get('n'))} bits")
+    more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    return f"it has {', '.join(described)}{more}"
+
+
 def issuer_keys_fetch(issuer: str) -> list[dict]:
     """The issuer's usable RSA signing keys as JWK dicts: its discovery document, then its
     JWKS, under one deadline. Raises IssuerUnreachable (module docstring for reasons)."""
@@ -545,24 +685,37 @@ def issuer_keys_fetch(issuer: str) -> list[dict]:
     try:
         problem = _issuer_problem(issuer)
         if problem is not None:
-            raise IssuerUnreachable(problem[0], f"{_shown(issuer)}: {problem[1]}")
+            raise IssuerUnreachable(problem[0], f"{_shown(issuer)}: {problem[1]}", problem[1])
         discovery_url = issuer.rstrip("/") + DISCOVERY_PATH
         configuration = fetch_json(discovery_url, deadline=deadline)
-        if configuration.get("issuer") != issuer:
+        named = configuration.get("issuer")
+        if named != issuer:
             raise IssuerUnreachable(
                 "issuer_mismatch",
-                f"{discovery_url} names the issuer {_shown(configuration.get('issuer'))}, "
-                f"not {_shown(issuer)}",
+                f"{discovery_url} names the issuer {_shown(named)}, not {_shown(issuer)}",
+                _issuer_mismatch_message(named, issuer, discovery_url),
             )
         jwks_uri = configuration.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
-            raise IssuerUnreachable("jwks_uri_missing", f"{discovery_url} has no jwks_uri")
-        jwks = fetch_json(jwks_uri, deadline=deadline, media_types=JWKS_TYPES)
+            raise IssuerUnreachable(
+                "jwks_uri_missing",
+                f"{discovery_url} has no jwks_uri",
+                f"The discovery document at {_quoted(discovery_url)} names no `jwks_uri`.",
+            )
+        jwks = fetch_json(
+            jwks_uri,
+            deadline=deadline,
+            media_types=JWKS_TYPES,
+            what=f"The discovery document's jwks_uri {_quoted(jwks_uri)}",
+        )
         keys = usable_rsa_keys(jwks)
         if not keys:
             raise IssuerUnreachable(
                 "no_rsa_signing_key",
                 f"{jwks_uri} has no RSA signing key with a kid and {MIN_RSA_BITS}+ bits",
+                f"The jwks_uri {_quoted(jwks_uri)} serves no RSA signing key (`kty` RSA, "
+                f"`use` sig or absent, a `kid`, {MIN_RSA_BITS} bits or more); "
+                f"{_keys_summary(jwks)}.",
             )
     except IssuerUnreachable as refusal:
         logger.warning("Issuer %s refused: %s (%s)", _shown(issuer), refusal.reason, refusal.detail)
@@ -703,7 +856,10 @@ def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
             return keys
         reason = "fetch_in_progress" if holder == _FETCHING else "fetch_backoff"
         raise IssuerUnreachable(
-            reason, f"no cached keys of {_shown(issuer)}, and fetching them is held back"
+            reason,
+            f"no cached keys of {_shown(issuer)}, and fetching them is held back",
+            "This server has no keys of the issuer yet, and fetching them is held back for "
+            "a minute after the last attempt; try again shortly.",
         )
     try:
         keys = CachedKeys(tuple(issuer_keys_fetch(issuer)), timezone.now().timestamp())

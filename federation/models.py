@@ -10,10 +10,12 @@ authenticate as the application with a JWT from its own identity provider: the t
 import uuid
 
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import F
+from django.db.models.functions import MD5, Lower
 
 from identity_server.models import OAuthClient
 from tenants.models import Organization
+from tenants.validators import validate_display_name, validate_display_text
 
 NAME_MAX_LENGTH = 128  # seed 004, for credentials; the same for applications
 DESCRIPTION_MAX_LENGTH = 512  # seed 004
@@ -30,7 +32,7 @@ class ExternalApp(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="external_apps"
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_display_name])
     redirect_uri = models.CharField(max_length=REDIRECT_URI_MAX_LENGTH, blank=True)
     # Its client goes only with it (services.external_app_delete revokes the client's
     # tokens). RESTRICT rather than PROTECT: deleting the organization cascades to both.
@@ -52,8 +54,10 @@ class FederatedCredential(models.Model):
     app = models.ForeignKey(
         ExternalApp, on_delete=models.CASCADE, related_name="federated_credentials"
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH)
-    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_display_name])
+    description = models.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, blank=True, validators=[validate_display_text]
+    )
     issuer = models.CharField(max_length=ISSUER_MAX_LENGTH)
     audience = models.CharField(max_length=AUDIENCE_MAX_LENGTH)
     subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
@@ -70,7 +74,21 @@ class FederatedCredential(models.Model):
                 Lower("name"),
                 name="federated_credential_name_unique_in_app",
                 violation_error_message="A federated credential with this name already exists.",
-            )
+            ),
+            # Two credentials that accept the same tokens would make which one was used
+            # (last_used_at, the audit log) a matter of chance. On digests, because the
+            # three values can together pass PostgreSQL's 2,704-byte limit on an index row;
+            # MD5 is built into PostgreSQL (a collision could only refuse a credential).
+            models.UniqueConstraint(
+                F("app"),
+                MD5("issuer"),
+                MD5("subject"),
+                MD5("audience"),
+                name="federated_credential_claims_unique_in_app",
+                violation_error_message=(
+                    "A federated credential with this issuer, subject and audience already exists."
+                ),
+            ),
         ]
 
     def __str__(self):

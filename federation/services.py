@@ -5,17 +5,19 @@ created with it (a confidential one with its first secret), renamed with it, del
 it, which revokes every token the client holds. Its secrets are managed with
 identity_server.services.client_secret_create / client_secret_delete.
 
-A federated credential's issuer is fetched (federation.jwks, the guarded fetcher) before
-the credential is saved, and outside any transaction: a slow provider must not hold the
-application's row lock. The limit of CREDENTIALS_PER_APP is then checked with that row
-locked, and the name's uniqueness is the database's constraint, so both hold under
-concurrent requests. Every change to a credential tells every process to drop its cached
+A federated credential is checked without the network first (its fields; the application
+is confidential; the limit of CREDENTIALS_PER_APP; its name and its (issuer, subject,
+audience) not taken in the application), so a refused request costs no outbound call. Its
+issuer is then fetched (federation.jwks, the guarded fetcher), outside any transaction: a
+slow provider must not hold the application's row lock. The limit is checked again with
+that row locked, and both uniquenesses are the database's constraints, so all three hold
+under concurrent requests. Every change to a credential tells every process to drop its cached
 copy of the application's client (identity_server.clients.client_changed), which the
 token endpoint matches assertions against.
 """
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from federation import jwks
@@ -42,6 +44,7 @@ CREDENTIAL_FIELDS = ("name", "description", "issuer", "audience", "subject")
 # Matched byte for byte against a token's claims: surrounding blanks are always a mistake.
 _EXACT_FIELDS = ("issuer", "audience", "subject")
 _NAME_CONSTRAINT = "federated_credential_name_unique_in_app"
+_CLAIMS_CONSTRAINT = "federated_credential_claims_unique_in_app"
 
 
 # --- external applications --------------------------------------------------------------
@@ -158,14 +161,46 @@ def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
 
 
 _NAME_TAKEN = "A federated credential with this name already exists in this application."
+CLAIMS_TAKEN_MESSAGE = (
+    "Another federated credential of this application already has this issuer, subject and "
+    "audience."
+)
 CREDENTIAL_LIMIT_MESSAGE = (
     f"An application has at most {CREDENTIALS_PER_APP} federated credentials; delete one first."
 )
+PUBLIC_APP_MESSAGE = (
+    "A public (non-confidential) application cannot have federated credentials: only a "
+    "confidential client may use the client credentials grant (RFC 6749 §4.4). Use a "
+    "confidential application."
+)
 
 
-def _validate_credential(credential: FederatedCredential) -> None:
-    """Field checks without the network: lengths, required values, the issuer's form, and
-    the name's uniqueness (any case), which the database constraint settles in a race."""
+def _credentials_error(message: str, code: str) -> ValidationError:
+    """An error about the application's credentials as a whole, not one field (the site
+    shows it on top of the form)."""
+    return ValidationError({"federatedCredentials": ValidationError(message, code=code)})
+
+
+def _claims_taken() -> ValidationError:
+    return ValidationError({"subject": ValidationError(CLAIMS_TAKEN_MESSAGE, code="duplicate")})
+
+
+def _limit_check(app: ExternalApp) -> None:
+    if FederatedCredential.objects.filter(app=app).count() >= CREDENTIALS_PER_APP:
+        raise _credentials_error(CREDENTIAL_LIMIT_MESSAGE, "limit_reached")
+
+
+def _validate_credential(credential: FederatedCredential, *, creating: bool) -> None:
+    """The checks without the network, before the issuer is fetched: the application is
+    confidential; a new credential is within the limit; lengths, required values,
+    characters and the issuer's form; the name (any case) and the (issuer, subject,
+    audience) not taken in the application (in a race, the database's constraints settle
+    both, and the row lock the limit)."""
+    # RFC 6749 §4.4: the token endpoint would refuse its assertions (unauthorized_client).
+    if not credential.app.client.is_confidential:
+        raise _credentials_error(PUBLIC_APP_MESSAGE, "public_application")
+    if creating:
+        _limit_check(credential.app)
     errors = {}
     try:
         credential.full_clean(exclude=["app"], validate_unique=False, validate_constraints=False)
@@ -184,11 +219,15 @@ def _validate_credential(credential: FederatedCredential) -> None:
     others = FederatedCredential.objects.filter(app=credential.app).exclude(pk=credential.pk)
     if others.alias(name_ci=Lower("name")).filter(name_ci=credential.name.lower()).exists():
         raise duplicate_name(_NAME_TAKEN)
+    claims = {field: getattr(credential, field) for field in _EXACT_FIELDS}
+    if others.filter(**claims).exists():
+        raise _claims_taken()
 
 
 def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Actor) -> None:
     """SPEC §5: the issuer's discovery document and JWKS must answer, now. The caller gets
-    one message; the audit log gets the precise reason."""
+    the precise and safe cause (federation.jwks.IssuerUnreachable); the audit log also gets
+    its reason code and the operator's detail."""
     try:
         jwks.issuer_keys_fetch(credential.issuer)
     except jwks.IssuerUnreachable as error:
@@ -202,12 +241,19 @@ def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Ac
             details={"name": credential.name, "issuer": credential.issuer, "detail": error.detail},
         )
         raise ValidationError(
-            {"issuer": ValidationError(jwks.UNREACHABLE_MESSAGE, code="issuer_unreachable")}
+            {"issuer": ValidationError(error.message, code="issuer_unreachable")}
         ) from None
 
 
 def _save(credential: FederatedCredential, **options) -> None:
-    save_unique_name(credential, constraint=_NAME_CONSTRAINT, message=_NAME_TAKEN, **options)
+    """Saves in a savepoint; a unique constraint that a concurrent request satisfied first
+    is the same 400 as the check before the fetch."""
+    try:
+        save_unique_name(credential, constraint=_NAME_CONSTRAINT, message=_NAME_TAKEN, **options)
+    except IntegrityError as error:
+        if _CLAIMS_CONSTRAINT in str(error):
+            raise _claims_taken() from None
+        raise
 
 
 def _credential_details(credential: FederatedCredential) -> dict:
@@ -232,19 +278,13 @@ def federated_credential_create(
         audience=audience,
         subject=subject,
     )
-    _validate_credential(credential)
+    _validate_credential(credential, creating=True)
     _issuer_reachable(credential, action="federated_credential.create", actor=actor)
     with transaction.atomic():
-        # Locking the application's row holds the limit under concurrent requests.
+        # Again with the application's row locked: concurrent requests all passed the
+        # check before the fetch.
         ExternalApp.objects.select_for_update().only("pk").get(pk=app.pk)
-        if FederatedCredential.objects.filter(app=app).count() >= CREDENTIALS_PER_APP:
-            raise ValidationError(
-                {
-                    "federatedCredentials": ValidationError(
-                        CREDENTIAL_LIMIT_MESSAGE, code="limit_reached"
-                    )
-                }
-            )
+        _limit_check(app)
         _save(credential, force_insert=True)
         client_changed(app.client.client_id)
         audit_record(
@@ -269,7 +309,7 @@ def federated_credential_update(
     candidate = FederatedCredential(pk=credential.pk, app=credential.app)
     for field in CREDENTIAL_FIELDS:
         setattr(candidate, field, changes.get(field, getattr(credential, field)))
-    _validate_credential(candidate)
+    _validate_credential(candidate, creating=False)
     _issuer_reachable(candidate, action="federated_credential.update", actor=actor)
     with transaction.atomic():
         credential = (

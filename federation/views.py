@@ -278,8 +278,14 @@ def _credentials_page(request, app, *, evaluate_form=None, evaluation=None):
             for credential in credentials
         ],
         "limit": CREDENTIALS_PER_APP,
-        "limit_reached": len(credentials) >= CREDENTIALS_PER_APP,
-        "limit_message": services.CREDENTIAL_LIMIT_MESSAGE,
+        # Why no credential can be added, said as the service would refuse it.
+        "cannot_add": (
+            services.PUBLIC_APP_MESSAGE
+            if not app.client.is_confidential
+            else services.CREDENTIAL_LIMIT_MESSAGE
+            if len(credentials) >= CREDENTIALS_PER_APP
+            else None
+        ),
         "evaluate_form": evaluate_form or EvaluateForm(),
         "evaluation": evaluation,
     }
@@ -313,8 +319,8 @@ def credential_evaluate(request, access, client_id):
 
 
 def _credential_form_page(request, app, form, credential=None):
-    """The add or edit form. When the issuer check failed, the page explains it beside the
-    field (the API's message stays the same: it names no internal reason)."""
+    """The add or edit form. When the issuer check failed, the API's message (its precise
+    cause) is beside the field, and below it which address this server read."""
     issuer = form["issuer"].value() or ""
     return render(
         request,

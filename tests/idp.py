@@ -13,7 +13,8 @@ in its tokens:
 
 It can also misbehave the ways the guarded fetcher (federation/jwks.py) must survive, so
 those cases are tested against a real socket: go down, answer slowly or a byte at a time,
-redirect, serve oversized or non-JSON bodies, claim another issuer, publish no RSA key.
+redirect, serve oversized or non-JSON bodies, claim another issuer or none, name no
+`jwks_uri`, publish no RSA key.
 `sign_raw` signs any header and payload bytes, for malformed and hostile tokens.
 
 Tests get it through the `identity_provider` fixture (one server per test session,
@@ -184,6 +185,7 @@ class IdentityProvider:
             self._keys = {shape: [key] for shape, key in self._initial_keys.items()}
             self._overrides: dict[str, Answer] = {}
             self._discovery_issuers: dict[str, str] = {}
+            self._discovery_changes: dict[str, dict] = {}
             self._delay = 0.0
             self._trickle = False
             # Handlers still sleeping for an earlier test wake up and finish.
@@ -437,6 +439,12 @@ class IdentityProvider:
         with self._lock:
             self._discovery_issuers[shape] = value
 
+    def discovery_fields(self, shape: str, **fields) -> None:
+        """The discovery document's members changed (a value of REMOVE drops the member):
+        `discovery_fields("github", jwks_uri=REMOVE)`."""
+        with self._lock:
+            self._discovery_changes[shape] = fields
+
     def serve_jwks(self, shape: str, jwks: dict) -> None:
         """The issuer's JWKS endpoint serves exactly `jwks`."""
         self.respond(urlsplit(self.jwks_url(shape)).path, Answer(body=_compact_json(jwks)))
@@ -487,13 +495,15 @@ class IdentityProvider:
     def _discovery(self, shape: str) -> dict:
         with self._lock:
             issuer = self._discovery_issuers.get(shape, self.issuer(shape))
-        return {
+            changes = self._discovery_changes.get(shape)
+        document = {
             "issuer": issuer,
             "jwks_uri": self.jwks_url(shape),
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
         }
+        return _merged(document, changes)
 
     def _mint_answer(self, query: dict[str, list[str]]) -> Answer:
         """GET /mint?shape=github&sub=...&aud=...&lifetime=... (the demo's curl)."""

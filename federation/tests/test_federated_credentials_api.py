@@ -2,15 +2,14 @@
 the real database, and issuers served by the test identity provider (tests/idp.py)."""
 
 import threading
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
 from django.test import Client
 
-from federation import jwks
 from federation.models import CREDENTIALS_PER_APP, FederatedCredential
-from federation.tests.factories import external_app
+from federation.tests.factories import external_app, stored_credential
+from federation.tests.issuer_causes import CAUSES
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import Api
 from tenants.models import AuditEvent
@@ -244,83 +243,351 @@ def test_the_same_name_in_another_application_is_fine(api, app, github, organiza
 
 def test_update_to_another_credentials_name_is_refused(api, app, github):
     credential_create(app, github)
-    second = credential_create(app, {**github, "name": "Second"})
+    second = credential_create(app, {**github, "name": "Second", "subject": "repo:a/b:env:x"})
 
-    response = api.put(credential_url(second), github)
+    response = api.put(credential_url(second), {**github, "subject": "repo:a/b:env:x"})
 
     assert response.status_code == 400
-    assert list(response.json()["errors"]) == ["name"]
+    assert response.json()["errors"] == {
+        "name": ["A federated credential with this name already exists in this application."]
+    }
     second.refresh_from_db()
     assert second.name == "Second"
 
 
-def test_the_21st_credential_is_refused(api, app, github):
-    for number in range(CREDENTIALS_PER_APP):
-        credential_create(app, {**github, "name": f"Credential {number}"})
+# --- one credential per (issuer, subject, audience) ---------------------------------------
 
-    response = api.post(credentials_url(app), {**github, "name": "One too many"})
+CLAIMS_TAKEN = {
+    "subject": [
+        "Another federated credential of this application already has this issuer, subject "
+        "and audience."
+    ]
+}
 
+
+def test_a_second_credential_with_the_same_issuer_subject_and_audience_is_refused(
+    api, app, github, identity_provider
+):
+    # given
+    credential_create(app, github)
+    served = identity_provider.requests_served
+
+    # when
+    response = api.post(credentials_url(app), {**github, "name": "Same workload again"})
+
+    # then: refused before the issuer is fetched
     assert response.status_code == 400
-    assert "20" in str(response.json()["errors"])
-    assert FederatedCredential.objects.count() == CREDENTIALS_PER_APP
-
-
-def _discovery_path(idp) -> str:
-    return urlsplit(idp.discovery_url("github")).path
-
-
-def _slow_past_the_deadline(idp, settings):
-    settings.FEDERATION_FETCH_TIMEOUT_SECONDS = 1
-    idp.slow(3)
+    assert response.json()["errors"] == CLAIMS_TAKEN
+    assert identity_provider.requests_served == served
+    assert FederatedCredential.objects.count() == 1
 
 
 @pytest.mark.parametrize(
-    "misbehave",
+    "changes",
     [
-        pytest.param(lambda idp, settings: idp.down(), id="provider down"),
-        pytest.param(lambda idp, settings: idp.non_json(_discovery_path(idp)), id="not JSON"),
-        pytest.param(
-            lambda idp, settings: idp.discovery_issuer("github", idp.issuer("github") + "/"),
-            id="discovery names another issuer",
-        ),
-        pytest.param(lambda idp, settings: idp.jwks_without_rsa("github"), id="no RSA key"),
-        pytest.param(
-            lambda idp, settings: idp.redirect(
-                _discovery_path(idp), "https://169.254.169.254/latest/meta-data/"
-            ),
-            id="redirect to the metadata address",
-        ),
-        pytest.param(lambda idp, settings: idp.oversized(_discovery_path(idp)), id="oversized"),
-        pytest.param(_slow_past_the_deadline, id="slower than the deadline"),
+        pytest.param({"subject": "repo:myorg/myrepo:ref:refs/heads/dev"}, id="another subject"),
+        pytest.param({"audience": "https://cloud.uipath.com/other"}, id="another audience"),
+        pytest.param({"subject": "REPO:myorg/myrepo:ref:refs/heads/main"}, id="subject's case"),
     ],
 )
-def test_an_unreachable_or_invalid_issuer_is_refused_and_the_reason_audited(
-    api, app, github, identity_provider, settings, misbehave
+def test_a_credential_differing_in_one_claim_is_fine(api, app, github, changes):
+    credential_create(app, github)
+
+    response = api.post(credentials_url(app), {**github, "name": "Another", **changes})
+
+    assert response.status_code == 201, response.content
+
+
+def test_another_issuer_with_the_same_subject_and_audience_is_fine(
+    api, app, github, identity_provider
+):
+    credential_create(app, github)
+    body = {**github, "name": "Cluster", "issuer": identity_provider.issuer("k8s")}
+
+    assert api.post(credentials_url(app), body).status_code == 201
+
+
+def test_the_same_claims_in_another_application_are_fine(api, app, github, organization):
+    credential_create(app, github)
+    other_app, _ = external_app(organization=organization, name="Other")
+
+    assert api.post(credentials_url(other_app), github).status_code == 201
+
+
+def test_update_to_another_credentials_claims_is_refused(api, app, github):
+    credential_create(app, github)
+    dev = {**github, "name": "Dev", "subject": "repo:myorg/myrepo:ref:refs/heads/dev"}
+    second = credential_create(app, dev)
+
+    response = api.put(credential_url(second), {**dev, "subject": github["subject"]})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == CLAIMS_TAKEN
+    second.refresh_from_db()
+    assert second.subject == dev["subject"]
+
+
+def test_the_database_refuses_the_same_claims_twice(app, github):
+    """The constraint behind the check, for two requests that both passed it."""
+    from django.db import IntegrityError, transaction
+
+    credential_create(app, github)
+
+    with (
+        pytest.raises(IntegrityError, match="federated_credential_claims_unique_in_app"),
+        transaction.atomic(),
+    ):
+        FederatedCredential.objects.create(app=app, **{**github, "name": "Raced"})
+
+
+# --- the limit ------------------------------------------------------------------------------
+
+
+def test_the_21st_credential_is_refused_before_its_issuer_is_fetched(
+    api, app, github, identity_provider
 ):
     # given
-    misbehave(identity_provider, settings)
+    for number in range(CREDENTIALS_PER_APP):
+        credential_create(
+            app, {**github, "name": f"C{number}", "subject": f"repo:a/b:env:{number}"}
+        )
+    served = identity_provider.requests_served
 
     # when
-    response = api.post(credentials_url(app), github)
+    response = api.post(credentials_url(app), {**github, "name": "One too many"})
+
+    # then: no outbound request for it
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "federatedCredentials": [
+            "An application has at most 20 federated credentials; delete one first."
+        ]
+    }
+    assert identity_provider.requests_served == served
+    assert FederatedCredential.objects.count() == CREDENTIALS_PER_APP
+
+
+def test_updating_a_credential_of_a_full_application_is_fine(api, app, github):
+    for number in range(CREDENTIALS_PER_APP):
+        credential_create(
+            app, {**github, "name": f"C{number}", "subject": f"repo:a/b:env:{number}"}
+        )
+    last = FederatedCredential.objects.get(name="C19")
+
+    response = api.put(credential_url(last), {**github, "name": "Renamed", "subject": "s"})
+
+    assert response.status_code == 200, response.content
+
+
+# --- public applications ------------------------------------------------------------------
+
+PUBLIC_REFUSED = {
+    "federatedCredentials": [
+        "A public (non-confidential) application cannot have federated credentials: only a "
+        "confidential client may use the client credentials grant (RFC 6749 §4.4). Use a "
+        "confidential application."
+    ]
+}
+
+
+@pytest.fixture
+def public_app(organization):
+    return external_app(organization=organization, confidential=False, name="Public")[0]
+
+
+def test_a_public_application_cannot_get_a_credential(api, public_app, github, identity_provider):
+    # when
+    response = api.post(credentials_url(public_app), github)
+
+    # then: refused before the issuer is fetched, and nothing stored
+    assert response.status_code == 400
+    assert response.json()["errors"] == PUBLIC_REFUSED
+    assert identity_provider.requests_served == 0
+    assert not FederatedCredential.objects.exists()
+
+
+def test_a_public_applications_stored_credential_cannot_be_updated_only_deleted(
+    api, public_app, github
+):
+    """A row from before this rule: the token endpoint refuses it (unauthorized_client)."""
+    # given
+    credential = stored_credential(app=public_app)
+
+    # when
+    updated = api.put(credential_url(credential), github)
+    deleted = api.delete(credential_url(credential))
+
+    # then
+    assert updated.status_code == 400
+    assert updated.json()["errors"] == PUBLIC_REFUSED
+    assert deleted.status_code == 204
+
+
+def test_an_application_with_credentials_cannot_become_public(api, app, github):
+    # given
+    credential_create(app, github)
+    url = f"{BASE}/{app.organization.global_id}/{app.client.client_id}"
+
+    # when
+    response = api.put(url, {"name": app.name, "isConfidential": False})
+
+    # then: an application's type is fixed at creation, so its credentials stay usable
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "isConfidential": ["An application's type is set when it is created; create another."]
+    }
+    app.client.refresh_from_db()
+    assert app.client.is_confidential
+    assert FederatedCredential.objects.filter(app=app).count() == 1
+
+
+# --- names and descriptions -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "found"),
+    [
+        pytest.param("name", "Deploy\r\nX-Injected: 1", "U+000D CARRIAGE RETURN", id="CR LF"),
+        pytest.param("name", "Deploy\nprod", "U+000A LINE FEED", id="LF"),
+        pytest.param("name", "Deploy\tprod", "U+0009 TAB", id="TAB"),
+        pytest.param("name", "Deploy\x1bprod", "U+001B", id="ESC"),
+        pytest.param("name", "Deploy\x85prod", "U+0085", id="C1 NEL"),
+        pytest.param("name", "Deploy\x7fprod", "U+007F", id="DEL"),
+        pytest.param("name", "Deploy\u2028prod", "U+2028 LINE SEPARATOR", id="line separator"),
+    ],
+)
+def test_names_refuse_control_characters(api, app, github, field, value, found):
+    response = api.post(credentials_url(app), {**github, field: value})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        field: [
+            "Must not contain control characters (line breaks, tabs, NUL and the like); "
+            f"found {found}."
+        ]
+    }
+    assert not FederatedCredential.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("character", "found"),
+    [
+        pytest.param("\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE", id="RLO"),
+        pytest.param("\u202a", "U+202A LEFT-TO-RIGHT EMBEDDING", id="LRE"),
+        pytest.param("\u2066", "U+2066 LEFT-TO-RIGHT ISOLATE", id="LRI"),
+        pytest.param("\u2069", "U+2069 POP DIRECTIONAL ISOLATE", id="PDI"),
+        pytest.param("\u200f", "U+200F RIGHT-TO-LEFT MARK", id="RLM"),
+        pytest.param("\u200e", "U+200E LEFT-TO-RIGHT MARK", id="LRM"),
+    ],
+)
+@pytest.mark.parametrize("field", ["name", "description"])
+def test_names_and_descriptions_refuse_bidirectional_controls(
+    api, app, github, field, character, found
+):
+    response = api.post(credentials_url(app), {**github, field: f"Deploy{character}gnp.exe"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        field: [f"Must not contain Unicode bidirectional formatting characters; found {found}."]
+    }
+
+
+def test_a_description_keeps_its_line_breaks_but_refuses_other_controls(api, app, github):
+    multiline = {**github, "description": "Deploys main.\r\nOwner:\tplatform team"}
+    assert api.post(credentials_url(app), multiline).status_code == 201
+
+    response = api.post(
+        credentials_url(app), {**github, "name": "Other", "description": "bell\x07"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "description": [
+            "Must not contain control characters other than line breaks and tabs; found U+0007."
+        ]
+    }
+
+
+def test_a_nul_is_refused_by_the_parser(api, app, github):
+    response = api.post(credentials_url(app), {**github, "name": "Deploy\x00prod"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"name": ["Null characters are not allowed."]}
+
+
+def test_update_refuses_a_name_with_a_control_character(api, app, github):
+    credential = credential_create(app, github)
+
+    response = api.put(credential_url(credential), {**github, "name": "A\u202eB"})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["name"]
+    credential.refresh_from_db()
+    assert credential.name == github["name"]
+
+
+def test_names_in_other_scripts_and_emoji_are_fine(api, app, github):
+    body = {**github, "name": "部署 / déploiement 🚀", "description": "נשלח מ-main"}
+
+    assert api.post(credentials_url(app), body).status_code == 201
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_application_names_refuse_them_too(api, app, organization, method):
+    body = {"name": "Deploy\u202eexe.png", "partitionGlobalId": str(organization.global_id)}
+    url = BASE if method == "post" else f"{BASE}/{organization.global_id}/{app.client.client_id}"
+
+    response = getattr(api, method)(url, body)
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "name": [
+            "Must not contain Unicode bidirectional formatting characters; found U+202E "
+            "RIGHT-TO-LEFT OVERRIDE."
+        ]
+    }
+    app.refresh_from_db()
+    assert app.name == "Deployments"
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+def test_a_refused_issuer_is_answered_with_its_precise_cause_and_audited(
+    api, app, github, identity_provider, settings, cause
+):
+    # given
+    typed = cause.provoke(identity_provider, settings) or github["issuer"]
+
+    # when
+    response = api.post(credentials_url(app), {**github, "issuer": typed})
 
     # then
     assert response.status_code == 400
-    assert response.json()["errors"] == {"issuer": [jwks.UNREACHABLE_MESSAGE]}
+    assert response.json()["errors"] == {"issuer": [cause.message(identity_provider)]}
     assert not FederatedCredential.objects.exists()
     event = AuditEvent.objects.get(action="federated_credential.create")
-    assert event.outcome == "failure"
-    assert event.reason_code  # the precise reason, for the admin reading the audit log
-    assert event.details["issuer"] == github["issuer"]
+    assert (event.outcome, event.reason_code) == ("failure", cause.reason)
+    assert event.details["issuer"] == typed
+    assert event.details["detail"]  # the operator's sentence
 
 
-def test_an_issuer_that_is_not_allowlisted_is_refused(api, app, github, settings):
-    settings.FEDERATION_OUTBOUND_ALLOWLIST = []
+def test_update_answers_the_precise_cause_too(api, app, github, identity_provider):
+    # given
+    credential = credential_create(app, github)
+    identity_provider.discovery_issuer("github", "https://elsewhere.example")
 
-    response = api.post(credentials_url(app), github)
+    # when
+    response = api.put(credential_url(credential), {**github, "name": "Renamed"})
 
+    # then
     assert response.status_code == 400
-    assert response.json()["errors"] == {"issuer": [jwks.UNREACHABLE_MESSAGE]}
-    assert AuditEvent.objects.get(outcome="failure").reason_code == "address_not_public"
+    assert response.json()["errors"] == {
+        "issuer": [
+            "The discovery document's issuer is `https://elsewhere.example`, not "
+            f"`{github['issuer']}`."
+        ]
+    }
+    event = AuditEvent.objects.get(action="federated_credential.update")
+    assert event.reason_code == "issuer_mismatch"
 
 
 def test_update_checks_the_issuer_again(api, app, github, identity_provider):
@@ -413,8 +680,9 @@ postgres_only = pytest.mark.skipif(
 )
 
 
-def _fire(requests: int, url: str, token: str, body_for) -> list[int]:
-    """`requests` POSTs at once, each from its own thread and database connection."""
+def _fire(requests: int, url: str, token: str, body_for) -> list[tuple[int, dict]]:
+    """`requests` POSTs at once, each from its own thread and database connection: their
+    statuses and JSON bodies."""
     barrier = threading.Barrier(requests)
     statuses = []
 
@@ -422,7 +690,8 @@ def _fire(requests: int, url: str, token: str, body_for) -> list[int]:
         api = Api(Client(), token)
         barrier.wait()
         try:
-            statuses.append(api.post(url, body_for(number)).status_code)
+            response = api.post(url, body_for(number))
+            statuses.append((response.status_code, response.json()))
         finally:
             connection.close()
 
@@ -450,10 +719,15 @@ def test_thirty_concurrent_creates_end_with_exactly_twenty(committed, github):
     app, token = committed
 
     # when
-    statuses = _fire(30, credentials_url(app), token, lambda n: {**github, "name": f"C{n}"})
+    statuses = _fire(
+        30,
+        credentials_url(app),
+        token,
+        lambda n: {**github, "name": f"C{n}", "subject": f"repo:a/b:env:{n}"},
+    )
 
     # then
-    assert sorted(statuses) == [201] * 20 + [400] * 10
+    assert sorted(status for status, _ in statuses) == [201] * 20 + [400] * 10
     assert FederatedCredential.objects.filter(app=app).count() == 20
 
 
@@ -467,5 +741,22 @@ def test_concurrent_creates_with_one_name_end_with_one_row(committed, github):
     statuses = _fire(10, credentials_url(app), token, lambda n: github)
 
     # then
-    assert sorted(statuses) == [201] + [400] * 9
+    assert sorted(status for status, _ in statuses) == [201] + [400] * 9
     assert FederatedCredential.objects.filter(app=app).count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_issuer_subject_and_audience_end_with_one_row(
+    committed, github
+):
+    # given
+    app, token = committed
+
+    # when: each passes the check before the fetch; the database's constraint decides
+    statuses = _fire(10, credentials_url(app), token, lambda n: {**github, "name": f"C{n}"})
+
+    # then
+    assert sorted(status for status, _ in statuses) == [201] + [400] * 9
+    assert FederatedCredential.objects.filter(app=app).count() == 1
+    assert [body["errors"] for status, body in statuses if status == 400] == [CLAIMS_TAKEN] * 9

@@ -13,7 +13,6 @@ import pytest
 
 from federation.jwks import (
     MAX_BODY_BYTES,
-    UNREACHABLE_MESSAGE,
     IssuerUnreachable,
     address_is_public,
     fetch_json,
@@ -35,9 +34,12 @@ def short_deadline(settings):
 def refusal(call, *args, **kwargs) -> IssuerUnreachable:
     with pytest.raises(IssuerUnreachable) as caught:
         call(*args, **kwargs)
-    assert str(caught.value) == UNREACHABLE_MESSAGE
-    assert caught.value.detail
-    return caught.value
+    refused = caught.value
+    # The message is for the admin who named the issuer: one printable line, short.
+    assert str(refused) == refused.message
+    assert refused.message.isprintable() and len(refused.message) < 600
+    assert refused.detail
+    return refused
 
 
 def _path(url: str) -> str:
@@ -286,6 +288,12 @@ def test_a_name_that_resolves_to_any_non_public_address_is_refused(identity_prov
 
     assert refused.reason == "address_not_public"
     assert "10.1.2.3" in refused.detail
+    # The API's caller learns that the name is not public, not what is behind it.
+    assert refused.message == (
+        "Address not allowed: `mixed.example` resolves to a loopback, private, link-local or "
+        "other non-public address, which this server does not fetch from unless its operator "
+        "allows it (FEDERATION_OUTBOUND_ALLOWLIST)."
+    )
 
 
 def test_an_unresolvable_name_is_refused(identity_provider):

@@ -12,6 +12,7 @@ from django.test import Client
 from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredential
 from federation.services import federated_credential_create
 from federation.tests.factories import external_app, stored_credential
+from federation.tests.issuer_causes import CAUSES
 from identity_server.models import ClientSecret
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.http import Api, token_request
@@ -505,43 +506,63 @@ def test_a_taken_name_is_refused_like_the_api(admin, api, app, github):
     ]
 
 
-def test_an_unreachable_issuer_is_explained_beside_the_field(
-    admin, api, app, github, identity_provider
+@pytest.mark.parametrize("cause", CAUSES)
+def test_a_refused_issuer_shows_its_precise_cause_beside_the_field(
+    admin, api, app, github, identity_provider, settings, cause
 ):
-    # given: an issuer whose discovery document names another issuer
-    identity_provider.discovery_issuer("github", "https://elsewhere.example")
-    api_answer = api.post(credentials_api(app), github)
+    # given
+    body = {**github, "issuer": cause.provoke(identity_provider, settings) or github["issuer"]}
+    api_answer = api.post(credentials_api(app), body)
 
     # when
-    page = admin.post(app_url(app, "credentials", "new"), github)
+    page = admin.post(app_url(app, "credentials", "new"), body)
 
-    # then: the API's message beside the field, then what to check, in plain words
+    # then: the API's precise message beside the field, word for word, the input kept
+    assert api_answer.json()["errors"] == {"issuer": [cause.message(identity_provider)]}
     shown_like_the_api(page, api_answer.json()["errors"])
-    assert field_errors(page, "issuer") == [
-        "The issuer's OpenID configuration or JWKS endpoint is unreachable or invalid."
-    ]
-    text = html.unescape(_text(page))
-    guidance = text[text.index('id="issuer-guidance"') :]
-    assert f"{github['issuer']}/.well-known/openid-configuration" in guidance
-    assert "HTTPS" in guidance and "equals exactly" in guidance and "RSA signing key" in guidance
-    assert input_value(page, "issuer") == github["issuer"]
+    assert field_errors(page, "issuer") == [cause.message(identity_provider)]
+    assert input_value(page, "issuer") == body["issuer"]
     failure = AuditEvent.objects.get(
         action="federated_credential.create", outcome="failure", actor_kind="user"
     )
-    assert failure.reason_code == "issuer_mismatch"
+    assert failure.reason_code == cause.reason
+
+
+def test_the_page_says_which_address_it_read(admin, app, github, identity_provider):
+    identity_provider.discovery_issuer("github", "https://elsewhere.example")
+
+    page = admin.post(app_url(app, "credentials", "new"), github)
+
+    text = html.unescape(_text(page))
+    guidance = text[text.index('id="issuer-guidance"') :]
+    assert f"{github['issuer']}/.well-known/openid-configuration" in guidance
+
+
+def test_a_hostile_issuer_value_cannot_inject_markup(admin, app, github, identity_provider):
+    identity_provider.discovery_issuer("github", "<script>alert(1)</script>\u202e")
+
+    page = admin.post(app_url(app, "credentials", "new"), github)
+
+    assert "<script>alert(1)" not in _text(page)
+    assert field_errors(page, "issuer") == [
+        "The discovery document's issuer is `<script>alert(1)</script>\\u202e`, not "
+        f"`{github['issuer']}`."
+    ]
 
 
 def test_the_guidance_appears_only_when_the_issuer_check_failed(admin, app, github):
     page = admin.post(app_url(app, "credentials", "new"), {**github, "issuer": "http://x.example"})
 
-    assert field_errors(page, "issuer")
+    assert field_errors(page, "issuer") == ["The issuer must be an https:// URI."]
     assert 'id="issuer-guidance"' not in _text(page)
 
 
-def test_the_twenty_first_credential_is_refused_with_the_limit_message(admin, api, app, github):
+def test_the_twenty_first_credential_is_refused_with_the_limit_message(
+    admin, api, app, github, identity_provider
+):
     # given
     for number in range(CREDENTIALS_PER_APP):
-        stored_credential(app=app, name=f"Credential {number}")
+        stored_credential(app=app, name=f"Credential {number}", subject=f"repo:a/b:env:{number}")
     api_answer = api.post(credentials_api(app), github)
     assert api_answer.status_code == 400
 
@@ -549,13 +570,115 @@ def test_the_twenty_first_credential_is_refused_with_the_limit_message(admin, ap
     page = admin.post(app_url(app, "credentials", "new"), github)
     listing = _text(admin.get(app_url(app, "credentials")))
 
-    # then: on top of the form, as the API says it; the list says so and offers no "Add"
+    # then: on top of the form, as the API says it, and no issuer fetched for either; the
+    # list says so and offers no "Add"
     message = "An application has at most 20 federated credentials; delete one first."
     shown_like_the_api(page, api_answer.json()["errors"], form_keys=("federatedCredentials",))
     assert form_errors(page) == [message]
+    assert identity_provider.requests_served == 0
     assert message in listing
     assert app_url(app, "credentials", "new") not in listing
     assert FederatedCredential.objects.filter(app=app).count() == CREDENTIALS_PER_APP
+
+
+def test_a_public_application_is_refused_a_credential_on_top_of_the_form(
+    admin, api, organization, github, identity_provider
+):
+    # given
+    public, _ = external_app(organization=organization, confidential=False, name="SPA")
+    api_answer = api.post(credentials_api(public), github)
+
+    # when
+    page = admin.post(app_url(public, "credentials", "new"), github)
+    listing = _text(admin.get(app_url(public, "credentials")))
+
+    # then
+    message = (
+        "A public (non-confidential) application cannot have federated credentials: only a "
+        "confidential client may use the client credentials grant (RFC 6749 §4.4). Use a "
+        "confidential application."
+    )
+    assert api_answer.json()["errors"] == {"federatedCredentials": [message]}
+    assert form_errors(page) == [message]
+    assert html.unescape(listing).count(message) == 1
+    assert app_url(public, "credentials", "new") not in listing
+    assert identity_provider.requests_served == 0
+    assert not FederatedCredential.objects.exists()
+
+
+def test_the_same_issuer_subject_and_audience_are_refused_beside_the_subject(
+    admin, api, app, github
+):
+    federated_credential_create(app=app, actor=TEST_ACTOR, **github)
+    body = {**github, "name": "Again"}
+    api_answer = api.post(credentials_api(app), body)
+
+    page = admin.post(app_url(app, "credentials", "new"), body)
+
+    shown_like_the_api(page, api_answer.json()["errors"])
+    assert field_errors(page, "subject") == [
+        "Another federated credential of this application already has this issuer, subject "
+        "and audience."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        pytest.param(
+            "name",
+            "Deploy\u202egnp.exe",
+            "Must not contain Unicode bidirectional formatting characters; found U+202E "
+            "RIGHT-TO-LEFT OVERRIDE.",
+            id="name with a right-to-left override",
+        ),
+        pytest.param(
+            "name",
+            "Deploy\u2066prod",
+            "Must not contain Unicode bidirectional formatting characters; found U+2066 "
+            "LEFT-TO-RIGHT ISOLATE.",
+            id="name with an isolate",
+        ),
+        pytest.param(
+            "description",
+            "Deploys\x1b[31m red",
+            "Must not contain control characters other than line breaks and tabs; found U+001B.",
+            id="description with an escape sequence",
+        ),
+    ],
+)
+def test_unsafe_characters_are_refused_beside_the_field_like_the_api(
+    admin, api, app, github, field, value, message
+):
+    body = {**github, field: value}
+    api_answer = api.post(credentials_api(app), body)
+
+    page = admin.post(app_url(app, "credentials", "new"), body)
+
+    assert api_answer.json()["errors"] == {field: [message]}
+    assert field_errors(page, field) == [message]
+    assert not FederatedCredential.objects.exists()
+
+
+def test_a_description_typed_on_several_lines_is_kept(admin, app, github):
+    response = admin.post(
+        app_url(app, "credentials", "new"), {**github, "description": "Deploys main.\r\nOwner: ops"}
+    )
+
+    assert response.status_code == 302
+    assert FederatedCredential.objects.get().description == "Deploys main.\r\nOwner: ops"
+
+
+def test_an_application_name_with_a_line_break_is_refused_like_the_api(admin, api, organization):
+    body = new_app_form(name="Deploy\r\nprod")
+
+    page = admin.post(apps_url(organization, "new"), body)
+
+    assert field_errors(page, "name") == [
+        "Must not contain control characters (line breaks, tabs, NUL and the like); found "
+        "U+000D CARRIAGE RETURN."
+    ]
+    assert not ExternalApp.objects.filter(organization=organization).exists()
 
 
 def test_editing_a_credential_saves_every_field(admin, app, github, identity_provider):
