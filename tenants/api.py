@@ -3,7 +3,6 @@
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
 from tenants.access import access_organization
 from tenants.selectors import tenant_list
 
@@ -12,15 +11,14 @@ class TenantsAndOrganizationInfo(APIView):
     """GET /{partitionGlobalId}/portal_/api/filtering/leftnav/tenantsAndOrganizationInfo
 
     For the admin site's signed-in members, and for a bearer token of that organization
-    (SPEC §2): the official `uipath auth` calls it with the token it just got, whatever its
-    scopes, to learn its tenant's id. A token of another organization gets the same 404 as
-    an organization that does not exist (tenants.access); a revoked or expired one a 401.
+    (SPEC §2): the official `uipath auth` calls it with the token it has just got, whatever
+    its scopes, to learn its tenant's id. A token of another organization gets the same 404
+    as an organization that does not exist (tenants.access); a revoked or expired one a 401.
     A machine's token is bound to its tenant, so it is shown only that one.
-    """
 
-    # Bearer first: its challenge is the one a 401 names (DRF asks the first class), and a
-    # request that sends a token is judged by it, never by a cookie riding along.
-    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    tenants sits below identity_server, so the routes (identity_server/urls.py) hand this
+    view its authentication classes: the bearer token's first, then the session's.
+    """
 
     def get(self, request, partition_global_id):
         organization = access_organization(user=request.user, global_id=partition_global_id)

@@ -145,7 +145,7 @@ class CloudRedirect:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upstream", default="http://127.0.0.1:8000", help="this server")
-    parser.add_argument("--port", type=int, default=8443, help="the proxy's loopback port")
+    parser.add_argument("--port", type=int, default=9443, help="the proxy's loopback port")
     parser.add_argument("--ca-file", type=Path, help="where to write the CA certificate")
     options = parser.parse_args()
     redirect = CloudRedirect(options.upstream, port=options.port, ca_file=options.ca_file)

@@ -86,18 +86,26 @@ def test_tenant_info_answers_a_token_of_the_organization(
     }
 
 
-def test_tenant_info_answers_a_machine_token_of_the_organization(
+def test_tenant_info_shows_a_machine_token_only_its_own_tenant(
     client, admin_membership, issue_token
 ):
+    # given: two tenants, and a machine of one of them
     organization = admin_membership.organization
-    machine, secret = machine_with_secret(tenant=organization.tenants.get())
+    own = organization.tenants.get()
+    TenantFactory(organization=organization, name="Finance")
+    machine, secret = machine_with_secret(tenant=own)
 
+    # when
     response = client.get(
         URL.format(organization.global_id), headers=bearer(issue_token(machine.client, secret))
     )
 
+    # then: a machine's token is bound to its tenant (tenants.access)
     assert response.status_code == 200
-    assert response.json()["organization"]["id"] == str(organization.global_id)
+    assert response.json() == {
+        "organization": {"id": str(organization.global_id), "name": organization.name},
+        "tenants": [{"id": str(own.global_id), "name": own.name}],
+    }
 
 
 def test_tenant_info_refuses_a_token_of_another_organization_with_the_same_404(
