@@ -4,15 +4,17 @@
 token at `https://cloud.uipath.com/identity_/connect/token` whatever `--base-url` says
 (uipath.platform.external_applications hard-codes the host), and only then calls the base
 URL. No setting of the CLI changes that host. It does honour, as its `--help` documents,
-`HTTPS_PROXY` and a CA bundle (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`). So this is an HTTPS
+`HTTPS_PROXY` and a CA bundle: `SSL_CERT_FILE` (its `REQUESTS_CA_BUNDLE` is ignored while
+truststore is installed, as it is beside the CLI). So this is an HTTPS
 proxy that answers `CONNECT cloud.uipath.com:443` itself: it completes the TLS handshake with
 a certificate for that name from its own throwaway CA, and relays the decrypted bytes to one
 upstream server, this project. Every other CONNECT, and any plain proxy request, is a 403:
 nothing goes anywhere but the upstream.
 
-That is the least invasive redirect we found: the CLI's installed files stay as published,
-nothing machine-wide changes (no hosts file, no port 443, no system CA store), and it lasts
-only as long as the variables are set for the one command. The server needs no change
+That is the least invasive redirect we found: the CLI's installed files stay as published
+(a `.pth` hook or sitecustomize that rewrites its URLs would test a patched CLI), nothing
+machine-wide changes (no hosts file, no port 443, no system CA store), and it lasts only as
+long as the variables are set for the one command. The server needs no change
 either: each relayed request is addressed to it by its own name (the Host header).
 
     python -m tests.cloud_redirect --upstream http://127.0.0.1:8000
