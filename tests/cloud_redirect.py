@@ -26,6 +26,7 @@ the real CLI through it.
 import argparse
 import contextlib
 import select
+import shutil
 import socket
 import socketserver
 import ssl
@@ -126,7 +127,9 @@ class CloudRedirect:
         ca = trustme.CA()
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(CLOUD_HOST).configure_cert(tls)
-        self.ca_file = ca_file or Path(tempfile.mkdtemp(prefix="cloud-redirect-")) / "ca.pem"
+        # A folder of our own for the CA unless told where: removed when the proxy stops.
+        self._own_folder = None if ca_file else Path(tempfile.mkdtemp(prefix="cloud-redirect-"))
+        self.ca_file = ca_file or self._own_folder / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))
         self._server = _Server(("127.0.0.1", port), (parts.hostname, parts.port or 80), tls)
         self.proxy_url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -138,10 +141,15 @@ class CloudRedirect:
 
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
-        self._server.server_close()
+        self.close()
 
     def serve_forever(self) -> None:
         self._server.serve_forever()
+
+    def close(self) -> None:
+        self._server.server_close()
+        if self._own_folder is not None:
+            shutil.rmtree(self._own_folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -153,8 +161,11 @@ def main() -> None:
     redirect = CloudRedirect(options.upstream, port=options.port, ca_file=options.ca_file)
     print(f"export HTTPS_PROXY={redirect.proxy_url} SSL_CERT_FILE={redirect.ca_file}", flush=True)
     print(f"{CLOUD_HOST} now means {options.upstream} for whoever uses that proxy (Ctrl+C to stop)")
-    with contextlib.suppress(KeyboardInterrupt):
-        redirect.serve_forever()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            redirect.serve_forever()
+    finally:
+        redirect.close()
 
 
 if __name__ == "__main__":
