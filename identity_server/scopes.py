@@ -15,11 +15,34 @@ INTROSPECTION_SCOPE = "Identity.Introspection"
 
 # Resource scopes, each also offered as `.Read` and `.Write`, grouped by resource server.
 RESOURCES = {
+    # UiPath's published Orchestrator application scopes, so an app registered here can be
+    # granted what a UiPath admin would grant it and get tokens for resource servers beyond
+    # ours (the `uipath` CLI asks for OR.Execution by default). Only Machines, Robots,
+    # Settings and Audit guard routes of this server.
     "Orchestrator": {
+        "OR.Administration": "Orchestrator administration",
+        "OR.Analytics": "Analytics",
+        "OR.Assets": "Assets",
+        "OR.Audit": "The audit log",
+        "OR.BackgroundTasks": "Background tasks",
+        "OR.Execution": "Processes, packages and their execution",
+        "OR.Folders": "Folders",
+        "OR.Hypervisor": "Hypervisor",
+        "OR.Jobs": "Jobs",
+        "OR.License": "Licenses",
         "OR.Machines": "Machines and their client secrets",
+        "OR.ML": "Machine learning skills",
+        "OR.Monitoring": "Monitoring",
+        "OR.Queues": "Queues",
         "OR.Robots": "Robots and unattended sessions",
         "OR.Settings": "Tenant settings",
-        "OR.Audit": "The audit log",
+        "OR.Tasks": "Action Center tasks",
+        "OR.TestDataQueues": "Test data queues",
+        "OR.TestSetExecutions": "Test set executions",
+        "OR.TestSetSchedules": "Test set schedules",
+        "OR.TestSets": "Test sets",
+        "OR.Users": "Users and roles",
+        "OR.Webhooks": "Webhooks",
     },
     "Platform management": {
         "PM.OAuthApp": "External applications and their federated credentials",

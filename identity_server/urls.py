@@ -11,8 +11,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from federation import api as federation_api
 from federation import site_urls as federation_site
-from identity_server import errors
+from identity_server import errors, status
 from identity_server import views as identity_views
+from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
 from machines import api as machines_api
 from machines import robotsservice
 from machines import site_urls as machines_site
@@ -172,6 +173,13 @@ urlpatterns = [
         robotsservice.robot_service,
         name="robot-service",
     ),
+    # What the `uipath` CLI probes on hosts other than UiPath's cloud (SPEC §8).
+    path("orchestrator_/api/status/version", status.VersionView.as_view(), name="version"),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/api/status/version",
+        status.VersionView.as_view(),
+        name="version-tenant",
+    ),
     path("identity_/api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path(
         "identity_/api/schema/docs",
@@ -191,7 +199,10 @@ urlpatterns = [
     path("portal_/organizations/new/", tenants_views.organization_new, name="organization-new"),
     path(
         "<str:partition_global_id>/portal_/api/filtering/leftnav/tenantsAndOrganizationInfo",
-        tenants_api.TenantsAndOrganizationInfo.as_view(),
+        # Bearer first: its challenge is the one a 401 carries (RFC 6750 §3).
+        tenants_api.TenantsAndOrganizationInfo.as_view(
+            authentication_classes=[BearerTokenAuthentication, SessionAuthentication]
+        ),
         name="tenants-and-organization-info",
     ),
     path(

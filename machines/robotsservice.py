@@ -11,7 +11,8 @@ Every call but GetConnectionData needs a bearer token of a machine client of thi
 holding OrchestratorApiUserAccess. Anything else (no token, an expired or revoked one, a
 token of another tenant's machine or of an external application, an `X-ROBOT-LICENSE`
 header that is not the machine's client id) is a 401 with a Bearer challenge, before
-anything is read or written.
+anything is read or written. Without any token (robots that send `X-ROBOT-LICENSE` alone)
+the 401's body says a bearer token is required and names the tenant's token endpoint.
 
 Robots send `X-ROBOT-MACHINE` or `X-ROBOT-MACHINE-ENCODED` (base64 of the UTF-8 host name),
 `X-ROBOT-VERSION`, `X-ROBOT-AGENT`, `X-ROBOT-CAPABILITIES`: the host name (default: the
@@ -65,7 +66,9 @@ class RobotServiceView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if not request.user or not request.user.is_authenticated:
-            raise exceptions.NotAuthenticated()
+            raise exceptions.NotAuthenticated(
+                _token_required(org=kwargs["org"], tenant=kwargs["tenant"])
+            )
         self.machine = selectors.machine_for_robot_token(
             principal=request.user, org_slug=kwargs["org"], tenant_name=kwargs["tenant"]
         )
@@ -91,6 +94,21 @@ class RobotServiceView(APIView):
 
     def body(self, request, serializer_class) -> dict:
         return serializers.robot_service_input(serializer_class, request.data)
+
+
+def _token_required(*, org: str, tenant: str) -> dict:
+    """The 401 body for a call without a token. Robots that send only X-ROBOT-LICENSE (the
+    machine's client ID, which is no secret) learn what to do instead. The endpoint is built
+    from the names in the URL without reading them, so the answer is the same whether or not
+    the tenant exists."""
+    return {
+        "detail": "A bearer access token is required. X-ROBOT-LICENSE is the machine's client "
+        "ID, not a secret: get a token from the tenant's token endpoint with the client "
+        f"credentials grant, the machine's client ID and a client secret, scope {ROBOT_SCOPE}.",
+        "tokenEndpoint": endpoints.token_endpoint(org=org, tenant=tenant),
+        "grantType": "client_credentials",
+        "scope": ROBOT_SCOPE,
+    }
 
 
 def _header(request, name: str, field: str, max_length: int) -> str:

@@ -149,7 +149,7 @@ def test_readme_blocks_run_as_printed(make_run):
     assert list(outputs) == list(run)
     for block, printed in outputs.items():
         if run[block]:
-            assert '"error":' in printed, f"{block} should show a refusal:\n{printed}"
+            assert any(r in printed for r in REFUSALS), f"{block} shows no refusal:\n{printed}"
             continue
         for refusal in REFUSALS:
             assert refusal not in printed, f"{block} was answered with a refusal:\n{printed}"

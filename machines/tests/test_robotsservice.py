@@ -69,6 +69,47 @@ def test_without_a_token_every_call_is_a_401_with_a_challenge(client, tenant, me
 
 
 @pytest.mark.parametrize(("method", "action"), AUTHENTICATED)
+def test_a_robot_with_only_its_license_key_is_told_where_to_get_a_token(
+    client, tenant, machine, settings, method, action
+):
+    # given: what the uipath-robot simulator sends, the license key (the machine's client
+    # ID) and no token
+    settings.IDENTITY_ISSUER = "https://id.example.test/identity_"
+    license_key = {"X-ROBOT-LICENSE": machine[0].client.client_id}
+
+    # when
+    response = call(client, tenant, method, action, headers=license_key)
+
+    # then: still refused, and the body says what to do instead
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="identity"'
+    assert response.json() == {
+        "detail": "A bearer access token is required. X-ROBOT-LICENSE is the machine's client "
+        "ID, not a secret: get a token from the tenant's token endpoint with the client "
+        "credentials grant, the machine's client ID and a client secret, scope "
+        "OrchestratorApiUserAccess.",
+        "tokenEndpoint": f"https://id.example.test/{tenant.organization.slug}/{tenant.name}"
+        "/identity_/connect/token",
+        "grantType": "client_credentials",
+        "scope": "OrchestratorApiUserAccess",
+    }
+    assert nothing_written()
+
+
+def test_the_token_hint_is_the_same_for_a_tenant_that_does_not_exist(client, tenant, settings):
+    # The endpoint is built from the URL's names, never looked up: nothing to tell apart.
+    settings.IDENTITY_ISSUER = "https://id.example.test/identity_"
+    path = f"/{tenant.organization.slug}/Nowhere/orchestrator_/api/robotsservice/heartbeatv2"
+
+    response = client.post(path, "{}", content_type="application/json")
+
+    assert response.status_code == 401
+    assert response.json()["tokenEndpoint"] == (
+        f"https://id.example.test/{tenant.organization.slug}/Nowhere/identity_/connect/token"
+    )
+
+
+@pytest.mark.parametrize(("method", "action"), AUTHENTICATED)
 def test_an_expired_token_is_a_401(client, tenant, machine, issue_token, settings, method, action):
     settings.ACCESS_TOKEN_LIFETIME = -120  # issued already expired, beyond the leeway
     expired = issue_token(machine[0].client, machine[1])

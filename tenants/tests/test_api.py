@@ -2,6 +2,8 @@ import uuid
 
 import pytest
 
+from identity_server.tests.factories import client_with_secret
+from machines.tests.factories import machine_with_secret
 from tenants.tests.factories import TenantFactory
 
 URL = "/{}/portal_/api/filtering/leftnav/tenantsAndOrganizationInfo"
@@ -52,3 +54,118 @@ def test_tenant_info_of_another_organization_is_the_same_404_as_a_missing_one(
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+# --- a bearer token of the organization (SPEC §2: what `uipath auth` sends) ----------------
+
+
+@pytest.fixture
+def app(admin_membership):
+    return client_with_secret(organization=admin_membership.organization, scopes=("OR.Execution",))
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tenant_info_answers_a_token_of_the_organization(
+    client, admin_membership, app, issue_token
+):
+    # given: an app token, no session
+    organization = admin_membership.organization
+    token = issue_token(*app, scope="OR.Execution")
+
+    # when
+    response = client.get(URL.format(organization.global_id), headers=bearer(token))
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {
+        "organization": {"id": str(organization.global_id), "name": organization.name},
+        "tenants": [{"id": str(t.global_id), "name": t.name} for t in organization.tenants.all()],
+    }
+
+
+def test_tenant_info_shows_a_machine_token_only_its_own_tenant(
+    client, admin_membership, issue_token
+):
+    # given: two tenants, and a machine of one of them
+    organization = admin_membership.organization
+    own = organization.tenants.get()
+    TenantFactory(organization=organization, name="Finance")
+    machine, secret = machine_with_secret(tenant=own)
+
+    # when
+    response = client.get(
+        URL.format(organization.global_id), headers=bearer(issue_token(machine.client, secret))
+    )
+
+    # then: a machine's token is bound to its tenant (tenants.access)
+    assert response.status_code == 200
+    assert response.json() == {
+        "organization": {"id": str(organization.global_id), "name": organization.name},
+        "tenants": [{"id": str(own.global_id), "name": own.name}],
+    }
+
+
+def test_tenant_info_refuses_a_token_of_another_organization_with_the_same_404(
+    client, admin_membership, other_admin_membership, issue_token
+):
+    # given: a valid token of the other organization
+    foreign = client_with_secret(organization=other_admin_membership.organization)
+    token = issue_token(*foreign)
+
+    # when: it asks for our organization, and for one that does not exist
+    ours = client.get(URL.format(admin_membership.organization.global_id), headers=bearer(token))
+    missing = client.get(URL.format(uuid.uuid4()), headers=bearer(token))
+
+    # then: the same 404, nothing of ours in it
+    assert ours.status_code == missing.status_code == 404
+    assert ours.content == missing.content
+    assert ours.json() == {"detail": "Not found."}
+
+
+def test_tenant_info_refuses_a_revoked_token(client, admin_membership, app, issue_token):
+    # given: the app revoked its token (RFC 7009)
+    token = issue_token(*app)
+    oauth_client, secret = app
+    revoked = client.post(
+        "/identity_/connect/revocation",
+        {"token": token, "client_id": oauth_client.client_id, "client_secret": secret},
+    )
+    assert revoked.status_code == 200
+
+    # when
+    response = client.get(
+        URL.format(admin_membership.organization.global_id), headers=bearer(token)
+    )
+
+    # then
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "organization" not in response.json()
+
+
+def test_tenant_info_refuses_an_expired_token(client, admin_membership, app, issue_token, settings):
+    settings.ACCESS_TOKEN_LIFETIME = -120  # issued already expired, beyond the leeway
+    token = issue_token(*app)
+
+    response = client.get(
+        URL.format(admin_membership.organization.global_id), headers=bearer(token)
+    )
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "organization" not in response.json()
+
+
+def test_a_bad_token_is_refused_even_beside_an_admins_session(client, admin_membership):
+    # A token that fails is a 401, not a fall-back to the session (RFC 6750 §3.1).
+    client.force_login(admin_membership.user)
+
+    response = client.get(
+        URL.format(admin_membership.organization.global_id), headers=bearer("not.a.token")
+    )
+
+    assert response.status_code == 401
+    assert "organization" not in response.json()
