@@ -2,7 +2,10 @@
 served, what they claim, and how they may be cached."""
 
 import pytest
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from django.test import Client
+
+from federation import assertions
 
 DISCOVERY_URL = "/identity_/.well-known/openid-configuration"
 RFC8414_URL = "/.well-known/oauth-authorization-server/identity_"
@@ -33,6 +36,23 @@ def test_private_key_jwt_is_advertised_with_its_signing_algorithm(client):
 
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
     assert body["token_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
+    # what is advertised is what the assertion checks accept, not only what we sign with
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == [assertions.ALGORITHM]
+
+
+@pytest.mark.django_db
+def test_authlib_accepts_the_metadata_but_for_the_empty_response_types(client, settings):
+    # given an HTTPS issuer, as in production (RFC 8414 §2 wants https)
+    settings.IDENTITY_ISSUER = "https://id.example.com/identity_"
+    metadata = AuthorizationServerMetadata(client.get(RFC8414_URL).json())
+
+    # then every RFC 8414 check of an independent implementation passes...
+    for key in metadata.REGISTRY_KEYS:
+        if key != "response_types_supported":
+            getattr(metadata, f"validate_{key}")()
+    # ...but the one that wants a response type, which needs an authorization endpoint
+    with pytest.raises(ValueError, match="response_types_supported"):
+        metadata.validate_response_types_supported()
 
 
 @pytest.mark.parametrize("url", [DISCOVERY_URL, RFC8414_URL, JWKS_URL])
