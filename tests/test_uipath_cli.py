@@ -41,7 +41,9 @@ django.setup()
 from federation.services import external_app_create
 from tenants import services
 actor = services.Actor.system("test")
-org = services.organization_create(name="Acme Robotics", slug="acme", actor=actor)
+org, _password = services.organization_create(
+    name="Acme Robotics", slug="acme", admin_username="acme-admin", actor=actor
+)
 tenant = services.tenant_create(organization=org, name="Finance", actor=actor)
 app, secret = external_app_create(
     organization=org, name="uipath CLI", scopes=["OR.Execution"], actor=actor
