@@ -40,6 +40,8 @@ def parse_host_port(entry: str) -> tuple[str, int] | None:
     return host.lower(), int(port)
 
 
+# Session backends whose data the client holds (signed, not encrypted).
+_CLIENT_SIDE_SESSIONS = ("signed_cookies",)
 # Cache backends that no other process sees.
 _LOCAL_CACHES = ("locmem.LocMemCache", "dummy.DummyCache")
 
@@ -96,6 +98,16 @@ def check_production_safety(app_configs=None, **kwargs):
                     id="identity.W002",
                 )
             )
+    if settings.SESSION_ENGINE.endswith(_CLIENT_SIDE_SESSIONS):
+        problems.append(
+            Error(
+                f"SESSION_ENGINE is {settings.SESSION_ENGINE}: sessions kept in the browser's "
+                "cookie would hand it the new secrets and passwords that the admin site "
+                "passes from a form to the page that shows them once (tenants.site).",
+                hint="Keep Django's default database sessions, or a cache or cached_db one.",
+                id="identity.E007",
+            )
+        )
     malformed = [e for e in settings.FEDERATION_OUTBOUND_ALLOWLIST if parse_host_port(e) is None]
     if malformed:
         problems.append(

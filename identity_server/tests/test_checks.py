@@ -17,6 +17,7 @@ PRODUCTION = {
     "IDENTITY_SIGNING_KEY_FILE": None,
     "IDENTITY_SIGNING_KEY_PREVIOUS_FILES": [],
     "FEDERATION_ASSERTION_REPLAY_PROTECTION": False,
+    "SESSION_ENGINE": "django.contrib.sessions.backends.db",
 }
 
 
@@ -52,6 +53,12 @@ def test_a_weak_secret_key_is_refused_in_production(settings, secret_key):
 
 def test_a_plain_http_issuer_is_refused_in_production(settings):
     assert _ids(settings, IDENTITY_ISSUER="http://id.example.com/identity_") == ["identity.E003"]
+
+
+def test_sessions_kept_in_the_browsers_cookie_are_refused(settings):
+    engine = "django.contrib.sessions.backends.signed_cookies"
+    assert _ids(settings, SESSION_ENGINE=engine) == ["identity.E007"]
+    assert _ids(settings, SESSION_ENGINE=engine, DEBUG=True, ALLOWED_HOSTS=[]) == ["identity.E007"]
 
 
 def test_an_outbound_allowlist_outside_debug_is_a_warning(settings):
