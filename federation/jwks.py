@@ -147,7 +147,7 @@ def _shown(value) -> str:
 
 def _escaped(text: str) -> str:
     """Text from the network or the request, for a message: characters that are not
-    printable (controls, bidirectional overrides, line separators) as \\uXXXX, cut after
+    printable (controls, bidirectional overrides, line separators) as \\u escapes, cut after
     _MESSAGE_VALUE_LENGTH characters, so a hostile server can neither forge lines nor fill
     the page."""
     shown = "".join(
