@@ -47,6 +47,14 @@ class TokenPrincipal:
 BEARER_REALM = 'Bearer realm="identity"'
 
 
+def token_refuse(request, description: str):
+    """A bearer token that is not accepted (RFC 6750 §3.1 `invalid_token`): a 401 whose
+    challenge and body say why. `description` is ours, never the request's (it goes into a
+    header)."""
+    request.bearer_token_refused = description
+    raise exceptions.AuthenticationFailed(description)
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """RFC 6750 §2.1: one of our access tokens in the Authorization header; signature,
     issuer, audience and lifetime are checked, then the deny-list.
@@ -64,9 +72,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         try:
             claims = access_token_decode(token)
         except InvalidAccessToken:
-            self._refuse(request, "The access token is invalid or expired.")
+            token_refuse(request, "The access token is invalid or expired.")
         if denylist.is_revoked(claims):
-            self._refuse(request, "The access token has been revoked.")
+            token_refuse(request, "The access token has been revoked.")
         principal = TokenPrincipal(
             client_id=claims["client_id"],
             organization_global_id=str(claims.get("prt_id", "")),
@@ -79,11 +87,6 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             ),
         )
         return principal, claims
-
-    @staticmethod
-    def _refuse(request, description: str):
-        request.bearer_token_refused = description
-        raise exceptions.AuthenticationFailed(description)
 
     def authenticate_header(self, request):
         description = getattr(request, "bearer_token_refused", None)

@@ -35,10 +35,11 @@ def api_not_found(request, *args, **kwargs):
 
 
 def csrf_failure(request, reason: str = ""):
-    """settings.CSRF_FAILURE_VIEW: under the API prefixes, a JSON 403 with DRF's wording
-    for the same refusal; Django's page for the browser pages."""
+    """settings.CSRF_FAILURE_VIEW: under the API prefixes, a JSON 403; Django's page for
+    the browser pages."""
     if is_api_path(request.path):
-        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+        # Not Django's reason: one of them quotes the request's Origin header.
+        return JsonResponse({"detail": "CSRF Failed."}, status=403)
     return csrf.csrf_failure(request, reason=reason)
 
 

@@ -29,6 +29,8 @@ from functools import cache
 from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from django.utils.module_loading import import_string
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
@@ -87,16 +89,28 @@ def form_refusal(http_request) -> TokenFailure | None:
     them; oauthlib refuses any query) or a parameter given more than once (§3.2: "MUST NOT
     be included more than once"), so that no two parts of the server read two different
     values. Reads only the parsed request: no database, no cache."""
-    client_id = http_request.POST.get("client_id", "")[:100]
-    if http_request.GET:
-        names = _named(sorted(http_request.GET))
+    try:
+        form, query = http_request.POST, http_request.GET
+    except (BadRequest, SuspiciousOperation, MultiPartParserError, ValueError, LookupError):
+        # Too large, too many fields, not UTF-8, a broken multipart body: Django cannot
+        # parse it, and it is still our answer to give.
+        return TokenFailure(
+            "unreadable_form",
+            None,
+            "",
+            "The form body could not be read: send application/x-www-form-urlencoded "
+            "parameters in UTF-8.",
+        )
+    client_id = form.get("client_id", "")[:100]
+    if query:
+        names = _named(sorted(query))
         return TokenFailure(
             "query_parameters",
             None,
             client_id,
             f"Send the parameters in the form body, not in the URL query: {names}.",
         )
-    repeated = [name for name, values in http_request.POST.lists() if len(values) > 1]
+    repeated = [name for name, values in form.lists() if len(values) > 1]
     if repeated:
         verb = "is" if len(repeated) == 1 else "are"
         return TokenFailure(

@@ -30,6 +30,8 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # RFC 6749 §5.2: a 401 names the HTTP authentication scheme the endpoint takes, which is
 # Basic (RFC 7617 §2), whether or not the client tried it; oauthlib would send Bearer.
 BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
+# How a client authenticates at the token, introspection and revocation endpoints alike.
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 # The refusals oauthlib makes before the validator has a say, and leaves undescribed.
 OAUTHLIB_DESCRIPTIONS = {
     "unsupported_grant_type": "grant_type must be client_credentials, the only grant served here.",
@@ -152,23 +154,18 @@ class OpenIDConfiguration(PublicDocument):
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "grant_types_supported": ["client_credentials"],
             # private_key_jwt (RFC 7523 §2.2) is a JWT from the workload's own identity
-            # provider, checked against the application's federated credentials; RS256 is
-            # the one algorithm accepted (federation.assertions), and RFC 8414 §2 wants it
-            # named wherever private_key_jwt is.
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-            ],
-            "token_endpoint_auth_signing_alg_values_supported": [tokens.ALGORITHM],
-            "introspection_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-            ],
-            "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-            ],
+            # provider, checked against the application's federated credentials, at all
+            # three endpoints (one validator authenticates the client); RS256 is the one
+            # algorithm accepted (federation.assertions), and RFC 8414 §2 wants it named
+            # wherever private_key_jwt is.
+            **{
+                f"{endpoint}_endpoint_{member}": value
+                for endpoint in ("token", "introspection", "revocation")
+                for member, value in (
+                    ("auth_methods_supported", CLIENT_AUTH_METHODS),
+                    ("auth_signing_alg_values_supported", [tokens.ALGORITHM]),
+                )
+            },
             "scopes_supported": sorted(scopes.CATALOGUE),
             # Empty until user sign-in brings an authorization endpoint: RFC 8414 §2 and
             # OpenID Connect Discovery §3 require the member, and no response type is

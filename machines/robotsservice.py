@@ -39,7 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity_server import endpoints, errors
-from identity_server.authentication import BearerTokenAuthentication
+from identity_server.authentication import BearerTokenAuthentication, token_refuse
 from identity_server.scopes import ROBOT_SCOPE
 from machines import selectors, serializers, services
 from machines.models import Session
@@ -73,14 +73,14 @@ class RobotServiceView(APIView):
             principal=request.user, org_slug=kwargs["org"], tenant_name=kwargs["tenant"]
         )
         if self.machine is None:
-            raise exceptions.AuthenticationFailed(
-                "The access token is not a robot's token of a machine of this tenant."
+            token_refuse(
+                request, "The access token is not a robot's token of a machine of this tenant."
             )
         license_key = request.headers.get("X-Robot-License")
         if license_key is not None and not constant_time_compare(
             license_key, self.machine.client.client_id
         ):
-            raise exceptions.AuthenticationFailed("X-ROBOT-LICENSE is not this machine's key.")
+            token_refuse(request, "X-ROBOT-LICENSE is not this machine's key.")
 
     def call(self, request) -> dict:
         """What every session write takes from the request: host, version, actor."""

@@ -38,6 +38,14 @@ def test_private_key_jwt_is_advertised_with_its_signing_algorithm(client):
     assert body["token_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
     # what is advertised is what the assertion checks accept, not only what we sign with
     assert body["token_endpoint_auth_signing_alg_values_supported"] == [assertions.ALGORITHM]
+    # one validator authenticates clients at the three endpoints: the same methods at each
+    for endpoint in ("introspection", "revocation"):
+        assert body[f"{endpoint}_endpoint_auth_methods_supported"] == [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+        assert body[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
 
 
 @pytest.mark.django_db

@@ -105,12 +105,13 @@ def test_unknown_api_routes_answer_json_to_every_method_without_a_csrf_token(pat
 
 
 def test_a_csrf_failure_answers_json_under_api_prefixes_and_html_elsewhere(rf):
-    api = errors.csrf_failure(rf.post("/demo/DefaultTenant/orchestrator_/x"), reason="no token")
-    page = errors.csrf_failure(rf.post("/demo/portal_/"), reason="no token")
+    reason = "Origin checking failed - https://evil.example does not match any trusted origins."
+    api = errors.csrf_failure(rf.post("/demo/DefaultTenant/orchestrator_/x"), reason=reason)
+    page = errors.csrf_failure(rf.post("/demo/portal_/"), reason=reason)
 
     assert api.status_code == page.status_code == 403
     assert api.headers["Content-Type"] == "application/json"
-    assert json.loads(api.content) == {"detail": "CSRF Failed: no token"}
+    assert json.loads(api.content) == {"detail": "CSRF Failed."}  # nothing of the request
     assert page.headers["Content-Type"].startswith("text/html")
 
 

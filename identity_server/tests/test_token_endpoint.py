@@ -570,6 +570,40 @@ def test_credentials_in_the_url_query_are_refused_and_never_cached(client, app, 
     assert failure_reasons() == ["query_parameters"]
 
 
+@pytest.mark.parametrize("url", [TOKEN_URL, INTROSPECT_URL, REVOKE_URL])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param("abc", "multipart/form-data", id="multipart without a boundary"),
+        pytest.param(
+            "grant_type=client_credentials",
+            "application/x-www-form-urlencoded; charset=utf-16",
+            id="a form not in UTF-8",
+        ),
+        pytest.param("&".join(f"f{n}=1" for n in range(1001)), None, id="too many fields"),
+        pytest.param("x=" + "a" * 2_700_000, None, id="too large"),
+    ],
+)
+def test_a_form_django_cannot_read_is_our_refusal_never_cached(db, client, url, body, content_type):
+    # when
+    response = client.generic(
+        "POST",
+        url,
+        body.encode("ascii"),  # as sent: the test client would re-encode a str
+        content_type=content_type or "application/x-www-form-urlencoded",
+    )
+
+    # then: the endpoint's own answer, not the generic 400 page
+    assert_refused(
+        response,
+        "invalid_request",
+        400,
+        "The form body could not be read: send application/x-www-form-urlencoded parameters "
+        "in UTF-8.",
+    )
+    assert failure_reasons() == ["unreadable_form"]
+
+
 def test_a_repeated_parameter_is_refused_before_the_client_is_read(
     client, app, django_assert_num_queries
 ):

@@ -155,9 +155,12 @@ def test_a_token_of_another_tenants_machine_is_a_401(
     # when
     response = call(client, tenant, method, action, foreign_token)
 
-    # then
+    # then: RFC 6750 §3.1, the token is refused and the challenge says so
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="identity", error="invalid_token", error_description="The access token '
+        "is not a robot's token of a machine of this tenant.\""
+    )
     assert not Session.objects.exists()
     # while in its own tenant it works
     assert (
@@ -184,6 +187,10 @@ def test_a_license_header_of_another_machine_is_a_401(client, tenant, token, met
     )
 
     assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="identity", error="invalid_token", '
+        'error_description="X-ROBOT-LICENSE is not this machine\'s key."'
+    )
     assert not Session.objects.exists()
 
 
