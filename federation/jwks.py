@@ -271,7 +271,7 @@ def _resolve(host: str, port: int, deadline: float) -> list[tuple]:
         raise IssuerUnreachable(
             "dns_failed",
             f"{host} does not resolve: {error}",
-            f"The host name {_quoted(host)} does not resolve (DNS).",
+            _not_fetchable(host),
         ) from None
 
 
@@ -292,16 +292,12 @@ def checked_addresses(host: str, port: int, deadline: float) -> list[tuple]:
                         "port_not_allowed",
                         f"{named} is not public, and FEDERATION_OUTBOUND_ALLOWLIST opens it "
                         f"on port {', '.join(map(str, sorted(matching_ports)))}, not {port}",
-                        f"Address not allowed: {_quoted(host)} is not a public address, and "
-                        f"this server's operator allows it on another port, not {port}.",
+                        _not_fetchable(host),
                     )
                 raise IssuerUnreachable(
                     "address_not_public",
                     f"{named} is not a public address",
-                    f"Address not allowed: {_quoted(host)} "
-                    f"{'is' if host == str(address) else 'resolves to'} a loopback, private, "
-                    "link-local or other non-public address, which this server does not "
-                    "fetch from unless its operator allows it (FEDERATION_OUTBOUND_ALLOWLIST).",
+                    _not_fetchable(host),
                 )
         if (family, sockaddr) not in targets:
             targets.append((family, sockaddr))
@@ -309,9 +305,21 @@ def checked_addresses(host: str, port: int, deadline: float) -> list[tuple]:
         raise IssuerUnreachable(
             "dns_failed",
             f"{host} resolves to no address",
-            f"The host name {_quoted(host)} resolves to no address (DNS).",
+            _not_fetchable(host),
         )
     return targets
+
+
+def _not_fetchable(host: str) -> str:
+    """The admin's message for a host name that does not resolve, resolves to a non-public
+    address, or is allowlisted on another port: one sentence for all three, so that the
+    issuer field cannot be used to map which internal names exist and which this server
+    may reach (the audit log and the server log keep the precise reason)."""
+    return (
+        f"Address not allowed: {_quoted(host)} does not resolve to a public address this "
+        "server may fetch from (loopback, private, link-local and other non-public addresses "
+        "are refused unless the operator allows them in FEDERATION_OUTBOUND_ALLOWLIST)."
+    )
 
 
 # --- the connection -------------------------------------------------------------------

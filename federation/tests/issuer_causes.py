@@ -253,9 +253,10 @@ CAUSES = [
         Cause(
             lambda idp, settings: setattr(settings, "FEDERATION_OUTBOUND_ALLOWLIST", []),
             lambda idp: (
-                "Address not allowed: `127.0.0.1` is a loopback, private, link-local or "
-                "other non-public address, which this server does not fetch from unless its "
-                "operator allows it (FEDERATION_OUTBOUND_ALLOWLIST)."
+                "Address not allowed: `127.0.0.1` does not resolve to a public address this "
+                "server may fetch from (loopback, private, link-local and other non-public "
+                "addresses are refused unless the operator allows them in "
+                "FEDERATION_OUTBOUND_ALLOWLIST)."
             ),
             "address_not_public",
         ),
@@ -264,7 +265,13 @@ CAUSES = [
     pytest.param(
         Cause(
             lambda idp, settings: "https://no-such-host.invalid/github",
-            lambda idp: "The host name `no-such-host.invalid` does not resolve (DNS).",
+            lambda idp: (
+                # the same sentence as a private address: no map of the server's network
+                "Address not allowed: `no-such-host.invalid` does not resolve to a public "
+                "address this server may fetch from (loopback, private, link-local and other "
+                "non-public addresses are refused unless the operator allows them in "
+                "FEDERATION_OUTBOUND_ALLOWLIST)."
+            ),
             "dns_failed",
         ),
         id="a name that does not resolve",

@@ -290,9 +290,9 @@ def test_a_name_that_resolves_to_any_non_public_address_is_refused(identity_prov
     assert "10.1.2.3" in refused.detail
     # The API's caller learns that the name is not public, not what is behind it.
     assert refused.message == (
-        "Address not allowed: `mixed.example` resolves to a loopback, private, link-local or "
-        "other non-public address, which this server does not fetch from unless its operator "
-        "allows it (FEDERATION_OUTBOUND_ALLOWLIST)."
+        "Address not allowed: `mixed.example` does not resolve to a public address this server "
+        "may fetch from (loopback, private, link-local and other non-public addresses are "
+        "refused unless the operator allows them in FEDERATION_OUTBOUND_ALLOWLIST)."
     )
 
 
