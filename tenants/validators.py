@@ -9,7 +9,11 @@ make such text lie about itself there:
 - Unicode bidirectional formatting characters (embeddings, overrides and isolates
   U+202A-U+202E and U+2066-U+2069, the marks U+200E, U+200F and U+061C): they reorder
   what is displayed after them, so "Deploy\\u202egnp.exe" reads as "Deployexe.png"
-  (the "Trojan Source" attack, CVE-2021-42574).
+  (the "Trojan Source" attack, CVE-2021-42574);
+- other invisible formatting characters (Unicode's category Cf: zero-width space, word
+  joiner, byte order mark, tag characters…): "prod" and "pro\\u200bd" look the same to the
+  admin who picks one. Zero-width joiner and non-joiner stay allowed: emoji and several
+  scripts need them.
 """
 
 import unicodedata
@@ -22,6 +26,8 @@ BIDI_CONTROLS = frozenset(
 )
 # Unicode's line and paragraph separators break a line as LF does.
 LINE_SEPARATORS = frozenset({"\u2028", "\u2029"})
+# Format characters that writing needs (emoji sequences, Indic and Arabic scripts).
+JOINERS = frozenset({"\u200c", "\u200d"})
 # What a multi-line text (a description typed in a textarea) may keep: browsers send its
 # line breaks as CR LF.
 TEXT_WHITESPACE = frozenset({"\t", "\n", "\r"})
@@ -39,7 +45,7 @@ def _character_name(char: str) -> str:
 
 @deconstructible
 class DisplaySafeValidator:
-    """Refuses control characters and bidirectional formatting characters; `multiline`
+    """Refuses control, bidirectional and other invisible formatting characters; `multiline`
     allows TAB, LF and CR (a description), never the others. The message names the first
     character refused, so the user can find an invisible one."""
 
@@ -54,12 +60,14 @@ class DisplaySafeValidator:
                 continue
             if char in BIDI_CONTROLS:
                 kind = "Unicode bidirectional formatting characters"
-            elif unicodedata.category(char) == "Cc" or char in LINE_SEPARATORS:
+            elif (category := unicodedata.category(char)) == "Cc" or char in LINE_SEPARATORS:
                 kind = (
                     "control characters other than line breaks and tabs"
                     if self.multiline
                     else "control characters (line breaks, tabs, NUL and the like)"
                 )
+            elif category in ("Cf", "Cs") and char not in JOINERS:
+                kind = "invisible formatting characters"
             else:
                 continue
             raise ValidationError(

@@ -21,6 +21,11 @@ REFUSED = [
     pytest.param("\u200e", id="LRM"),
     pytest.param("\u200f", id="RLM"),
     pytest.param("\u061c", id="ALM"),
+    pytest.param("\u200b", id="zero-width space"),
+    pytest.param("\u2060", id="word joiner"),
+    pytest.param("\ufeff", id="byte order mark"),
+    pytest.param("\u00ad", id="soft hyphen"),
+    pytest.param("\U000e0041", id="tag character"),
 ]
 TEXT_KEEPS = ("\t", "\n", "\r")
 
@@ -46,7 +51,14 @@ def test_a_text_refuses_them_except_line_breaks_and_tabs(character):
 
 @pytest.mark.parametrize(
     "value",
-    ["GitHub Actions", "部署 / déploiement", "נשלח מ-main", "🚀 release", "zero\u200dwidth joiner"],
+    [
+        "GitHub Actions",
+        "部署 / déploiement",
+        "נשלח מ-main",
+        "🚀 release",
+        "👩\u200d💻 zero-width joiner",
+        "\u0930\u094d\u200c\u0915 zero-width non-joiner",
+    ],
 )
 def test_ordinary_text_in_any_script_is_fine(value):
     validate_display_name(value)
