@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from tenants.validators import validate_display_name
+
 # Names that are first path segments of our own routes, so no organization may take them.
 RESERVED_ORGANIZATION_SLUGS = frozenset(
     {"accounts", "admin", "api", "django-admin", "identity", "static", "media", "health"}
@@ -38,7 +40,7 @@ class Organization(models.Model):
     """An organization; `global_id` is the `partitionGlobalId` of the public API."""
 
     global_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, validators=[validate_display_name])
     slug = models.CharField(
         max_length=64,
         unique=True,

@@ -205,6 +205,7 @@ def organization_create(
     gains the membership: its password and email are never changed here, so giving either
     for an existing account is refused rather than ignored. Every problem with the input
     is reported at once, keyed by the argument it concerns."""
+    _refuse_nul(slug=slug, name=name, admin_username=admin_username, email=email)
     organization = Organization(slug=slug.strip().lower(), name=name.strip())
     problems = {}
     try:
@@ -235,9 +236,25 @@ def organization_create(
     )
     tenant_create(organization=organization, name=DEFAULT_TENANT_NAME, actor=actor)
     if admin.pk is None:
-        _account_save(admin, password=password or generated, organization=organization, actor=actor)
+        _account_save(
+            admin,
+            password=password or generated,
+            organization=organization,
+            actor=actor,
+            key="admin_username",
+        )
     membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN, actor=actor)
     return organization, generated
+
+
+def _refuse_nul(**values: str) -> None:
+    """NUL in any typed value, refused before it reaches a query (PostgreSQL refuses NUL in
+    text, as a 500); the site's forms leave validation to the services."""
+    found = {
+        field: ["Null characters are not allowed."] for field, v in values.items() if "\0" in v
+    }
+    if found:
+        raise ValidationError(found)
 
 
 def _duplicate_slug(slug: str) -> str:
@@ -373,11 +390,20 @@ def _new_account(*, username: str, email: str = "", key: str = "username"):
     return user
 
 
-def _account_save(user, *, password: str, organization: Organization, actor: Actor) -> None:
+def _account_save(
+    user, *, password: str, organization: Organization, actor: Actor, key: str = "username"
+) -> None:
     """Saves a new account (from _new_account) with `password`, audited in the
-    organization it is created for."""
+    organization it is created for. An account of that name made by a concurrent request
+    since the caller looked is a refusal keyed `key`, never a change to that account."""
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise ValidationError(
+            {key: [f"An account named “{user.get_username()}” was just created; try again."]}
+        ) from None
     audit_record(
         action="user.create", actor=actor, organization=organization, target=_user_target(user)
     )
@@ -390,6 +416,7 @@ def member_add(
     """Adds the user named `username` to the organization, creating the account when no
     user has that name; then the account's generated password is returned, once (else
     None). An existing member is refused: their role is changed with membership_set."""
+    _refuse_nul(username=username)
     username = username.strip()
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()

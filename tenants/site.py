@@ -130,24 +130,36 @@ def redirect_with_secret_once(
     request, url: str, secret: str, *, about: str = ""
 ) -> HttpResponseRedirect:
     """The answer to a POST that made `secret`: a 303 to `url`, whose GET shows it once
-    (`secret_once_take`)."""
-    request.session[SECRET_ONCE_SESSION_KEY] = {
-        "url": url,
-        "secret": secret,
-        "about": about,
-        "until": time.time() + SECRET_ONCE_SECONDS,
-    }
+    (`secret_once_take`). Each page has its own place, so secrets made in two tabs both
+    reach their pages."""
+    now = time.time()
+    kept = _unexpired(request.session.get(SECRET_ONCE_SESSION_KEY, {}), now)
+    kept[url] = {"secret": secret, "about": about, "until": now + SECRET_ONCE_SECONDS}
+    request.session[SECRET_ONCE_SESSION_KEY] = kept
     return HttpResponseRedirect(url, status=303)
 
 
 def secret_once_take(request) -> SecretOnce | None:
     """The secret kept for this page by `redirect_with_secret_once`, removed from the
-    session as it is read; None when there is none (a reload), or it was for another page
-    or is too old."""
-    kept = request.session.pop(SECRET_ONCE_SESSION_KEY, None)
-    if kept and kept["url"] == request.path and kept["until"] > time.time():
-        return SecretOnce(kept["secret"], kept["about"])
-    return None
+    session as it is read; None when there is none (a reload) or it is too old. Secrets
+    kept for other pages stay for them, unless too old."""
+    kept = request.session.get(SECRET_ONCE_SESSION_KEY)
+    if not kept:
+        return None
+    now = time.time()
+    entry = kept.pop(request.path, None)
+    kept = _unexpired(kept, now)
+    if kept:
+        request.session[SECRET_ONCE_SESSION_KEY] = kept
+    else:
+        del request.session[SECRET_ONCE_SESSION_KEY]
+    if entry is None or entry["until"] <= now:
+        return None
+    return SecretOnce(entry["secret"], entry["about"])
+
+
+def _unexpired(kept: dict, now: float) -> dict:
+    return {url: entry for url, entry in kept.items() if entry["until"] > now}
 
 
 def render_secret_once(request, template: str, context: dict, *, status: int = 200):

@@ -6,6 +6,7 @@ from datetime import UTC
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -83,7 +84,8 @@ def organization_new(request):
     page_url = reverse("organization-new")
     if created is not None:
         organization, password = created
-        admin = form.cleaned_data["admin_username"].strip()
+        # The account's name as stored (Django normalises it, NFKC), which is what signs in.
+        admin = get_user_model().normalize_username(form.cleaned_data["admin_username"].strip())
         messages.success(
             request,
             f"Organization “{organization.name}” created: URL name {organization.slug}, "

@@ -6,6 +6,31 @@ from django.db import migrations, models
 import tenants.validators
 
 
+def refuse_duplicate_claims(apps, schema_editor):
+    """Before the constraint: a database that already holds two credentials of one
+    application with the same issuer, subject and audience (nothing refused them before)
+    stops here with the list, rather than with the constraint's bare IntegrityError. They
+    grant the same trust twice; the operator deletes the extra ones through the API or the
+    admin site, which audits it, and migrates again."""
+    credential = apps.get_model("federation", "FederatedCredential")
+    duplicates = (
+        credential.objects.values("app__client__client_id", "issuer", "subject", "audience")
+        .annotate(count=models.Count("id"))
+        .filter(count__gt=1)
+    )
+    if duplicates:
+        listed = "; ".join(
+            f"application {row['app__client__client_id']}: issuer {row['issuer']!r}, "
+            f"subject {row['subject']!r}, audience {row['audience']!r} ({row['count']} times)"
+            for row in duplicates
+        )
+        raise RuntimeError(
+            "Federated credentials repeat an (issuer, subject, audience) within an "
+            f"application, which is now refused. Delete all but one of each, then migrate "
+            f"again: {listed}."
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("federation", "0001_initial"),
@@ -35,6 +60,7 @@ class Migration(migrations.Migration):
                 max_length=128, validators=[tenants.validators.DisplaySafeValidator()]
             ),
         ),
+        migrations.RunPython(refuse_duplicate_claims, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name="federatedcredential",
             constraint=models.UniqueConstraint(

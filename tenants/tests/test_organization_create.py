@@ -424,6 +424,69 @@ def test_the_page_refuses_what_the_service_refuses_in_its_words_beside_the_field
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("field", ["slug", "name", "admin_username", "email"])
+def test_a_null_character_in_any_field_is_refused_beside_it_without_a_500(operator, field):
+    form = {"slug": "acme", "name": "Acme", "admin_username": "alice", "email": "a@x.io"}
+    form[field] = form[field][:2] + "\x00" + form[field][2:]
+
+    response = operator.post(PAGE, form)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in page.split(f'id="id_{field}_error"')[1]
+    assert not Organization.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["Acme\u202egnp.exe", "Acme\r\nForged: line", "A\u200bcme"])
+def test_an_organization_name_is_display_safe_at_creation_and_rename(name):
+    with pytest.raises(ValidationError) as refused:
+        services.organization_create(slug="acme", name=name, admin_username="a", actor=ACTOR)
+    assert "name" in refused.value.message_dict
+    organization, _ = services.organization_create(
+        slug="acme", name="Acme", admin_username="a", actor=ACTOR
+    )
+    with pytest.raises(ValidationError):
+        services.organization_rename(organization=organization, name=name, actor=ACTOR)
+
+
+FULLWIDTH_BOB = "\uff42\uff4f\uff42"
+
+
+@pytest.mark.django_db
+def test_the_page_names_the_administrator_as_the_account_is_stored(operator):
+    # fullwidth letters: Django stores the username NFKC-normalised, and signs in with that
+    operator.post(PAGE, {"slug": "acme", "name": "Acme", "admin_username": FULLWIDTH_BOB})
+
+    page = operator.get(PAGE).content.decode()
+    assert get_user_model().objects.filter(username="bob").exists()
+    assert "“bob” is its administrator." in page
+    assert FULLWIDTH_BOB not in page
+
+
+@pytest.mark.django_db
+def test_an_account_made_by_a_concurrent_request_is_a_refusal_not_a_change(monkeypatch):
+    # given: another request creates "alice" between the service's check and its save
+    original = services._new_account
+
+    def racing(**fields):
+        user = original(**fields)
+        UserFactory(username=fields["username"])
+        return user
+
+    monkeypatch.setattr(services, "_new_account", racing)
+
+    # when / then
+    with pytest.raises(ValidationError) as refused:
+        services.organization_create(slug="acme", name="Acme", admin_username="alice", actor=ACTOR)
+    assert refused.value.message_dict == {
+        "admin_username": ["An account named “alice” was just created; try again."]
+    }
+    # nothing of this request stays (here the "other request" shared its transaction)
+    assert not Organization.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_home_page_links_the_page_for_operators_only(operator, client, admin_membership):
     assert f'href="{PAGE}"' in operator.get("/").content.decode()
     client.force_login(admin_membership.user)

@@ -11,6 +11,7 @@ account, which keeps its password and only becomes the administrator.
 import json
 import sys
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -67,7 +68,8 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError(_problems(error)) from None
-        admin = options["admin"].strip()
+        # The account's name as stored (Django normalises it, NFKC), which is what signs in.
+        admin = get_user_model().normalize_username(options["admin"].strip())
         if options["json"]:
             created = {
                 "slug": organization.slug,

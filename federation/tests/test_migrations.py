@@ -1,0 +1,57 @@
+"""federation's migrations on a database with data that came before them."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from federation.tests.factories import external_app
+from tenants.tests.factories import OrganizationFactory
+
+BEFORE = [("federation", "0001_initial")]
+AFTER = [("federation", "0002_credential_claims_unique_and_display_safe_names")]
+
+
+def _migrate(targets) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_repeated_issuer_subject_and_audience_stop_the_migration_with_their_list():
+    # given: two credentials of one application that grant the same trust, as 0001 allowed
+    app, _ = external_app(organization=OrganizationFactory())
+    _migrate(BEFORE)
+    try:
+        with connection.cursor() as cursor:
+            for name in ("first", "second"):
+                cursor.execute(
+                    "INSERT INTO federation_federatedcredential "
+                    "(id, app_id, name, description, issuer, audience, subject, created_at, "
+                    "updated_at) VALUES (%s, %s, %s, '', %s, %s, %s, %s, %s)",
+                    [
+                        f"00000000-0000-0000-0000-00000000000{len(name)}",
+                        app.pk,
+                        name,
+                        "https://issuer.example",
+                        "aud",
+                        "repo:a/b:ref:refs/heads/main",
+                        "2026-01-01 00:00:00",
+                        "2026-01-01 00:00:00",
+                    ],
+                )
+
+        # when / then: the operator is told which, not shown an IntegrityError
+        with pytest.raises(RuntimeError) as stopped:
+            _migrate(AFTER)
+        assert "Delete all but one of each, then migrate again" in str(stopped.value)
+        assert (
+            f"application {app.client.client_id}: issuer 'https://issuer.example', "
+            "subject 'repo:a/b:ref:refs/heads/main', audience 'aud' (2 times)"
+        ) in str(stopped.value)
+
+        # and once one is deleted, it migrates
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM federation_federatedcredential WHERE name = 'second'")
+    finally:
+        _migrate(AFTER)
