@@ -50,6 +50,13 @@ class OAuthClient(AbstractApplication):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     scopes = models.JSONField(default=list, blank=True, help_text="Granted scopes.")
+    # SPEC §8: scopes a signed-in user may grant this client (UiPath's `type: "user"`
+    # scopes); `scopes` above stay the application (client credentials) scopes. DOT's own
+    # redirect_uris, post_logout_redirect_uris and allowed_origins (space-separated) hold
+    # the rest of a user-facing client's registration.
+    user_scopes = models.JSONField(default=list, blank=True, help_text="User (sign-in) scopes.")
+    # OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed.
+    backchannel_logout_uri = models.CharField(max_length=2048, blank=True, default="")
 
     class Meta(AbstractApplication.Meta):
         verbose_name = "OAuth client"
