@@ -205,6 +205,9 @@ class IdentityValidator(OAuth2Validator):
         request.client = check.client
         request.client_id = check.client.client_id
         request.authenticated_by = check.authenticated_by
+        http_request = _http_request(request)
+        if http_request is not None:  # for the request log and metrics (the endpoint view)
+            http_request.oauth_client = check.client
         return True
 
     def _assertion_form_check(self, request, params: dict) -> None:

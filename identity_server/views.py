@@ -6,13 +6,15 @@ turn its answers into responses and audit the refusals.
 """
 
 import json
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationError
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -20,7 +22,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, scopes, services, tokens, validators
+from identity_server import login_throttle, metrics, scopes, services, tokens, validators
+from identity_server.requestlog import request_client_known
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
@@ -56,18 +59,32 @@ class OAuthEndpoint(OAuthLibMixin, View):
     # Each endpoint's `oauth_response(request)` is oauthlib's (headers, body, status).
 
     def post(self, request, *args, **kwargs):
+        started = time.perf_counter()
         refusal = validators.form_refusal(request)
         if refusal is not None:
             request.token_failure = refusal
             error = oauth_errors.InvalidRequestError(description=refusal.description)
-            return self.respond(request, {}, error.json, error.status_code)
-        headers, body, status = self.oauth_response(request)
-        return self.respond(request, headers, body, status)
+            response = self.respond(request, {}, error.json, error.status_code)
+        else:
+            headers, body, status = self.oauth_response(request)
+            response = self.respond(request, headers, body, status)
+        self.observe(request, response, started)
+        return response
+
+    def observe(self, request, response, started: float) -> None:
+        """Names the client in the request log once it is known to exist."""
+        failure = getattr(request, "token_failure", None)
+        client = getattr(request, "oauth_client", None) or (failure and failure.client)
+        if client:
+            request_client_known(
+                request, client_id=client.client_id, organization=client.organization_slug
+            )
 
     def respond(self, request, headers, body, status) -> HttpResponse:
         headers = {**headers, **NO_STORE}
         if status >= 400:
             body, error = self._refusal_body(request, body)
+            request.token_error = error
             if status == 401:
                 headers["WWW-Authenticate"] = BASIC_CHALLENGE
             services.token_failure_record(
@@ -95,12 +112,48 @@ class OAuthEndpoint(OAuthLibMixin, View):
         return json.dumps({"error": error, "error_description": description}), error
 
 
+def _form(request):
+    """The parsed form, or nothing when the body cannot be read (validators.form_refusal
+    refuses those; Django keeps an empty form once parsing failed)."""
+    try:
+        return request.POST
+    except (BadRequest, SuspiciousOperation, MultiPartParserError, ValueError, LookupError):
+        return {}
+
+
+def client_auth_method(request) -> str:
+    """How the request tried to authenticate its client (RFC 6749 §2.3, RFC 7523 §2.2),
+    from its form and headers alone."""
+    form = _form(request)
+    if form.get("client_assertion"):
+        return "private_key_jwt"
+    if request.headers.get("Authorization", "")[:6].lower() == "basic ":
+        return "client_secret_basic"
+    return "client_secret_post" if form.get("client_secret") else "none"
+
+
 class TokenView(OAuthEndpoint):
     """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
 
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
         return headers, body, status
+
+    def observe(self, request, response, started: float) -> None:
+        """Counts the request by grant, authentication method, outcome and reason, and its
+        time (SPEC §10): in memory, no I/O."""
+        super().observe(request, response, started)
+        issued = response.status_code == 200
+        failure = getattr(request, "token_failure", None)
+        metrics.token_request_observed(
+            grant=_form(request).get("grant_type", ""),
+            auth_method=client_auth_method(request),
+            reason=""
+            if issued
+            else (failure.reason if failure else getattr(request, "token_error", "")),
+            duration=time.perf_counter() - started,
+            issued=issued,
+        )
 
 
 class IntrospectView(OAuthEndpoint):

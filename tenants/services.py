@@ -2,6 +2,7 @@
 
 import ipaddress
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,9 @@ from tenants.selectors import setting_values
 # Keys whose values never reach the audit log, at any depth of `details`.
 _SENSITIVE_KEY_PARTS = ("secret", "password", "token", "assertion", "authorization", "private")
 REDACTED = "[redacted]"
+# The id of the request being answered (identity_server.requestlog sets it), recorded in
+# every audit event written while answering it; "" outside requests.
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="")
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Actor:
     @classmethod
     def from_request(cls, request) -> "Actor":
         user = getattr(request, "user", None)
-        address = _client_address(request)
+        address = client_address(request)
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
         if user is not None and user.is_authenticated:
             # A token's client names its own kind (robot or app); a signed-in person is a user.
@@ -65,8 +69,9 @@ class AuditTarget:
         return cls(obj._meta.model_name, str(getattr(obj, "global_id", obj.pk)), str(obj)[:255])
 
 
-def _client_address(request) -> str | None:
-    # DRF's ident honours NUM_PROXIES when reading X-Forwarded-For.
+def client_address(request) -> str | None:
+    """The client's IP address, from X-Forwarded-For only as deep as NUM_PROXIES says
+    (DRF's ident honours it), or None when that is not an address."""
     ident = BaseThrottle().get_ident(request)
     try:
         return str(ipaddress.ip_address(ident.strip()))
@@ -123,6 +128,7 @@ def audit_record(
         reason_code=reason_code,
         client_address=actor.address,
         user_agent=_redact(actor.user_agent),
+        request_id=current_request_id.get(),
         details=_redact(details or {}),
     )
 
