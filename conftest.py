@@ -5,8 +5,9 @@ import pytest
 from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
-# The `identity_provider` fixture: a real HTTPS identity provider on loopback.
-pytest_plugins = ["tests.idp"]
+# `identity_provider`: a real HTTPS identity provider on loopback; tests.logcheck: no
+# credentials in any test's logs.
+pytest_plugins = ["tests.idp", "tests.logcheck"]
 
 
 @pytest.fixture(autouse=True)
