@@ -94,6 +94,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
+from identity_server import metrics
 from identity_server.checks import parse_host_port
 
 logger = logging.getLogger(__name__)
@@ -727,7 +728,9 @@ def issuer_keys_fetch(issuer: str) -> list[dict]:
             )
     except IssuerUnreachable as refusal:
         logger.warning("Issuer %s refused: %s (%s)", _shown(issuer), refusal.reason, refusal.detail)
+        metrics.jwks_fetched(issuer=issuer, outcome=refusal.reason)
         raise
+    metrics.jwks_fetched(issuer=issuer, outcome="ok")
     return keys
 
 
@@ -788,6 +791,7 @@ def _shared_get(issuer: str) -> CachedKeys | None:
 
 def _remember(issuer: str, keys: CachedKeys, *, share: bool) -> None:
     _local[issuer] = (keys, time.monotonic())
+    metrics.jwks_keys_cached(issuer=issuer, fetched_at=keys.fetched_at)
     if share:
         with suppress(Exception):  # the copy here still serves this process
             shared_cache.set(

@@ -14,6 +14,8 @@ from django.core.cache import cache
 from federation import jwks
 from federation.jwks import IssuerUnreachable, backoff_seconds, forget_cached_keys, issuer_keys
 from federation.tests.factories import a_minute_passes
+from identity_server import metrics
+from identity_server.tests.test_metrics import sample
 from tests.processes import run_python
 
 
@@ -232,3 +234,23 @@ def test_with_the_shared_cache_down_each_process_keeps_its_own_copy_and_lock(
     # then
     assert first == unknown
     assert fetches(identity_provider) == 1
+
+
+def test_fetches_and_the_cache_age_are_in_the_metrics(identity_provider, issuer):
+    # given
+    host = metrics.issuer_host(issuer)
+    before = metrics.scrape()
+    identity_provider.down()
+    with pytest.raises(IssuerUnreachable):
+        issuer_keys(issuer)
+    identity_provider.up()
+    a_minute_passes(issuer)
+    # when
+    issuer_keys(issuer)
+    after = metrics.scrape()
+    # then: one failed and one good fetch, counted by host; keys just fetched
+    for outcome in ("connect_failed", "ok"):
+        labels = {"issuer_host": host, "outcome": outcome}
+        name = "identity_jwks_fetches_total"
+        assert sample(after, name, **labels) == sample(before, name, **labels) + 1
+    assert 0 <= sample(after, "identity_jwks_cache_age_seconds", issuer_host=host) < 5
