@@ -4,7 +4,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 
-from identity_server.checks import check_production_safety, parse_host_port
+from identity_server.checks import check_metrics_settings, check_production_safety, parse_host_port
 from tests.processes import run_python
 
 PRODUCTION = {
@@ -175,3 +175,16 @@ def test_the_wsgi_application_starts_with_a_production_configuration():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        pytest.param("", [], id="metrics-off"),
+        pytest.param("t" * 32, [], id="long-enough"),
+        pytest.param("t" * 31, ["identity.E160"], id="short"),
+    ],
+)
+def test_a_short_metrics_token_is_refused(settings, token, expected):
+    settings.METRICS_BEARER_TOKEN = token
+    assert [m.id for m in check_metrics_settings()] == expected

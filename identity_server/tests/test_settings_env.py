@@ -3,7 +3,7 @@ import json
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from identity_server.env import env_bool, env_list
+from identity_server.env import env_bool, env_list, env_networks
 from tests.processes import run_python
 
 
@@ -75,3 +75,18 @@ def test_the_environment_configures_postgresql_redis_and_the_issuer():
     assert values["allowlist"] == ["127.0.0.1:8443"]
     assert values["ca"] == "/etc/idsrv/ca.pem"
     assert values["secure_cookies"] is False
+
+
+def test_env_networks_reads_addresses_and_networks(monkeypatch):
+    monkeypatch.setenv("SOME_NETWORKS", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")
+    assert [str(n) for n in env_networks("SOME_NETWORKS")] == [
+        "10.0.0.0/8",
+        "192.0.2.7/32",
+        "2001:db8::/32",
+    ]
+
+
+def test_env_networks_refuses_anything_else(monkeypatch):
+    monkeypatch.setenv("SOME_NETWORKS", "10.0.0.0/8,intranet")
+    with pytest.raises(ImproperlyConfigured, match="'intranet'"):
+        env_networks("SOME_NETWORKS")
