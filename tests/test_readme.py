@@ -95,7 +95,7 @@ def _serve(port: int, env: dict[str, str], log, args) -> Iterator[dict[str, str]
             try:
                 if requests.get(discovery, timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
