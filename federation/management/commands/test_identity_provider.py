@@ -30,7 +30,7 @@ class Command(BaseCommand):
         except ImportError as error:
             raise CommandError(
                 f"The test identity provider needs the dev dependencies ({error.name} is "
-                "missing): pip install --require-hashes -r requirements.lock"
+                "missing): pip install --require-hashes -r requirements-dev.lock"
             ) from error
         try:
             provider = IdentityProvider(port=port).start()
