@@ -189,6 +189,8 @@ def audit_event_json(event: AuditEvent) -> dict:
         "ExecutionTime": iso_utc(event.occurred_at),
         "ClientAddress": event.client_address,
         "UserAgent": event.user_agent,
+        # The X-Request-Id of the request that caused it, as in the request log (SPEC §10).
+        "RequestId": event.request_id,
         "Details": event.details,
     }
 

@@ -347,6 +347,7 @@ AUDIT_CSV_HEADER = [
     "Reason code",
     "Client address",
     "User agent",
+    "Request id",
     "Details",
 ]
 
@@ -415,6 +416,7 @@ def audit_export(request, access):
             event.reason_code,
             event.client_address,
             event.user_agent,
+            event.request_id,
             json.dumps(event.details, sort_keys=True) if event.details else "",
         ]
         for event in events.iterator(chunk_size=500)

@@ -1,6 +1,8 @@
 """Request ids and the request log (SPEC §10): one JSON line per request, X-Request-Id taken
 from a proxy or generated, returned, and recorded in the audit events of the request."""
 
+import csv
+import io
 import json
 import logging
 import re
@@ -9,6 +11,7 @@ import pytest
 
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import TOKEN_URL
+from machines.tests.factories import machine_with_secret
 from tenants.models import AuditEvent
 
 
@@ -182,6 +185,38 @@ def test_audit_events_record_the_request_id_shown_on_their_page(client, settings
     assert event.request_id == "req-0123456789abcdef"
     page = client.get(f"/{organization.slug}/portal_/audit/{event.pk}/")
     assert b"req-0123456789abcdef" in page.content
+    export = client.get(f"/{organization.slug}/portal_/audit/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert {r["Action"]: r["Request id"] for r in rows}["tenant.create"] == event.request_id
+
+
+@pytest.mark.django_db
+def test_the_audit_api_shows_the_request_id(client, admin_membership, issue_token):
+    # given: a tenant's event caused by a request (a machine's refused token request), and
+    # a client that may read the tenant's audit log
+    tenant = admin_membership.organization.tenants.get()
+    machine, _secret = machine_with_secret(tenant=tenant)
+    refused = client.post(
+        TOKEN_URL,
+        {
+            "grant_type": "client_credentials",
+            "client_id": machine.client.client_id,
+            "client_secret": "x",
+        },
+    )
+    reader, secret = client_with_secret(
+        organization=admin_membership.organization, scopes=["OR.Audit.Read"]
+    )
+    token = issue_token(reader, secret)
+    # when
+    response = client.get(
+        f"/{admin_membership.organization.slug}/{tenant.name}/orchestrator_/odata/AuditLogs",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    # then
+    assert response.status_code == 200, response.content
+    ids = {e["Action"]: e["RequestId"] for e in response.json()["value"]}
+    assert ids.get("token.request") == refused["X-Request-Id"], response.json()
 
 
 @pytest.mark.django_db

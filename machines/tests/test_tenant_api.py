@@ -439,7 +439,7 @@ def test_audit_logs_are_this_tenants_newest_first(api, tenant, other_tenant, clo
     assert set(event) == {
         "Id", "Action", "Outcome", "ReasonCode", "ActorKind", "ActorId", "UserName",
         "TargetType", "TargetId", "TargetName", "ExecutionTime", "ClientAddress",
-        "UserAgent", "Details",
+        "UserAgent", "RequestId", "Details",
     }  # fmt: skip
     assert (event["ActorKind"], event["UserName"], event["TargetType"]) == (
         "system",
