@@ -25,7 +25,6 @@ processes, the only write of the token endpoint.
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 import threading
@@ -37,14 +36,12 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from identity_server import shared_cache
 from identity_server.models import ClientSecret, OAuthClient
-
-log = logging.getLogger(__name__)
 
 # Lets secret scanners recognize a leaked secret (SPEC §4).
 SECRET_PREFIX = "idsec_"  # noqa: S105  (a prefix, not a secret)
@@ -164,12 +161,14 @@ def _generation_key(client_id: str) -> str:
     return f"identity:client-generation:{client_id}"
 
 
+# What `_generation` answers while the shared cache is down: never equal to a copy's, so
+# the copy is read again from the database, at most once every GENERATION_CHECK_SECONDS.
+_UNKNOWN = object()
+
+
 def _generation(client_id: str) -> str | None:
-    try:
-        return shared_cache.get(_generation_key(client_id))
-    except Exception:  # the shared cache is down: trust nothing cached, read the database
-        log.warning("shared cache unavailable; reading client %s from the database", client_id)
-        return uuid.uuid4().hex
+    generation = shared_cache.cache_get(_generation_key(client_id), unavailable=_UNKNOWN)
+    return uuid.uuid4().hex if generation is _UNKNOWN else generation
 
 
 def client_changed(client_id: str) -> None:
@@ -180,12 +179,11 @@ def client_changed(client_id: str) -> None:
         for client_cache in _caches:
             client_cache.forget(client_id)
 
-    def publish():
-        forget()
-        shared_cache.set(_generation_key(client_id), uuid.uuid4().hex, timeout=86_400)
-
     forget()
-    transaction.on_commit(publish)
+    transaction.on_commit(forget)
+    # If the shared cache cannot be told, other processes reload the client when their copy
+    # is SNAPSHOT_SECONDS old (at most GENERATION_CHECK_SECONDS while they cannot read it).
+    shared_cache.publish_on_commit(_generation_key(client_id), uuid.uuid4().hex, 86_400)
 
 
 # What every view of a client reads of its row (`client_values` builds the snapshot).
@@ -315,9 +313,5 @@ def last_used_mark(model, pk) -> None:
     if now - _last_used_marked.get(key, -LAST_USED_INTERVAL) < LAST_USED_INTERVAL:
         return
     _last_used_marked[key] = now
-    try:
-        first = shared_cache.add(key, 1, LAST_USED_INTERVAL)
-    except Exception:
-        first = True
-    if first:
+    if shared_cache.add_or_open(key, 1, LAST_USED_INTERVAL, operation=shared_cache.COUNTER):
         model.objects.filter(pk=pk).update(last_used_at=timezone.now())

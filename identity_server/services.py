@@ -7,12 +7,11 @@ Changing a client or its secrets tells every process to drop its cached copy
 import time
 from datetime import datetime
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from identity_server import denylist
+from identity_server import denylist, shared_cache
 from identity_server.clients import PREFIX_SHOWN, client_changed, secret_digest, secret_generate
 from identity_server.models import ClientSecret, OAuthClient, SigningKey
 from identity_server.scopes import unknown_scopes
@@ -250,12 +249,9 @@ def signing_key_rotate(*, actor: Actor, revoke_previous: bool = False) -> Signin
 
 
 def _counter(key: str) -> int:
-    """Adds one to a counter of the current failure window, in the shared cache."""
-    try:
-        cache.add(key, 0, FAILURE_WINDOW_SECONDS * 2)
-        return cache.incr(key)
-    except Exception:  # cache down: audit every failure rather than none
-        return 1
+    """Adds one to a counter of the current failure window, in the shared cache; 1 when
+    the cache is down, so that every failure is audited rather than none."""
+    return shared_cache.count(key, FAILURE_WINDOW_SECONDS * 2) or 1
 
 
 def _worth_writing(count: int) -> bool:

@@ -124,13 +124,19 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set (shared by every process), else this process's memory.
+# Short socket timeouts: a Redis that hangs must not hang requests (identity_server.shared_cache).
 REDIS_URL = env_str("REDIS_URL", "")
+SHARED_CACHE_TIMEOUT_SECONDS = env_int("SHARED_CACHE_TIMEOUT_MS", 500) / 1000
 CACHES = {
     "default": (
         {
             "BACKEND": "identity_server.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "idsrv"),
+            "OPTIONS": {
+                "socket_connect_timeout": SHARED_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": SHARED_CACHE_TIMEOUT_SECONDS,
+            },
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
