@@ -54,6 +54,7 @@ def _fresh_process_state():
     from federation.assertions import forget_accepted_assertions
     from federation.jwks import forget_cached_keys
     from identity_server.clients import forget_snapshots
+    from identity_server.ratelimit import forget_limits
     from identity_server.shared_cache import forget_outage
     from identity_server.tokens import forget_loaded_keys
 
@@ -63,6 +64,7 @@ def _fresh_process_state():
         forget_cached_keys,
         forget_accepted_assertions,
         forget_outage,
+        forget_limits,
     )
     cache.clear()
     for forget in forgets:

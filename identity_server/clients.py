@@ -42,6 +42,7 @@ from django.utils.crypto import salted_hmac
 
 from identity_server import shared_cache
 from identity_server.models import ClientSecret, OAuthClient
+from identity_server.ratelimit import TokenQuota
 
 # Lets secret scanners recognize a leaked secret (SPEC §4).
 SECRET_PREFIX = "idsec_"  # noqa: S105  (a prefix, not a secret)
@@ -78,6 +79,8 @@ class ClientSnapshot:
     tenant_name: str | None
     scopes: tuple[str, ...]
     secrets: tuple[SecretDigest, ...]
+    # Its issued-token quotas (identity_server.ratelimit); None, the usual, costs nothing.
+    quota: TokenQuota | None = None
 
 
 # A digest no secret has, so that an unknown client costs what a known one does.
@@ -197,6 +200,9 @@ CLIENT_FIELDS = (
     "organization__slug",
     "tenant__global_id",
     "tenant__name",
+    "quota_per_hour",
+    "quota_per_day",
+    "quota_enforced",
 )
 
 
@@ -213,6 +219,7 @@ def client_values(row: dict, secrets=()) -> ClientSnapshot:
         tenant_name=row["tenant__name"],
         scopes=tuple(row["scopes"]),
         secrets=tuple(secrets),
+        quota=TokenQuota.of(row["quota_per_hour"], row["quota_per_day"], row["quota_enforced"]),
     )
 
 

@@ -79,13 +79,13 @@ def _call(operation: str, function, *args, **kwargs):
 def _failed(operation: str, error: Exception | None) -> None:
     _metric(operation)
     now = time.monotonic()
-    if error is not None and now - _warned_at.get(operation, -WARNING_SECONDS) >= WARNING_SECONDS:
+    if now - _warned_at.get(operation, -WARNING_SECONDS) >= WARNING_SECONDS:
         _warned_at[operation] = now
         # The error's class only: its text may name the store's address and password.
         log.warning(
             "shared cache unavailable (%s: %s); %s",
             operation,
-            type(error).__name__,
+            type(error).__name__ if error is not None else f"failed in the last {RETRY_SECONDS} s",
             _CONSEQUENCE.get(operation, "falling back to this process"),
         )
 
@@ -176,32 +176,45 @@ def add_or_open(key: str, value, timeout: float, *, operation: str = THROTTLE) -
 def count(key: str, timeout: int, *, operation: str = COUNTER) -> int | None:
     """Adds one to the counter `key`, created with `timeout` seconds to live, atomically
     across processes; its new value, or None when the store is gone."""
+    counts = count_many([(key, timeout)], operation=operation)
+    return counts[0] if counts is not None else None
+
+
+def count_many(keys: list[tuple[str, int]], *, operation: str = COUNTER) -> list[int] | None:
+    """`count` of several (key, timeout), in one round trip; None when the store is gone."""
     try:
-        return _call(operation, _incr, key, timeout)
+        return _call(operation, _incr, keys)
     except SharedCacheUnavailable:
         return None
 
 
-# INCR creates the key at 1; the expiry is set then only, so a window is never extended.
-# One round trip, atomic, on any Redis since 2.6.
+# INCR creates a key at 1; its expiry is set then only, so a window is never extended.
+# One round trip for every key, atomic, on any Redis since 2.6.
 _INCR_WITH_EXPIRY = """
-local value = redis.call('INCR', KEYS[1])
-if value == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return value
+local values = {}
+for i, key in ipairs(KEYS) do
+  values[i] = redis.call('INCR', key)
+  if values[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return values
 """
 
 
-def _incr(key: str, timeout: int) -> int:
+def _incr(keys: list[tuple[str, int]]) -> list[int]:
     client = _redis_client()
     if client is not None:
-        full_key = cache.make_and_validate_key(key)
-        return int(client.eval(_INCR_WITH_EXPIRY, 1, full_key, max(1, int(timeout))))
-    cache.add(key, 0, timeout)  # another backend (tests, development): not shared anyway
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr: a new window
-        cache.add(key, 1, timeout)
-        return 1
+        full_keys = [cache.make_and_validate_key(key) for key, _ in keys]
+        timeouts = [max(1, int(timeout)) for _, timeout in keys]
+        return [int(v) for v in client.eval(_INCR_WITH_EXPIRY, len(keys), *full_keys, *timeouts)]
+    values = []
+    for key, timeout in keys:  # another backend (tests, development): not shared anyway
+        cache.add(key, 0, timeout)
+        try:
+            values.append(cache.incr(key))
+        except ValueError:  # expired between add and incr: a new window
+            cache.add(key, 1, timeout)
+            values.append(1)
+    return values
 
 
 def _redis_client():

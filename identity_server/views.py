@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, scopes, services, tokens, validators
+from identity_server import login_throttle, ratelimit, scopes, services, tokens, validators
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
@@ -57,6 +57,19 @@ class OAuthEndpoint(OAuthLibMixin, View):
 
     def post(self, request, *args, **kwargs):
         refusal = validators.form_refusal(request)
+        # Before anything is hashed or parsed: from this process's memory (ratelimit).
+        key = ratelimit.RequestKey.of(request, client_id=refusal.client_id if refusal else None)
+        limited = ratelimit.failures_limited(key)
+        if limited is not None:
+            if limited.first:
+                services.token_rate_limited_record(
+                    limited=limited.limited,
+                    client_id=key.client_id if limited.limited.limit != ratelimit.ADDRESS else "",
+                    http_request=request,
+                )
+            request.rate_limited = limited.limited
+            return self.respond(request, *validators.rate_limited_answer(limited.limited))
+        request.rate_limit_key = key
         if refusal is not None:
             request.token_failure = refusal
             error = oauth_errors.InvalidRequestError(description=refusal.description)
@@ -66,7 +79,11 @@ class OAuthEndpoint(OAuthLibMixin, View):
 
     def respond(self, request, headers, body, status) -> HttpResponse:
         headers = {**headers, **NO_STORE}
-        if status >= 400:
+        if status == 429:
+            # Audited by the limit itself, once per key and window (ratelimit).
+            ratelimit.rate_limited_metric(request.rate_limited, endpoint=self.metric_endpoint)
+        elif status >= 400:
+            ratelimit.failure_record(request.rate_limit_key)
             body, error = self._refusal_body(request, body)
             if status == 401:
                 headers["WWW-Authenticate"] = BASIC_CHALLENGE
@@ -98,6 +115,8 @@ class OAuthEndpoint(OAuthLibMixin, View):
 class TokenView(OAuthEndpoint):
     """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
 
+    metric_endpoint = "token"
+
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
         return headers, body, status
@@ -107,12 +126,16 @@ class IntrospectView(OAuthEndpoint):
     """RFC 7662, limited to the caller's own tokens (or its organization's, with the
     introspection scope)."""
 
+    metric_endpoint = "introspect"
+
     def oauth_response(self, request):
         return self.get_oauthlib_core().create_introspect_response(request)
 
 
 class RevokeView(OAuthEndpoint):
     """RFC 7009, for the caller's own tokens."""
+
+    metric_endpoint = "revocation"
 
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_revocation_response(request)

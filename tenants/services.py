@@ -39,7 +39,7 @@ class Actor:
     @classmethod
     def from_request(cls, request) -> "Actor":
         user = getattr(request, "user", None)
-        address = _client_address(request)
+        address = client_address(request)
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
         if user is not None and user.is_authenticated:
             # A token's client names its own kind (robot or app); a signed-in person is a user.
@@ -65,8 +65,9 @@ class AuditTarget:
         return cls(obj._meta.model_name, str(getattr(obj, "global_id", obj.pk)), str(obj)[:255])
 
 
-def _client_address(request) -> str | None:
-    # DRF's ident honours NUM_PROXIES when reading X-Forwarded-For.
+def client_address(request) -> str | None:
+    """The caller's address, as the audit log and the rate limits see it: DRF's ident
+    honours NUM_PROXIES when reading X-Forwarded-For."""
     ident = BaseThrottle().get_ident(request)
     try:
         return str(ipaddress.ip_address(ident.strip()))
