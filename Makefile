@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-# The virtualenv is rebuilt whenever the lock file changes.
-$(STAMP): requirements.lock
+# The virtualenv (runtime and development packages) is rebuilt whenever a lock file changes.
+# Production installs requirements.lock alone (README).
+$(STAMP): requirements.lock requirements-dev.lock
 	@set -e; interpreter="$${PYTHON:-$$(bin/find-python)}"; \
 	 echo "Creating $(VENV) with $$interpreter"; \
 	 rm -rf $(VENV); "$$interpreter" -m venv $(VENV); \
-	 $(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock; \
+	 $(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock; \
 	 touch $(STAMP)
 
 # A local demo: DEBUG on (development secret key, plain-HTTP cookies), SQLite unless
@@ -63,15 +64,19 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
-# Regenerates requirements.lock (every transitive pin, with hashes) from pyproject.toml,
-# with pip-tools in a throwaway virtualenv so that .venv stays exactly the lock.
+# Regenerates both locks (every transitive pin, with hashes) from pyproject.toml, with
+# pip-tools in a throwaway virtualenv so that .venv stays exactly the locks:
+# requirements-dev.lock (runtime and the `dev` extra) first, then requirements.lock
+# (runtime only) starting from its pins, so that both pin every shared package alike.
 lock:
 	@set -e; tools=$$(mktemp -d); trap 'rm -rf "$$tools"' EXIT; \
 	 "$${PYTHON:-$$(bin/find-python)}" -m venv "$$tools"; \
 	 "$$tools/bin/pip" install --quiet pip-tools==7.6.2; \
-	 "$$tools/bin/pip-compile" --quiet --extra dev --generate-hashes --allow-unsafe \
-	    --no-emit-index-url --no-emit-find-links --strip-extras \
-	    -o requirements.lock pyproject.toml
+	 compile="$$tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links --strip-extras"; \
+	 $$compile --extra dev -o requirements-dev.lock pyproject.toml; \
+	 cp requirements-dev.lock requirements.lock; \
+	 $$compile -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

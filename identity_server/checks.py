@@ -143,3 +143,21 @@ def check_production_safety(app_configs=None, **kwargs):
                 )
             )
     return problems
+
+
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+@register(Tags.security, DEPLOY_SAFETY)
+def check_metrics_settings(app_configs=None, **kwargs):
+    token = settings.METRICS_BEARER_TOKEN
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        return [
+            Error(
+                f"METRICS_BEARER_TOKEN is shorter than {METRICS_TOKEN_MIN_LENGTH} characters.",
+                hint="Set it to a long random value, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                id="identity.E160",
+            )
+        ]
+    return []

@@ -1,5 +1,6 @@
 """Typed reads of the process environment, used only by settings.py."""
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -40,3 +41,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `::1`)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks, and {item!r} is neither."
+            ) from None
+    return networks

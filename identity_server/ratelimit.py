@@ -49,6 +49,8 @@ from django.conf import settings
 from identity_server import shared_cache
 from tenants.services import client_address
 
+# The reason code of a limited request, in the audit log and the metrics.
+REASON = "rate_limited"
 # Bucket names: the audit log's and the metric's `limit`.
 ADDRESS, CLIENT_ADDRESS, QUOTA_HOUR, QUOTA_DAY = (
     "address",
@@ -296,12 +298,3 @@ def _quota_limited(bucket: str, limit: int, seconds: int, ends: float, now: floa
         f"This client's quota of {limit} tokens per {period} is used up; retry after the "
         "time in the Retry-After header.",
     )
-
-
-def rate_limited_metric(limited: Limited, *, endpoint: str) -> None:
-    # identity_server.metrics: rate-limited requests by endpoint and limit (SPEC §10).
-    try:
-        from identity_server import metrics
-    except ImportError:  # the metrics module lands with the operations branch
-        return
-    metrics.rate_limited(limit=limited.limit, endpoint=endpoint)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from identity_server import denylist, shared_cache
+from identity_server import denylist, ratelimit, shared_cache
 from identity_server.clients import (
     CLIENT_ID_PATTERN,
     PREFIX_SHOWN,
@@ -351,7 +351,7 @@ def token_rate_limited_record(*, limited, client_id: str, http_request, refused:
         tenant=row.tenant if row else None,
         target=target,
         outcome=AuditEvent.Outcome.FAILURE if refused else AuditEvent.Outcome.SUCCESS,
-        reason_code="rate_limited",
+        reason_code=ratelimit.REASON,
         details={
             "limit": limited.limit,
             "maximum": limited.maximum,

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from identity_server.env import env_bool, env_int, env_list, env_str
+from identity_server.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,12 @@ FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5
 # several providers' tokens are legitimately presented more than once while valid.
 FEDERATION_ASSERTION_REPLAY_PROTECTION = env_bool("FEDERATION_ASSERTION_REPLAY_PROTECTION", False)
 
+# GET /metrics (SPEC §10, identity_server.operations): off unless one of these is set; with
+# both, a scrape needs the token and an allowed address. The address is read as the audit
+# log reads it (NUM_PROXIES).
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_networks("METRICS_ALLOWED_ADDRESSES")
+
 # Search in a tenant (tenants.search): each result type and the dotted path of its source.
 TENANT_SEARCH_SOURCES = {
     "machine": "machines.selectors.machine_search",
@@ -82,6 +88,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response carries X-Request-Id and every request gets its log line.
+    "identity_server.requestlog.RequestLogMiddleware",
+    # /healthz, /readyz and /metrics, answered before the host check and HTTPS redirects
+    # (load balancers and scrapers call by address, over plain HTTP).
+    "identity_server.operations.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -250,7 +261,21 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "message": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # The request log (identity_server.requestlog): each line is the JSON object alone.
+        "json_lines": {"class": "logging.StreamHandler", "formatter": "message"},
+    },
+    "loggers": {
+        "identity_server.requests": {
+            "handlers": ["json_lines"],
+            "level": env_str("REQUEST_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -31,6 +31,8 @@ import time
 from django.core.cache import cache
 from django.db import transaction
 
+from identity_server import metrics
+
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
@@ -77,7 +79,7 @@ def _call(operation: str, function, *args, **kwargs):
 
 
 def _failed(operation: str, error: Exception | None) -> None:
-    _metric(operation)
+    metrics.shared_cache_error(operation)
     now = time.monotonic()
     if now - _warned_at.get(operation, -WARNING_SECONDS) >= WARNING_SECONDS:
         _warned_at[operation] = now
@@ -96,15 +98,6 @@ _CONSEQUENCE = {
     THROTTLE: "sign-in throttling is not enforced (failing open)",
     INVALIDATE: "other processes see the change when their copies expire",
 }
-
-
-def _metric(operation: str) -> None:
-    # identity_server.metrics (SPEC §10: replay-store errors and the other operations).
-    try:
-        from identity_server import metrics
-    except ImportError:  # the metrics module lands with the operations branch
-        return
-    metrics.shared_cache_error(operation)
 
 
 # --- caches: fall back to this process ---------------------------------------------------

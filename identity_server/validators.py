@@ -126,7 +126,7 @@ class RateLimitedError(errors.OAuth2Error):
     """SPEC §10: a limit of identity_server.ratelimit reached; RFC 6585 §4's 429 with
     RFC 9110 §10.2.3's Retry-After (the seconds left in the limit's window)."""
 
-    error = "rate_limited"
+    error = ratelimit.REASON
     status_code = 429
 
     def __init__(self, limited: ratelimit.Limited, request=None):
@@ -227,6 +227,9 @@ class IdentityValidator(OAuth2Validator):
         request.client = check.client
         request.client_id = check.client.client_id
         request.authenticated_by = check.authenticated_by
+        http_request = _http_request(request)
+        if http_request is not None:  # for the request log and metrics (the endpoint view)
+            http_request.oauth_client = check.client
         return True
 
     def _assertion_form_check(self, request, params: dict) -> None:

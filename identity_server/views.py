@@ -6,13 +6,15 @@ turn its answers into responses and audit the refusals.
 """
 
 import json
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationError
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -20,7 +22,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, ratelimit, scopes, services, tokens, validators
+from identity_server import login_throttle, metrics, ratelimit, scopes, services, tokens, validators
+from identity_server.requestlog import request_client_known
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
@@ -56,9 +59,12 @@ class OAuthEndpoint(OAuthLibMixin, View):
     # Each endpoint's `oauth_response(request)` is oauthlib's (headers, body, status).
 
     def post(self, request, *args, **kwargs):
+        started = time.perf_counter()
         refusal = validators.form_refusal(request)
         # Before anything is hashed or parsed: from this process's memory (ratelimit).
-        key = ratelimit.RequestKey.of(request, client_id=refusal.client_id if refusal else None)
+        key = request.rate_limit_key = ratelimit.RequestKey.of(
+            request, client_id=refusal.client_id if refusal else None
+        )
         limited = ratelimit.failures_limited(key)
         if limited is not None:
             if limited.first:
@@ -68,23 +74,36 @@ class OAuthEndpoint(OAuthLibMixin, View):
                     http_request=request,
                 )
             request.rate_limited = limited.limited
-            return self.respond(request, *validators.rate_limited_answer(limited.limited))
-        request.rate_limit_key = key
-        if refusal is not None:
+            response = self.respond(request, *validators.rate_limited_answer(limited.limited))
+        elif refusal is not None:
             request.token_failure = refusal
             error = oauth_errors.InvalidRequestError(description=refusal.description)
-            return self.respond(request, {}, error.json, error.status_code)
-        headers, body, status = self.oauth_response(request)
-        return self.respond(request, headers, body, status)
+            response = self.respond(request, {}, error.json, error.status_code)
+        else:
+            headers, body, status = self.oauth_response(request)
+            response = self.respond(request, headers, body, status)
+        self.observe(request, response, started)
+        return response
+
+    def observe(self, request, response, started: float) -> None:
+        """Names the client in the request log once it is known to exist."""
+        failure = getattr(request, "token_failure", None)
+        client = getattr(request, "oauth_client", None) or (failure and failure.client)
+        if client:
+            request_client_known(
+                request, client_id=client.client_id, organization=client.organization_slug
+            )
 
     def respond(self, request, headers, body, status) -> HttpResponse:
         headers = {**headers, **NO_STORE}
         if status == 429:
             # Audited by the limit itself, once per key and window (ratelimit).
-            ratelimit.rate_limited_metric(request.rate_limited, endpoint=self.metric_endpoint)
+            request.token_error = ratelimit.REASON
+            metrics.rate_limited(limit=request.rate_limited.limit, endpoint=self.metric_endpoint)
         elif status >= 400:
             ratelimit.failure_record(request.rate_limit_key)
             body, error = self._refusal_body(request, body)
+            request.token_error = error
             if status == 401:
                 headers["WWW-Authenticate"] = BASIC_CHALLENGE
             services.token_failure_record(
@@ -112,6 +131,26 @@ class OAuthEndpoint(OAuthLibMixin, View):
         return json.dumps({"error": error, "error_description": description}), error
 
 
+def _form(request):
+    """The parsed form, or nothing when the body cannot be read (validators.form_refusal
+    refuses those; Django keeps an empty form once parsing failed)."""
+    try:
+        return request.POST
+    except (BadRequest, SuspiciousOperation, MultiPartParserError, ValueError, LookupError):
+        return {}
+
+
+def client_auth_method(request) -> str:
+    """How the request tried to authenticate its client (RFC 6749 §2.3, RFC 7523 §2.2),
+    from its form and headers alone."""
+    form = _form(request)
+    if form.get("client_assertion"):
+        return "private_key_jwt"
+    if request.headers.get("Authorization", "")[:6].lower() == "basic ":
+        return "client_secret_basic"
+    return "client_secret_post" if form.get("client_secret") else "none"
+
+
 class TokenView(OAuthEndpoint):
     """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
 
@@ -120,6 +159,22 @@ class TokenView(OAuthEndpoint):
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
         return headers, body, status
+
+    def observe(self, request, response, started: float) -> None:
+        """Counts the request by grant, authentication method, outcome and reason, and its
+        time (SPEC §10): in memory, no I/O."""
+        super().observe(request, response, started)
+        issued = response.status_code == 200
+        failure = getattr(request, "token_failure", None)
+        metrics.token_request_observed(
+            grant=_form(request).get("grant_type", ""),
+            auth_method=client_auth_method(request),
+            reason=""
+            if issued
+            else (failure.reason if failure else getattr(request, "token_error", "")),
+            duration=time.perf_counter() - started,
+            issued=issued,
+        )
 
 
 class IntrospectView(OAuthEndpoint):

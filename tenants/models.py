@@ -236,6 +236,8 @@ class AuditEvent(models.Model):
     reason_code = models.CharField(max_length=64, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # The X-Request-Id of the request that caused the event (SPEC §10), to find its log line.
+    request_id = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()

@@ -2,6 +2,7 @@
 
 import ipaddress
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,9 @@ from tenants.selectors import setting_values
 # Keys whose values never reach the audit log, at any depth of `details`.
 _SENSITIVE_KEY_PARTS = ("secret", "password", "token", "assertion", "authorization", "private")
 REDACTED = "[redacted]"
+# The id of the request being answered (identity_server.requestlog sets it), recorded in
+# every audit event written while answering it; "" outside requests.
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class AuditTarget:
 
 
 def client_address(request) -> str | None:
-    """The caller's address, as the audit log and the rate limits see it: DRF's ident
-    honours NUM_PROXIES when reading X-Forwarded-For."""
+    """The client's IP address, from X-Forwarded-For only as deep as NUM_PROXIES says
+    (DRF's ident honours it), or None when that is not an address: what the audit log and
+    the rate limits (identity_server.ratelimit) see."""
     ident = BaseThrottle().get_ident(request)
     try:
         return str(ipaddress.ip_address(ident.strip()))
@@ -124,6 +129,7 @@ def audit_record(
         reason_code=reason_code,
         client_address=actor.address,
         user_agent=_redact(actor.user_agent),
+        request_id=current_request_id.get(),
         details=_redact(details or {}),
     )
 

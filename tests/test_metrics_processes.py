@@ -1,0 +1,139 @@
+"""Metrics and logs of a gunicorn deployment (SPEC §10): every worker's counts in each
+scrape (multiprocess mode, set up by gunicorn.conf.py), and an access log without query
+strings."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+from django.conf import settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.processes import VENV_BIN, free_port, project_env, run_python
+
+METRICS_TOKEN = "scrape-" + "t" * 40
+ISSUED = {
+    "grant": "client_credentials",
+    "auth_method": "client_secret_post",
+    "outcome": "issued",
+    "reason": "ok",
+}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """gunicorn with 2 workers, metrics on, its access log in a file."""
+    tmp_path = tmp_path_factory.mktemp("metrics-deployment")
+    env = {
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        "METRICS_BEARER_TOKEN": METRICS_TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    for command in (["migrate", "--noinput"], ["seed_demo"]):
+        result = run_python("manage.py", *command, **env)
+        assert result.returncode == 0, result.stderr
+    credentials = json.loads(
+        run_python(
+            "manage.py", "create_client", "--org", "demo", "--name", "Scraped", "--json", **env
+        ).stdout
+    )
+    # An earlier run's files in the folder must not count: gunicorn empties it at start.
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_1.db").write_bytes(b"stale")
+    port = free_port()
+    access_log = tmp_path / "access.log"
+    server = subprocess.Popen(  # noqa: S603
+        [
+            VENV_BIN / "gunicorn",
+            "identity_server.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=2",
+            f"--access-logfile={access_log}",
+        ],
+        env=project_env(**env),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/healthz", timeout=1)
+            break
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.2)
+    try:
+        yield base, credentials, tmp_path, server
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _scrape(base) -> dict:
+    response = requests.get(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+    )
+    assert response.status_code == 200, response.text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+
+
+def _issued(scraped: dict) -> float:
+    return scraped.get(("identity_token_requests_total", tuple(sorted(ISSUED.items()))), 0.0)
+
+
+def _workers(server) -> list[int]:
+    children = subprocess.run(  # noqa: S603
+        ["/usr/bin/pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in children.stdout.split()]
+
+
+def test_every_scrape_counts_every_workers_token_requests(deployment):
+    # given
+    base, credentials, tmp_path, server = deployment
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": credentials["client_id"],
+        "client_secret": credentials["client_secret"],
+    }
+    # when: requests on fresh connections, which the two workers share
+    for _ in range(12):
+        response = requests.post(f"{base}/identity_/connect/token", data=form, timeout=5)
+        assert response.status_code == 200
+    # then: each worker recorded into the folder, and any worker's scrape sums them all
+    recorded = {p.name for p in (tmp_path / "metrics").glob("counter_*.db")}
+    assert len(recorded) >= 2, recorded
+    assert "counter_1.db" not in recorded
+    assert {_issued(_scrape(base)) for _ in range(6)} == {12}
+
+    # when: a worker exits (gunicorn starts another)
+    workers = _workers(server)
+    os.kill(workers[0], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sorted(_workers(server)) in ([], sorted(workers)):
+        time.sleep(0.1)
+    # then: what it counted still counts
+    assert {_issued(_scrape(base)) for _ in range(4)} == {12}
+
+
+def test_the_access_log_has_no_query_string_and_names_the_request_id(deployment):
+    base, _credentials, tmp_path, _server = deployment
+    response = requests.get(
+        f"{base}/identity_/connect/token?client_secret=leaked-in-url", timeout=5
+    )
+    request_id = response.headers["X-Request-Id"]
+    time.sleep(0.3)  # the access log is written after the response
+    log = (tmp_path / "access.log").read_text()
+    assert "leaked-in-url" not in log
+    assert request_id in log
+    assert '"GET /identity_/connect/token HTTP/1.1" 405' in log
