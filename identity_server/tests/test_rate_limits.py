@@ -8,11 +8,13 @@ import time
 import pytest
 
 from identity_server import services, shared_cache
+from identity_server.models import OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
-from identity_server.tests.http import TOKEN_URL
+from identity_server.tests.http import TOKEN_URL, Api
 from identity_server.tests.test_introspection import INTROSPECT_URL, REVOKE_URL
 from tenants.models import AuditEvent
 
+APPS = "/identity_/api/ExternalClient"
 ATTACKER, ROBOT_HOST = "203.0.113.7", "198.51.100.20"
 
 
@@ -300,3 +302,93 @@ def test_setting_a_quota_is_audited(app):
     event = AuditEvent.objects.filter(action="client.update").latest("id")
     assert event.details["quota_per_hour"] == {"before": None, "after": 100}
     assert event.details["quota_enforced"] == {"before": True, "after": False}
+
+
+# --- quotas in the APIs ------------------------------------------------------------------
+
+
+@pytest.fixture
+def script(admin_membership):
+    return client_with_secret(
+        organization=admin_membership.organization,
+        scopes=("OR.Machines", "PM.OAuthApp"),
+        name="Script",
+    )
+
+
+@pytest.fixture
+def api(client, script):
+    response = token(client, script[0], script[1], ROBOT_HOST)
+    return Api(client, response.json()["access_token"])
+
+
+def test_a_machine_gets_a_quota_through_the_odata_api(api, client, admin_membership):
+    # given
+    tenant = admin_membership.organization.tenants.get()
+    url = f"/{tenant.organization.slug}/{tenant.name}/orchestrator_/odata/Machines"
+    created = api.post(url, {"Name": "Agents", "TokenQuotaPerHour": 2})
+    assert created.status_code == 201, created.content
+    machine = created.json()
+    assert (machine["TokenQuotaPerHour"], machine["TokenQuotaEnforced"]) == (2, True)
+
+    # when
+    changed = api.patch(f"{url}({machine['Id']})", {"TokenQuotaPerDay": 50})
+
+    # then
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["TokenQuotaPerHour"], changed.json()["TokenQuotaPerDay"]) == (2, 50)
+    client_row = OAuthClient.objects.get(client_id=machine["ClientId"])
+    secret = services.client_secret_create(client=client_row, actor=TEST_ACTOR)[1]
+    statuses = [token(client, client_row, secret, ROBOT_HOST).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_a_refused_machine_quota_is_keyed_by_its_odata_name(api, admin_membership):
+    tenant = admin_membership.organization.tenants.get()
+    url = f"/{tenant.organization.slug}/{tenant.name}/orchestrator_/odata/Machines"
+
+    response = api.post(url, {"Name": "Agents", "TokenQuotaPerHour": 0})
+
+    assert response.status_code == 400
+    assert "TokenQuotaPerHour" in response.content.decode()
+    assert not OAuthClient.objects.filter(name="Agents").exists()
+
+
+def test_an_external_application_gets_a_quota_through_its_api(api, admin_membership):
+    # given
+    organization = admin_membership.organization
+    url = f"/identity_/api/ExternalClient/{organization.global_id}"
+    body = {"partitionGlobalId": str(organization.global_id), "name": "CI"}
+    created = api.post(APPS, {**body, "scopes": ["OR.Machines"], "tokenQuotaPerDay": 9})
+    assert created.status_code in (200, 201), created.content
+    app = created.json()
+    assert (app["tokenQuotaPerDay"], app["tokenQuotaPerHour"]) == (9, None)
+
+    # when
+    body = {"name": "CI", "tokenQuotaPerDay": None, "tokenQuotaPerHour": 100}
+    changed = api.put(f"{url}/{app['id']}", {**body, "tokenQuotaEnforced": False})
+
+    # then
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["tokenQuotaPerDay"], changed.json()["tokenQuotaPerHour"]) == (None, 100)
+    assert changed.json()["tokenQuotaEnforced"] is False
+    event = AuditEvent.objects.filter(action="client.update").latest("id")
+    assert event.details["quota_per_hour"] == {"before": None, "after": 100}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"tokenQuotaPerHour": -1}, "tokenQuotaPerHour", id="negative"),
+        pytest.param({"tokenQuotaPerDay": 1.5}, "tokenQuotaPerDay", id="fraction"),
+        pytest.param({"tokenQuotaEnforced": "maybe"}, "tokenQuotaEnforced", id="enforced"),
+    ],
+)
+def test_a_refused_application_quota_is_keyed_by_its_name(api, admin_membership, body, field):
+    organization = admin_membership.organization
+    body = {"partitionGlobalId": str(organization.global_id), "name": "CI", **body}
+
+    response = api.post(APPS, body)
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [field]
