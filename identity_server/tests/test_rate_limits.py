@@ -12,6 +12,7 @@ from identity_server.models import OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.http import TOKEN_URL, Api
 from identity_server.tests.test_introspection import INTROSPECT_URL, REVOKE_URL
+from machines.tests.factories import machine_create
 from tenants.models import AuditEvent
 
 APPS = "/identity_/api/ExternalClient"
@@ -392,3 +393,47 @@ def test_a_refused_application_quota_is_keyed_by_its_name(api, admin_membership,
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == [field]
+
+
+# --- quotas in the admin site ------------------------------------------------------------
+
+
+def test_an_admin_sets_a_machines_quota_on_its_edit_page(client, admin_membership):
+    # given
+    tenant = admin_membership.organization.tenants.get()
+    machine = machine_create(tenant=tenant, name="Agents")
+    client.force_login(admin_membership.user)
+    url = f"/{tenant.organization.slug}/{tenant.name}/portal_/machines/{machine.pk}/edit/"
+    assert 'name="tokenQuotaPerHour"' in client.get(url).content.decode()
+    form = {"name": "Agents", "type": "Standard", "description": ""}
+
+    # when
+    saved = client.post(url, {**form, "tokenQuotaPerHour": "30", "tokenQuotaPerDay": ""})
+    refused = client.post(url, {**form, "tokenQuotaPerHour": "0", "tokenQuotaEnforced": "on"})
+
+    # then
+    assert saved.status_code == 302
+    machine.client.refresh_from_db()
+    assert (machine.client.quota_per_hour, machine.client.quota_per_day) == (30, None)
+    assert machine.client.quota_enforced is False  # the box was not ticked
+    page = refused.content.decode()
+    assert refused.status_code == 200
+    assert "from 1 to" in page.split('id="id_tokenQuotaPerHour_error"')[1]
+    assert 'value="30"' in client.get(url).content.decode()
+
+
+def test_an_admin_sets_an_applications_quota_on_its_pages(client, admin_membership):
+    organization = admin_membership.organization
+    client.force_login(admin_membership.user)
+    base = f"/{organization.slug}/portal_/apps/"
+
+    created = client.post(
+        f"{base}new/",
+        {"name": "CI", "isConfidential": "on", "tokenQuotaPerDay": "500", "tokenQuotaEnforced": ""},
+    )
+
+    assert created.status_code == 303
+    app = OAuthClient.objects.get(name="CI")
+    assert (app.quota_per_day, app.quota_enforced) == (500, False)
+    edit = client.get(f"{base}{app.client_id}/edit/").content.decode()
+    assert 'value="500"' in edit
