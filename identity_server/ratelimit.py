@@ -61,9 +61,9 @@ ADDRESS, CLIENT_ADDRESS, QUOTA_HOUR, QUOTA_DAY = (
 _BLOCKED_LIMIT = 100_000
 
 # key -> when (time.time()) its window ends: keys at their limit, in this process.
-_blocked: dict[str, float] = {}
+_blocked: dict[tuple, float] = {}
 # (key, window end) of the buckets whose 429 this process has audited, or seen audited.
-_audited: set[tuple[str, float]] = set()
+_audited: set[tuple[tuple, float]] = set()
 _lock = threading.Lock()
 
 
@@ -129,7 +129,7 @@ def _retry_after(ends: float, now: float) -> int:
     return max(1, math.ceil(ends - now))
 
 
-def _block(key: str, ends: float) -> None:
+def _block(key: tuple, ends: float) -> None:
     with _lock:
         if len(_blocked) >= _BLOCKED_LIMIT:
             now = time.time()
@@ -139,7 +139,7 @@ def _block(key: str, ends: float) -> None:
         _blocked[key] = ends
 
 
-def _blocked_until(key: str, now: float) -> float | None:
+def _blocked_until(key: tuple, now: float) -> float | None:
     ends = _blocked.get(key)
     return ends if ends is not None and now < ends else None
 
@@ -147,16 +147,15 @@ def _blocked_until(key: str, now: float) -> float | None:
 # --- failure buckets ------------------------------------------------------------------------
 
 
-def _failure_buckets(key: RequestKey) -> list[tuple[str, str, int]]:
-    """(bucket, key, limit) of the request's failure buckets."""
-    buckets = [
-        (ADDRESS, _hashed(ADDRESS, key.address), settings.TOKEN_FAILURES_PER_ADDRESS),
-    ]
+def _failure_buckets(key: RequestKey) -> list[tuple[str, tuple, int]]:
+    """(bucket, this process's key, limit) of the request's failure buckets: plain tuples,
+    since every request looks them up (hashed only for the shared cache)."""
+    buckets = [(ADDRESS, (ADDRESS, key.address), settings.TOKEN_FAILURES_PER_ADDRESS)]
     if key.client_id:
         buckets.append(
             (
                 CLIENT_ADDRESS,
-                _hashed(CLIENT_ADDRESS, key.client_id, key.address),
+                (CLIENT_ADDRESS, key.client_id, key.address),
                 settings.TOKEN_FAILURES_PER_CLIENT_ADDRESS,
             )
         )
@@ -175,8 +174,8 @@ def failures_limited(key: RequestKey) -> FailuresLimited | None:
     first 429 of a key and window in this process, to audit it once across processes."""
     now = time.time()
     seconds = settings.TOKEN_FAILURE_WINDOW_SECONDS
-    for bucket, hashed, limit in _failure_buckets(key):
-        ends = _blocked_until(hashed, now)
+    for bucket, local, limit in _failure_buckets(key):
+        ends = _blocked_until(local, now)
         if ends is None:
             continue
         limited = Limited(
@@ -190,13 +189,13 @@ def failures_limited(key: RequestKey) -> FailuresLimited | None:
         )
         first = False
         with _lock:
-            if (hashed, ends) not in _audited:
-                _audited.add((hashed, ends))
+            if (local, ends) not in _audited:
+                _audited.add((local, ends))
                 first = True
         if first:
             number = _window(seconds, now)[0]
             first = shared_cache.add_or_open(
-                f"identity:rate-audited:{hashed}:{number}",
+                f"identity:rate-audited:{_hashed(*local)}:{number}",
                 1,
                 seconds,
                 operation=shared_cache.RATE_LIMIT,
@@ -212,14 +211,14 @@ def failure_record(key: RequestKey) -> None:
     number, ends = _window(seconds, time.time())
     buckets = _failure_buckets(key)
     counts = shared_cache.count_many(
-        [(f"identity:rate:{hashed}:{number}", seconds) for _, hashed, _ in buckets],
+        [(f"identity:rate:{_hashed(*local)}:{number}", seconds) for _, local, _ in buckets],
         operation=shared_cache.RATE_LIMIT,
     )
     if counts is None:  # the shared cache is down: fail open
         return
-    for (_, hashed, limit), count in zip(buckets, counts, strict=True):
+    for (_, local, limit), count in zip(buckets, counts, strict=True):
         if count >= limit:
-            _block(hashed, ends)
+            _block(local, ends)
 
 
 # --- quotas -----------------------------------------------------------------------------------
@@ -256,7 +255,7 @@ def quota_check(client_id: str, quota: TokenQuota) -> QuotaCheck:
     periods = [(bucket, limit, seconds) for bucket, limit, seconds in periods if limit]
     windows = [_window(seconds, now) for _, _, seconds in periods]
     blocked_keys = [
-        _hashed(bucket, client_id, str(limit), str(number))
+        (bucket, client_id, limit, number)
         for (bucket, limit, _), (number, _) in zip(periods, windows, strict=True)
     ]
     if quota.enforced:
