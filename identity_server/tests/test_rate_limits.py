@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from identity_server import services, shared_cache
+from identity_server import metrics, services, shared_cache
 from identity_server.models import OAuthClient
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from identity_server.tests.http import TOKEN_URL, Api
 from identity_server.tests.test_introspection import INTROSPECT_URL, REVOKE_URL
+from identity_server.tests.test_metrics import sample
 from machines.tests.factories import machine_create
 from tenants.models import AuditEvent
 
@@ -63,6 +64,21 @@ def test_wrong_secrets_from_one_address_reach_429_while_the_client_works_elsewhe
     assert token(client, oauth_client, secret, ROBOT_HOST).status_code == 200
     # from the attacker's address even the right secret waits: nothing is checked
     assert_rate_limited(token(client, oauth_client, secret, ATTACKER))
+
+
+def test_limited_requests_are_counted_in_the_metrics(client, app):
+    oauth_client, _ = app
+    name, labels = "identity_rate_limited_requests_total", {"endpoint": "token"}
+    before = sample(metrics.scrape(), name, limit="client_address", **labels)
+
+    for _ in range(13):
+        token(client, oauth_client, "idsec_wrong", ATTACKER)
+
+    after = metrics.scrape()
+    assert sample(after, name, limit="client_address", **labels) == before + 3
+    refused = {"outcome": "refused", "reason": "rate_limited"}
+    assert sample(after, "identity_token_requests_total", **refused, grant="client_credentials",
+                  auth_method="client_secret_post") >= 3  # fmt: skip
 
 
 def test_a_limited_request_is_answered_before_anything_is_read(
@@ -192,6 +208,7 @@ def test_with_the_shared_cache_down_limits_fail_open_with_a_warning(
     assert statuses == {401}
     assert token(client, oauth_client, secret, ATTACKER).status_code == 200
     assert any("rate limits are not enforced" in r.getMessage() for r in caplog.records)
+    assert sample(metrics.scrape(), "identity_shared_cache_errors_total", operation="rate_limit")
 
 
 # --- quotas ------------------------------------------------------------------------------
