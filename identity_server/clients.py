@@ -13,6 +13,11 @@ copy's generation with it at most once every GENERATION_CHECK_SECONDS, and reloa
 that is out of date or older than SNAPSHOT_SECONDS. Checking on every request would cost a
 Redis round trip per token, a fifth of a warm request's time.
 
+While the shared cache is down (identity_server.shared_cache), a process cannot read the
+generations: it reads a client again from the database at most once every
+GENERATION_CHECK_SECONDS, and cannot tell the others of a change, which they see the same
+way.
+
 So in another process a deleted secret or credential keeps authenticating for up to a
 second; the tokens a deleted secret gets there are refused anyway, since the deny-list
 covers every token of a deleted secret or client (identity_server.denylist). A refusal

@@ -59,6 +59,8 @@ ADDRESS, CLIENT_ADDRESS, QUOTA_HOUR, QUOTA_DAY = (
     "quota_day",
 )
 _BLOCKED_LIMIT = 100_000
+# Longer is no client ID of ours (identity_server.clients), and would only cost memory.
+CLIENT_ID_MAX_LENGTH = 100
 
 # key -> when (time.time()) its window ends: keys at their limit, in this process.
 _blocked: dict[tuple, float] = {}
@@ -94,7 +96,7 @@ class RequestKey:
 def _client_id(http_request) -> str:
     """The client ID the request names, from the form or HTTP Basic, unchecked; "" if
     none (an assertion without `client_id` counts per address only)."""
-    client_id = http_request.POST.get("client_id", "")
+    client_id = http_request.POST.get("client_id", "")[:CLIENT_ID_MAX_LENGTH]
     if client_id:
         return client_id
     scheme, _, basic = http_request.headers.get("Authorization", "").strip().partition(" ")
@@ -104,7 +106,7 @@ def _client_id(http_request) -> str:
         decoded = base64.b64decode(basic.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return ""
-    return unquote_plus(decoded.partition(":")[0])
+    return unquote_plus(decoded.partition(":")[0])[:CLIENT_ID_MAX_LENGTH]
 
 
 def forget_limits() -> None:
@@ -136,6 +138,8 @@ def _block(key: tuple, ends: float) -> None:
             for stale in [k for k, until in _blocked.items() if until <= now]:
                 del _blocked[stale]
             _audited.difference_update([a for a in _audited if a[1] <= now])
+            if len(_blocked) >= _BLOCKED_LIMIT:  # a flood of live keys: forget, fail open
+                _blocked.clear()
         _blocked[key] = ends
 
 
