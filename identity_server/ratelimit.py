@@ -11,7 +11,8 @@ hashed or parsed: a limited request costs no database query and no round trip.
 Counters live in the shared cache (atomic INCR with expiry, shared_cache.count) and are
 written only when a request is refused, never on a success; a key found at its limit is
 remembered in this process until its window ends, and that memory is what every request
-consults. So a warm success costs no round trip for the buckets.
+consults. So a warm success costs no round trip for the buckets, and while this process
+remembers no limited key, not even the reading of its address.
 
 What a deployment of several processes gets: the counts are exact across processes, but
 each process enforces a key only from its own first refusal of it at the limit (its INCR
@@ -62,8 +63,10 @@ _BLOCKED_LIMIT = 100_000
 # Longer is no client ID of ours (identity_server.clients), and would only cost memory.
 CLIENT_ID_MAX_LENGTH = 100
 
-# key -> when (time.time()) its window ends: keys at their limit, in this process.
+# key -> when (time.time()) its window ends: keys at their limit, in this process. The
+# failure buckets' apart, so that a request finds it empty (the usual) at no cost.
 _blocked: dict[tuple, float] = {}
+_blocked_quotas: dict[tuple, float] = {}
 # (key, window end) of the buckets whose 429 this process has audited, or seen audited.
 _audited: set[tuple[tuple, float]] = set()
 _lock = threading.Lock()
@@ -113,6 +116,7 @@ def forget_limits() -> None:
     """Between tests: what this process remembers of keys at their limit."""
     with _lock:
         _blocked.clear()
+        _blocked_quotas.clear()
         _audited.clear()
 
 
@@ -131,20 +135,20 @@ def _retry_after(ends: float, now: float) -> int:
     return max(1, math.ceil(ends - now))
 
 
-def _block(key: tuple, ends: float) -> None:
+def _block(blocked: dict, key: tuple, ends: float) -> None:
     with _lock:
-        if len(_blocked) >= _BLOCKED_LIMIT:
+        if len(blocked) >= _BLOCKED_LIMIT:
             now = time.time()
-            for stale in [k for k, until in _blocked.items() if until <= now]:
-                del _blocked[stale]
+            for stale in [k for k, until in blocked.items() if until <= now]:
+                del blocked[stale]
             _audited.difference_update([a for a in _audited if a[1] <= now])
-            if len(_blocked) >= _BLOCKED_LIMIT:  # a flood of live keys: forget, fail open
-                _blocked.clear()
-        _blocked[key] = ends
+            if len(blocked) >= _BLOCKED_LIMIT:  # a flood of live keys: forget, fail open
+                blocked.clear()
+        blocked[key] = ends
 
 
-def _blocked_until(key: tuple, now: float) -> float | None:
-    ends = _blocked.get(key)
+def _blocked_until(blocked: dict, key: tuple, now: float) -> float | None:
+    ends = blocked.get(key)
     return ends if ends is not None and now < ends else None
 
 
@@ -170,16 +174,21 @@ def _failure_buckets(key: RequestKey) -> list[tuple[str, tuple, int]]:
 class FailuresLimited:
     limited: Limited
     first: bool  # the first 429 of this key and window: the one audited
+    client_id: str  # the limited client ID ("" when the address itself is limited)
 
 
-def failures_limited(key: RequestKey) -> FailuresLimited | None:
+def failures_limited(http_request, *, client_id: str | None = None) -> FailuresLimited | None:
     """Whether the request's address, or its client ID from its address, is at its limit
-    of failures: from this process's memory (module docstring); a round trip only for the
-    first 429 of a key and window in this process, to audit it once across processes."""
+    of failures: from this process's memory (module docstring), where nothing at all is
+    done while no key is limited; a round trip only for the first 429 of a key and window
+    in this process, to audit it once across processes. `client_id`: RequestKey.of's."""
+    if not _blocked:
+        return None
+    key = RequestKey.of(http_request, client_id=client_id)
     now = time.time()
     seconds = settings.TOKEN_FAILURE_WINDOW_SECONDS
     for bucket, local, limit in _failure_buckets(key):
-        ends = _blocked_until(local, now)
+        ends = _blocked_until(_blocked, local, now)
         if ends is None:
             continue
         limited = Limited(
@@ -204,13 +213,14 @@ def failures_limited(key: RequestKey) -> FailuresLimited | None:
                 seconds,
                 operation=shared_cache.RATE_LIMIT,
             )
-        return FailuresLimited(limited, first)
+        return FailuresLimited(limited, first, key.client_id if bucket == CLIENT_ADDRESS else "")
     return None
 
 
-def failure_record(key: RequestKey) -> None:
+def failure_record(http_request, *, client_id: str | None = None) -> None:
     """Counts a refused request in its buckets; a bucket at its limit is remembered here
-    until its window ends."""
+    until its window ends. `client_id`: RequestKey.of's."""
+    key = RequestKey.of(http_request, client_id=client_id)
     seconds = settings.TOKEN_FAILURE_WINDOW_SECONDS
     number, ends = _window(seconds, time.time())
     buckets = _failure_buckets(key)
@@ -222,7 +232,7 @@ def failure_record(key: RequestKey) -> None:
         return
     for (_, local, limit), count in zip(buckets, counts, strict=True):
         if count >= limit:
-            _block(local, ends)
+            _block(_blocked, local, ends)
 
 
 # --- quotas -----------------------------------------------------------------------------------
@@ -264,7 +274,7 @@ def quota_check(client_id: str, quota: TokenQuota) -> QuotaCheck:
     ]
     if quota.enforced:
         for (bucket, limit, seconds), key in zip(periods, blocked_keys, strict=True):
-            ends = _blocked_until(key, now)
+            ends = _blocked_until(_blocked_quotas, key, now)
             if ends is not None:
                 return QuotaCheck(_quota_limited(bucket, limit, seconds, ends, now), ())
     counts = shared_cache.count_many(
@@ -286,7 +296,7 @@ def quota_check(client_id: str, quota: TokenQuota) -> QuotaCheck:
         if count == limit + 1:
             passed.append(over)
         if quota.enforced:
-            _block(key, ends)
+            _block(_blocked_quotas, key, ends)
             limited = limited or over
     return QuotaCheck(limited, tuple(passed))
 

@@ -61,17 +61,14 @@ class OAuthEndpoint(OAuthLibMixin, View):
     def post(self, request, *args, **kwargs):
         started = time.perf_counter()
         refusal = validators.form_refusal(request)
-        # Before anything is hashed or parsed: from this process's memory (ratelimit).
-        key = request.rate_limit_key = ratelimit.RequestKey.of(
-            request, client_id=refusal.client_id if refusal else None
-        )
-        limited = ratelimit.failures_limited(key)
+        # Before anything is hashed or parsed, from this process's memory (ratelimit); the
+        # client ID is form_refusal's when the form cannot be read again.
+        request.rate_limit_client_id = refusal.client_id if refusal else None
+        limited = ratelimit.failures_limited(request, client_id=request.rate_limit_client_id)
         if limited is not None:
             if limited.first:
                 services.token_rate_limited_record(
-                    limited=limited.limited,
-                    client_id=key.client_id if limited.limited.limit != ratelimit.ADDRESS else "",
-                    http_request=request,
+                    limited=limited.limited, client_id=limited.client_id, http_request=request
                 )
             request.rate_limited = limited.limited
             response = self.respond(request, *validators.rate_limited_answer(limited.limited))
@@ -101,7 +98,7 @@ class OAuthEndpoint(OAuthLibMixin, View):
             request.token_error = ratelimit.REASON
             metrics.rate_limited(limit=request.rate_limited.limit, endpoint=self.metric_endpoint)
         elif status >= 400:
-            ratelimit.failure_record(request.rate_limit_key)
+            ratelimit.failure_record(request, client_id=request.rate_limit_client_id)
             body, error = self._refusal_body(request, body)
             request.token_error = error
             if status == 401:
