@@ -25,6 +25,7 @@ def shared_cache_down(settings):
         "default": {
             "BACKEND": "identity_server.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
     }
 
@@ -54,9 +55,18 @@ def _fresh_process_state():
     from federation.assertions import forget_accepted_assertions
     from federation.jwks import forget_cached_keys
     from identity_server.clients import forget_snapshots
+    from identity_server.ratelimit import forget_limits
+    from identity_server.shared_cache import forget_outage
     from identity_server.tokens import forget_loaded_keys
 
-    forgets = (forget_snapshots, forget_loaded_keys, forget_cached_keys, forget_accepted_assertions)
+    forgets = (
+        forget_snapshots,
+        forget_loaded_keys,
+        forget_cached_keys,
+        forget_accepted_assertions,
+        forget_outage,
+        forget_limits,
+    )
     cache.clear()
     for forget in forgets:
         forget()

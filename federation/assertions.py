@@ -53,13 +53,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache as shared_cache
 from django.db.models import F
 from jose import jwk
 from jose.exceptions import JOSEError
 
 from federation import jwks
 from federation.models import FederatedCredential
+from identity_server import shared_cache
 from identity_server.clients import (
     CLIENT_FIELDS,
     ClientCache,
@@ -324,8 +324,8 @@ def replay_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
     pair = hashlib.sha256(f"{parsed.claims['iss']}\n{jti}".encode()).hexdigest()
     ttl = max(1, math.ceil(parsed.claims["exp"] - now + LEEWAY_SECONDS))
     try:
-        first = shared_cache.add(f"federation:assertion-jti:{pair}", 1, ttl)
-    except Exception:
+        first = shared_cache.claim(f"federation:assertion-jti:{pair}", ttl)
+    except shared_cache.SharedCacheUnavailable:
         raise AssertionRejected(
             "replay_store_unavailable", "The JWT cannot be checked against replays now."
         ) from None

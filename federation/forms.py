@@ -14,6 +14,7 @@ from federation.models import (
     SUBJECT_MAX_LENGTH,
 )
 from identity_server.scopes import CATALOGUE, scopes_by_resource
+from identity_server.site import TokenQuotaFields
 from tenants.site import InputForm
 
 
@@ -27,7 +28,7 @@ def _exact(label: str, max_length: int, help_text: str) -> forms.CharField:
     )
 
 
-class ExternalAppForm(InputForm):
+class ExternalAppForm(TokenQuotaFields, InputForm):
     """Seed 003's application: `ExternalAppInput`'s fields. Whether it is confidential is
     chosen once, at creation (`editing` leaves it out)."""
 

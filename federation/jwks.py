@@ -88,13 +88,12 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 from django.conf import settings
-from django.core.cache import cache as shared_cache
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
-from identity_server import metrics
+from identity_server import metrics, shared_cache
 from identity_server.checks import parse_host_port
 
 logger = logging.getLogger(__name__)
@@ -744,6 +743,7 @@ LOCAL_SECONDS = 60
 _WAIT_STEP_SECONDS = 0.05
 # The lock's value says what its holder did: waiting is worth it only while one fetches.
 _FETCHING, _FETCHED, _FAILED = "fetching", "fetched", "failed"
+_UNAVAILABLE = object()
 
 
 @dataclass(frozen=True)
@@ -781,39 +781,32 @@ def forget_cached_keys() -> None:
 
 
 def _shared_get(issuer: str) -> CachedKeys | None:
-    try:
-        stored = shared_cache.get(cache_key("keys", issuer))
-    except Exception:
-        logger.warning("shared cache unavailable; using this process's keys of %s", issuer)
-        return None
+    stored = shared_cache.cache_get(cache_key("keys", issuer))  # None when it is down
     return CachedKeys(tuple(stored["keys"]), stored["fetched_at"]) if stored else None
 
 
 def _remember(issuer: str, keys: CachedKeys, *, share: bool) -> None:
     _local[issuer] = (keys, time.monotonic())
     metrics.jwks_keys_cached(issuer=issuer, fetched_at=keys.fetched_at)
-    if share:
-        with suppress(Exception):  # the copy here still serves this process
-            shared_cache.set(
-                cache_key("keys", issuer),
-                {"keys": list(keys.keys), "fetched_at": keys.fetched_at},
-                timeout=STALE_SECONDS,
-            )
+    if share:  # if the shared cache is down, the copy here still serves this process
+        shared_cache.cache_set(
+            cache_key("keys", issuer),
+            {"keys": list(keys.keys), "fetched_at": keys.fetched_at},
+            STALE_SECONDS,
+        )
 
 
 def _lock_take(issuer: str) -> str | None:
     """None when this process may fetch now; else what the lock's holder did."""
     key = cache_key("lock", issuer)
-    try:
-        if shared_cache.add(key, _FETCHING, FETCH_INTERVAL_SECONDS):
-            return None
-        return shared_cache.get(key) or _FETCHED
-    except Exception:
+    taken = shared_cache.cache_add(key, _FETCHING, FETCH_INTERVAL_SECONDS)
+    if taken is None:  # the shared cache is down: this process's own lock
         now = time.monotonic()
         if now - _local_fetches.get(issuer, -FETCH_INTERVAL_SECONDS) < FETCH_INTERVAL_SECONDS:
             return _FETCHED
         _local_fetches[issuer] = now
         return None
+    return None if taken else shared_cache.cache_get(key) or _FETCHED
 
 
 def backoff_seconds(failures: int) -> int:
@@ -825,15 +818,14 @@ def _lock_settle(issuer: str, *, failed: bool) -> None:
     """Keeps the lock as long as the next fetch must wait: the rest of the interval after
     a success, a doubling back-off after each failure in a row."""
     lock, failures = cache_key("lock", issuer), cache_key("failures", issuer)
-    with suppress(Exception):
-        if not failed:
-            shared_cache.delete(failures)
-            shared_cache.set(lock, _FETCHED, FETCH_INTERVAL_SECONDS)
-            return
-        # Only the lock's holder writes here, so reading and writing need not be atomic.
-        count = (shared_cache.get(failures) or 0) + 1
-        shared_cache.set(failures, count, 2 * BACKOFF_MAX_SECONDS)
-        shared_cache.set(lock, _FAILED, backoff_seconds(count))
+    if not failed:
+        shared_cache.cache_delete(failures)
+        shared_cache.cache_set(lock, _FETCHED, FETCH_INTERVAL_SECONDS)
+        return
+    # Only the lock's holder writes here, so reading and writing need not be atomic.
+    count = (shared_cache.cache_get(failures) or 0) + 1
+    shared_cache.cache_set(failures, count, 2 * BACKOFF_MAX_SECONDS)
+    shared_cache.cache_set(lock, _FAILED, backoff_seconds(count))
 
 
 def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
@@ -842,10 +834,10 @@ def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
     deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS + 1
     while time.monotonic() < deadline:
         time.sleep(_WAIT_STEP_SECONDS)
-        try:
-            fetching = shared_cache.get(cache_key("lock", issuer)) == _FETCHING
-        except Exception:
+        lock = shared_cache.cache_get(cache_key("lock", issuer), unavailable=_UNAVAILABLE)
+        if lock is _UNAVAILABLE:
             return None
+        fetching = lock == _FETCHING
         keys = _shared_get(issuer)
         if keys is not None or not fetching:
             return keys

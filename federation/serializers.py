@@ -16,10 +16,13 @@ from rest_framework import serializers
 from federation.models import ExternalApp, FederatedCredential
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.serializers import (
+    QUOTA_FIELDS,
     StrictCharField,
     client_secret_json,
     fields_any_case,
     iso_utc,
+    quota_input,
+    quota_json,
 )
 
 # Scopes an application uses on its own behalf; UiPath's "user" scopes need a signed-in
@@ -66,7 +69,11 @@ class ExternalAppInput(serializers.Serializer):
 
     FIELDS = ("name", "isConfidential", "redirectUri", "scopes")
     # Error keys as the API names them (identity_server.errors.validation_problem_handler).
-    ERROR_FIELDS = {"redirect_uri": "redirectUri", "confidential": "isConfidential"}
+    ERROR_FIELDS = {
+        "redirect_uri": "redirectUri",
+        "confidential": "isConfidential",
+        **{field: name for name, field in QUOTA_FIELDS.items()},
+    }
 
 
 def external_app_input(data, *, creating: bool) -> dict:
@@ -82,7 +89,7 @@ def external_app_input(data, *, creating: bool) -> dict:
     }
     if creating or "isConfidential" in serializer.initial_data:
         fields["confidential"] = values["isConfidential"]
-    return fields
+    return {**fields, **quota_input(data)}
 
 
 def _scope_json(name: str) -> dict:
@@ -113,6 +120,7 @@ def external_app_json(app: ExternalApp, *, secrets=()) -> dict:
         "scopes": [_scope_json(name) for name in client.scopes],
         "resources": _resources_json(client.scopes),
         "secrets": [client_secret_json(secret) for secret in secrets],
+        **quota_json(client),
         "createdAt": iso_utc(app.created_at),
         "updatedAt": iso_utc(app.updated_at),
     }

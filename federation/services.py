@@ -25,6 +25,7 @@ from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredent
 from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
 from identity_server.services import (
+    QUOTA_FIELDS,
     client_create,
     client_create_with_secret,
     client_delete,
@@ -63,10 +64,16 @@ def external_app_create(
     scopes=(),
     confidential: bool = True,
     redirect_uri: str = "",
+    **quota,
 ) -> tuple[ExternalApp, str | None]:
     """A new application and its client; a confidential one also gets its first secret.
-    Returns the application and that secret's plaintext (None for a public one), which is
-    never stored and cannot be shown again."""
+    `quota` sets the client's token quotas (QUOTA_FIELDS). Returns the application and that
+    secret's plaintext (None for a public one), which is never stored and cannot be shown
+    again."""
+    if set(quota) - set(QUOTA_FIELDS):
+        raise TypeError(
+            f"external_app_create: unknown fields {sorted(set(quota) - set(QUOTA_FIELDS))}"
+        )
     app = ExternalApp(organization=organization, name=name, redirect_uri=redirect_uri or "")
     _validate_app(app)
     client_fields = {
@@ -81,6 +88,8 @@ def external_app_create(
         app.client, plaintext = client_create_with_secret(actor=actor, **client_fields)
     else:
         app.client = client_create(actor=actor, **client_fields)
+    if quota:
+        client_update(client=app.client, actor=actor, **quota)
     app.save()
     audit_record(
         action="external_app.create",
@@ -100,9 +109,10 @@ def external_app_create(
 
 @transaction.atomic
 def external_app_update(*, app: ExternalApp, actor: Actor, **changes) -> ExternalApp:
-    """Changes `name`, `redirect_uri` or `scopes` (tokens already issued keep theirs).
-    Whether the application is confidential is fixed at creation: `confidential` may only
-    repeat it."""
+    """Changes `name`, `redirect_uri` or `scopes` (tokens already issued keep theirs), or
+    the client's token quotas (QUOTA_FIELDS, audited as the client's). Whether the
+    application is confidential is fixed at creation: `confidential` may only repeat it."""
+    quota = {field: changes.pop(field) for field in QUOTA_FIELDS if field in changes}
     unknown = set(changes) - set(APP_FIELDS)
     if unknown:
         raise TypeError(f"external_app_update: unknown fields {sorted(unknown)}")
@@ -111,7 +121,7 @@ def external_app_update(*, app: ExternalApp, actor: Actor, **changes) -> Externa
         raise ValidationError(
             {"confidential": "An application's type is set when it is created; create another."}
         )
-    client_changes = {}
+    client_changes = dict(quota)
     if "scopes" in changes:
         client_changes["scopes"] = changes.pop("scopes")
     if "redirect_uri" in changes:

@@ -205,6 +205,7 @@ def app_detail(request, access, client_id):
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
     initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
+    initial |= ExternalAppForm.initial_of(app.client)
     form = ExternalAppForm(form_data(request), initial=initial, editing=True)
     saved = submit_form(
         request,

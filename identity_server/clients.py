@@ -13,6 +13,11 @@ copy's generation with it at most once every GENERATION_CHECK_SECONDS, and reloa
 that is out of date or older than SNAPSHOT_SECONDS. Checking on every request would cost a
 Redis round trip per token, a fifth of a warm request's time.
 
+While the shared cache is down (identity_server.shared_cache), a process cannot read the
+generations: it reads a client again from the database at most once every
+GENERATION_CHECK_SECONDS, and cannot tell the others of a change, which they see the same
+way.
+
 So in another process a deleted secret or credential keeps authenticating for up to a
 second; the tokens a deleted secret gets there are refused anyway, since the deny-list
 covers every token of a deleted secret or client (identity_server.denylist). A refusal
@@ -25,7 +30,6 @@ processes, the only write of the token endpoint.
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 import threading
@@ -37,14 +41,13 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from identity_server import shared_cache
 from identity_server.models import ClientSecret, OAuthClient
-
-log = logging.getLogger(__name__)
+from identity_server.ratelimit import TokenQuota
 
 # Lets secret scanners recognize a leaked secret (SPEC §4).
 SECRET_PREFIX = "idsec_"  # noqa: S105  (a prefix, not a secret)
@@ -81,6 +84,8 @@ class ClientSnapshot:
     tenant_name: str | None
     scopes: tuple[str, ...]
     secrets: tuple[SecretDigest, ...]
+    # Its issued-token quotas (identity_server.ratelimit); None, the usual, costs nothing.
+    quota: TokenQuota | None = None
 
 
 # A digest no secret has, so that an unknown client costs what a known one does.
@@ -164,12 +169,14 @@ def _generation_key(client_id: str) -> str:
     return f"identity:client-generation:{client_id}"
 
 
+# What `_generation` answers while the shared cache is down: never equal to a copy's, so
+# the copy is read again from the database, at most once every GENERATION_CHECK_SECONDS.
+_UNKNOWN = object()
+
+
 def _generation(client_id: str) -> str | None:
-    try:
-        return shared_cache.get(_generation_key(client_id))
-    except Exception:  # the shared cache is down: trust nothing cached, read the database
-        log.warning("shared cache unavailable; reading client %s from the database", client_id)
-        return uuid.uuid4().hex
+    generation = shared_cache.cache_get(_generation_key(client_id), unavailable=_UNKNOWN)
+    return uuid.uuid4().hex if generation is _UNKNOWN else generation
 
 
 def client_changed(client_id: str) -> None:
@@ -180,12 +187,11 @@ def client_changed(client_id: str) -> None:
         for client_cache in _caches:
             client_cache.forget(client_id)
 
-    def publish():
-        forget()
-        shared_cache.set(_generation_key(client_id), uuid.uuid4().hex, timeout=86_400)
-
     forget()
-    transaction.on_commit(publish)
+    transaction.on_commit(forget)
+    # If the shared cache cannot be told, other processes reload the client when their copy
+    # is SNAPSHOT_SECONDS old (at most GENERATION_CHECK_SECONDS while they cannot read it).
+    shared_cache.publish_on_commit(_generation_key(client_id), uuid.uuid4().hex, 86_400)
 
 
 # What every view of a client reads of its row (`client_values` builds the snapshot).
@@ -199,6 +205,9 @@ CLIENT_FIELDS = (
     "organization__slug",
     "tenant__global_id",
     "tenant__name",
+    "quota_per_hour",
+    "quota_per_day",
+    "quota_enforced",
 )
 
 
@@ -215,6 +224,7 @@ def client_values(row: dict, secrets=()) -> ClientSnapshot:
         tenant_name=row["tenant__name"],
         scopes=tuple(row["scopes"]),
         secrets=tuple(secrets),
+        quota=TokenQuota.of(row["quota_per_hour"], row["quota_per_day"], row["quota_enforced"]),
     )
 
 
@@ -315,9 +325,5 @@ def last_used_mark(model, pk) -> None:
     if now - _last_used_marked.get(key, -LAST_USED_INTERVAL) < LAST_USED_INTERVAL:
         return
     _last_used_marked[key] = now
-    try:
-        first = shared_cache.add(key, 1, LAST_USED_INTERVAL)
-    except Exception:
-        first = True
-    if first:
+    if shared_cache.add_or_open(key, 1, LAST_USED_INTERVAL, operation=shared_cache.COUNTER):
         model.objects.filter(pk=pk).update(last_used_at=timezone.now())

@@ -6,13 +6,12 @@ cache (a fast "yes, revoked"); each is kept only until the last token it covers 
 Only our APIs and introspection consult it: the token endpoint never does.
 """
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from identity_server import shared_cache
 from identity_server.models import Revocation
 from identity_server.tokens import LEEWAY_SECONDS, token_validity
 
@@ -44,9 +43,10 @@ def denylist_add(*, kind: str, value: str, until: datetime) -> None:
     now = timezone.now()
     Revocation.objects.filter(expires_at__lte=now).delete()
     Revocation.objects.update_or_create(kind=kind, value=value, defaults={"expires_at": until})
-    # The database row is the record; the cache entry only answers faster.
-    with contextlib.suppress(Exception):
-        cache.set(_cache_key(kind, value), 1, timeout=max(1, int((until - now).total_seconds())))
+    # The database row is the record; the cache entry only answers faster (once committed).
+    shared_cache.publish_on_commit(
+        _cache_key(kind, value), 1, max(1, int((until - now).total_seconds()))
+    )
 
 
 def _entries(claims: dict) -> list[tuple[str, str]]:
@@ -58,9 +58,9 @@ def _entries(claims: dict) -> list[tuple[str, str]]:
 
 def is_revoked(claims: dict) -> bool:
     entries = _entries(claims)
-    with contextlib.suppress(Exception):  # a cache outage falls through to the database
-        if cache.get_many([_cache_key(kind, value) for kind, value in entries]):
-            return True
+    # Without the shared cache, the database answers.
+    if shared_cache.cache_get_many([_cache_key(kind, value) for kind, value in entries]):
+        return True
     matches = Q()
     for kind, value in entries:
         matches |= Q(kind=kind, value=value)

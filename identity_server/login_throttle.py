@@ -9,13 +9,16 @@ limit is higher than the username limit: several people behind one NAT address m
 passwords too. A successful sign-in clears its username's count, never its address's (one
 known account would otherwise reset an attacker's address).
 
+When the shared cache is gone, throttling fails open (identity_server.shared_cache): people
+can still sign in, a warning is logged, and nothing is counted until it is back.
+
 Reason codes in the audit log: `wrong_credentials` (a failure counted), `throttled` (a
 refusal of the limit, audited once per username or address and window).
 """
 
 import hashlib
 
-from django.core.cache import cache
+from identity_server import shared_cache
 
 WINDOW_SECONDS = 15 * 60
 USERNAME_LIMIT = 5
@@ -38,7 +41,7 @@ def _keys(*, username: str, address: str | None) -> dict[str, int]:
 
 def is_throttled(*, username: str, address: str | None) -> bool:
     limits = _keys(username=username, address=address)
-    counts = cache.get_many(list(limits))
+    counts = shared_cache.cache_get_many(list(limits), operation=shared_cache.THROTTLE)
     return any(counts.get(key, 0) >= limit for key, limit in limits.items())
 
 
@@ -46,17 +49,14 @@ def first_refusal(*, username: str, address: str | None) -> bool:
     """Whether this is the first refusal of the window for this username and address (the
     one that is audited)."""
     key = "signin-refused:" + "|".join(_keys(username=username, address=address))
-    return cache.add(hashlib.sha256(key.encode()).hexdigest(), 1, WINDOW_SECONDS)
+    return shared_cache.add_or_open(hashlib.sha256(key.encode()).hexdigest(), 1, WINDOW_SECONDS)
 
 
 def record_failure(*, username: str, address: str | None) -> None:
     for key in _keys(username=username, address=address):
-        cache.add(key, 0, WINDOW_SECONDS)  # opens the window; no-op when it is open
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr: a new window
-            cache.add(key, 1, WINDOW_SECONDS)
+        # The first failure opens the window, which the later ones do not extend.
+        shared_cache.count(key, WINDOW_SECONDS, operation=shared_cache.THROTTLE)
 
 
 def clear_username(*, username: str) -> None:
-    cache.delete(_username_key(username))
+    shared_cache.cache_delete(_username_key(username), operation=shared_cache.THROTTLE)

@@ -57,6 +57,11 @@ class OAuthClient(AbstractApplication):
     user_scopes = models.JSONField(default=list, blank=True, help_text="User (sign-in) scopes.")
     # OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed.
     backchannel_logout_uri = models.CharField(max_length=2048, blank=True, default="")
+    # SPEC §10: optional quotas of issued tokens (identity_server.ratelimit); none when null.
+    quota_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    quota_per_day = models.PositiveIntegerField(null=True, blank=True)
+    # Past a quota: refuse tokens (429), or only audit it.
+    quota_enforced = models.BooleanField(default=True)
 
     class Meta(AbstractApplication.Meta):
         verbose_name = "OAuth client"

@@ -76,3 +76,31 @@ def client_secret_created_json(secret: ClientSecret, plaintext: str) -> dict:
         "creationTime": iso_utc(secret.created_at),
         "expiryTime": iso_utc(secret.expires_at),
     }
+
+
+# SPEC §10: a client's issued-token quotas (identity_server.ratelimit), in the camelCase of
+# these APIs (OData bodies match names in any case), and the services' names for them.
+QUOTA_FIELDS = {
+    "tokenQuotaPerHour": "quota_per_hour",
+    "tokenQuotaPerDay": "quota_per_day",
+    "tokenQuotaEnforced": "quota_enforced",
+}
+
+
+class QuotaInput(serializers.Serializer):
+    tokenQuotaPerHour = serializers.IntegerField(required=False, allow_null=True)
+    tokenQuotaPerDay = serializers.IntegerField(required=False, allow_null=True)
+    tokenQuotaEnforced = serializers.BooleanField(required=False)
+
+
+def quota_input(data) -> dict:
+    """The quota fields a body names, with the services' names; absent ones stay as they
+    are (ranges are the service's to check: identity_server.services)."""
+    serializer = QuotaInput(data=fields_any_case(data, tuple(QUOTA_FIELDS)))
+    serializer.is_valid(raise_exception=True)
+    return {QUOTA_FIELDS[name]: value for name, value in serializer.validated_data.items()}
+
+
+def quota_json(client, *, pascal: bool = False) -> dict:
+    values = {name: getattr(client, field) for name, field in QUOTA_FIELDS.items()}
+    return {(name[0].upper() + name[1:] if pascal else name): v for name, v in values.items()}

@@ -7,13 +7,18 @@ Changing a client or its secrets tells every process to drop its cached copy
 import time
 from datetime import datetime
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from identity_server import denylist
-from identity_server.clients import PREFIX_SHOWN, client_changed, secret_digest, secret_generate
+from identity_server import denylist, ratelimit, shared_cache
+from identity_server.clients import (
+    CLIENT_ID_PATTERN,
+    PREFIX_SHOWN,
+    client_changed,
+    secret_digest,
+    secret_generate,
+)
 from identity_server.models import ClientSecret, OAuthClient, SigningKey
 from identity_server.scopes import unknown_scopes
 from identity_server.tokens import forget_loaded_keys, signing_key_generate, token_validity
@@ -62,6 +67,27 @@ def _audit_client(action: str, client: OAuthClient, actor: Actor, details=None) 
     client_changed(client.client_id)
 
 
+# SPEC §10: a client's optional quotas of issued tokens (identity_server.ratelimit).
+QUOTA_FIELDS = ("quota_per_hour", "quota_per_day", "quota_enforced")
+QUOTA_MAX = 1_000_000_000
+
+
+def _clean_quota(changes: dict) -> None:
+    """Checks the quota fields among `changes`: a whole number of tokens from 1 to
+    QUOTA_MAX, or None for no quota; `quota_enforced` true or false."""
+    errors = {}
+    for field in ("quota_per_hour", "quota_per_day"):
+        value = changes.get(field)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and not (whole and 1 <= value <= QUOTA_MAX):
+            errors[field] = f"A whole number of tokens from 1 to {QUOTA_MAX}, or null."
+    enforced = changes.get("quota_enforced", True)
+    if not isinstance(enforced, bool):
+        errors["quota_enforced"] = "Either true or false."
+    if errors:
+        raise ValidationError(errors)
+
+
 def _clean_scopes(scopes) -> list[str]:
     scopes = sorted(set(scopes))
     unknown = unknown_scopes(scopes)
@@ -105,7 +131,9 @@ def client_create(
 
 @transaction.atomic
 def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClient:
-    """Changes `name`, `scopes` or `confidential`; tokens already issued keep their scopes."""
+    """Changes `name`, `scopes`, `confidential` or the quota fields (QUOTA_FIELDS); tokens
+    already issued keep their scopes."""
+    _clean_quota(changes)
     if "scopes" in changes:
         changes["scopes"] = _clean_scopes(changes["scopes"])
     if "confidential" in changes:
@@ -250,12 +278,9 @@ def signing_key_rotate(*, actor: Actor, revoke_previous: bool = False) -> Signin
 
 
 def _counter(key: str) -> int:
-    """Adds one to a counter of the current failure window, in the shared cache."""
-    try:
-        cache.add(key, 0, FAILURE_WINDOW_SECONDS * 2)
-        return cache.incr(key)
-    except Exception:  # cache down: audit every failure rather than none
-        return 1
+    """Adds one to a counter of the current failure window, in the shared cache; 1 when
+    the cache is down, so that every failure is audited rather than none."""
+    return shared_cache.count(key, FAILURE_WINDOW_SECONDS * 2) or 1
 
 
 def _worth_writing(count: int) -> bool:
@@ -295,5 +320,44 @@ def token_failure_record(*, failure, error: str, http_request) -> None:
             "path": http_request.path[:200],
             "count_in_window": count,
             "window_seconds": FAILURE_WINDOW_SECONDS,
+        },
+    )
+
+
+def token_rate_limited_record(*, limited, client_id: str, http_request, refused: bool = True):
+    """Audits a rate limit reached at the token, introspection or revocation endpoint, once
+    per key and window (identity_server.ratelimit decides which request): `refused` says
+    whether the request was answered 429 (an audit-only quota lets it through)."""
+    row = (
+        OAuthClient.objects.select_related("organization", "tenant")
+        .filter(client_id=client_id)
+        .first()
+        if client_id and CLIENT_ID_PATTERN.fullmatch(client_id)
+        else None
+    )
+    actor = client_actor(
+        client_id=client_id, kind=row.kind if row else None, http_request=http_request
+    )
+    if row is not None:
+        target = _client_target(row)
+    elif client_id:
+        target = AuditTarget("oauth_client", client_id, client_id)
+    else:  # the address's own bucket
+        target = AuditTarget("client_address", actor.address or "", actor.address or "")
+    audit_record(
+        action="token.request",
+        actor=actor,
+        organization=row.organization if row else None,
+        tenant=row.tenant if row else None,
+        target=target,
+        outcome=AuditEvent.Outcome.FAILURE if refused else AuditEvent.Outcome.SUCCESS,
+        reason_code=ratelimit.REASON,
+        details={
+            "limit": limited.limit,
+            "maximum": limited.maximum,
+            "window_seconds": limited.window_seconds,
+            "retry_after": limited.retry_after,
+            "refused": refused,
+            "path": http_request.path[:200],
         },
     )

@@ -135,13 +135,19 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set (shared by every process), else this process's memory.
+# Short socket timeouts: a Redis that hangs must not hang requests (identity_server.shared_cache).
 REDIS_URL = env_str("REDIS_URL", "")
+SHARED_CACHE_TIMEOUT_SECONDS = env_int("SHARED_CACHE_TIMEOUT_MS", 500) / 1000
 CACHES = {
     "default": (
         {
             "BACKEND": "identity_server.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "idsrv"),
+            "OPTIONS": {
+                "socket_connect_timeout": SHARED_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": SHARED_CACHE_TIMEOUT_SECONDS,
+            },
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -171,6 +177,15 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# Rate limits at the token, introspection and revocation endpoints (identity_server.ratelimit):
+# refused requests a window allows per client address and per (client ID, address).
+TOKEN_FAILURES_PER_ADDRESS = env_int("TOKEN_FAILURES_PER_ADDRESS", 60)
+TOKEN_FAILURES_PER_CLIENT_ADDRESS = env_int("TOKEN_FAILURES_PER_CLIENT_ADDRESS", 10)
+TOKEN_FAILURE_WINDOW_SECONDS = env_int("TOKEN_FAILURE_WINDOW_SECONDS", 60)
+# The windows of clients' token quotas: an hour and a day (tests shorten them).
+TOKEN_QUOTA_HOUR_SECONDS = 3600
+TOKEN_QUOTA_DAY_SECONDS = 86400
+
 # Who checks a JWT client assertion (RFC 7523) for the validator: federated credentials.
 CLIENT_ASSERTION_AUTHENTICATOR = "federation.assertions.client_assertion_authenticate"
 

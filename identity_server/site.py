@@ -1,8 +1,9 @@
-"""The admin site's client secrets: one piece for every page that shows a client's secrets
-(a machine's, an external application's). The generate form, the rows of
-includes/client_secrets.html, generating and deleting, through the parser and the services
-of the APIs that do the same (identity_server.serializers, identity_server.services), so
-a page refuses what they refuse, in their words."""
+"""The admin site's pieces of a client, for every page that shows a machine's or an
+external application's: its secrets (the generate form, the rows of
+includes/client_secrets.html, generating and deleting) and its token quotas (the form
+fields), through the parser and the services of the APIs that do the same
+(identity_server.serializers, identity_server.services), so a page refuses what they
+refuse, in their words."""
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +18,38 @@ from identity_server.services import (
 )
 from tenants.services import Actor
 from tenants.site import InputForm, confirmed_delete, redirect_with_secret_once, submit_form
+
+
+class TokenQuotaFields(forms.Form):
+    """The token quota fields (SPEC §10) of a machine's or an application's form, with the
+    API's names (identity_server.serializers.QUOTA_FIELDS), checked by the API's parser and
+    the service like the rest of the form."""
+
+    tokenQuotaPerHour = forms.CharField(
+        label="Tokens per hour",
+        required=False,
+        empty_value=None,
+        help_text="At most this many access tokens an hour; empty for no limit.",
+    )
+    tokenQuotaPerDay = forms.CharField(
+        label="Tokens per day",
+        required=False,
+        empty_value=None,
+        help_text="At most this many access tokens a day; empty for no limit.",
+    )
+    tokenQuotaEnforced = forms.BooleanField(
+        label="Refuse tokens past a quota",
+        required=False,
+        initial=True,
+        help_text="Unticked, going past a quota is only written to the audit log.",
+    )
+
+    # The services' names of these fields, for submit_form's `renames`.
+    ERROR_FIELDS = {field: name for name, field in serializers.QUOTA_FIELDS.items()}
+
+    @staticmethod
+    def initial_of(client) -> dict:
+        return serializers.quota_json(client)
 
 
 class ClientSecretForm(InputForm):

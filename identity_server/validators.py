@@ -35,7 +35,7 @@ from django.utils.module_loading import import_string
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from identity_server import denylist, services
+from identity_server import denylist, ratelimit, services
 from identity_server.clients import ClientSnapshot, client_authenticate_secret
 from identity_server.scopes import INTROSPECTION_SCOPE, OFFLINE_ACCESS
 from identity_server.tokens import InvalidAccessToken, access_token_decode
@@ -120,6 +120,28 @@ def form_refusal(http_request) -> TokenFailure | None:
             f"Each parameter may be sent once: {_named(repeated)} {verb} repeated.",
         )
     return None
+
+
+class RateLimitedError(errors.OAuth2Error):
+    """SPEC §10: a limit of identity_server.ratelimit reached; RFC 6585 §4's 429 with
+    RFC 9110 §10.2.3's Retry-After (the seconds left in the limit's window)."""
+
+    error = ratelimit.REASON
+    status_code = 429
+
+    def __init__(self, limited: ratelimit.Limited, request=None):
+        super().__init__(description=limited.description, request=request)
+        self.retry_after = limited.retry_after
+
+    @property
+    def headers(self):
+        return {"Retry-After": str(self.retry_after)}
+
+
+def rate_limited_answer(limited: ratelimit.Limited) -> tuple[dict, str, int]:
+    """The endpoint views' (headers, body, status) of a limited request."""
+    error = RateLimitedError(limited)
+    return error.headers, error.json, error.status_code
 
 
 @dataclass(frozen=True)
@@ -310,6 +332,28 @@ class IdentityValidator(OAuth2Validator):
                 client,
                 f"scope {_named(missing)} {verb} not granted to this client.",
             )
+        return self._quota_allows(request, client)
+
+    def _quota_allows(self, request, client: ClientSnapshot) -> bool:
+        """SPEC §10: counts the token about to be issued against the client's quotas (none:
+        nothing to do, no round trip); past an enforced one, a 429 (RateLimitedError).
+        Here, once the client has authenticated and its scopes are granted, so that only
+        tokens it would get count."""
+        if client.quota is None:
+            return True
+        check = ratelimit.quota_check(client.client_id, client.quota)
+        http_request = _http_request(request)
+        for passed in check.passed:
+            services.token_rate_limited_record(
+                limited=passed,
+                client_id=client.client_id,
+                http_request=http_request,
+                refused=client.quota.enforced,
+            )
+        if check.limited is not None:
+            if http_request is not None:
+                http_request.rate_limited = check.limited
+            raise RateLimitedError(check.limited, request=request)
         return True
 
     # --- issuance: self-contained tokens, no rows ---------------------------------------

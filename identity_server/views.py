@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, metrics, scopes, services, tokens, validators
+from identity_server import login_throttle, metrics, ratelimit, scopes, services, tokens, validators
 from identity_server.requestlog import request_client_known
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
@@ -61,7 +61,18 @@ class OAuthEndpoint(OAuthLibMixin, View):
     def post(self, request, *args, **kwargs):
         started = time.perf_counter()
         refusal = validators.form_refusal(request)
-        if refusal is not None:
+        # Before anything is hashed or parsed, from this process's memory (ratelimit); the
+        # client ID is form_refusal's when the form cannot be read again.
+        request.rate_limit_client_id = refusal.client_id if refusal else None
+        limited = ratelimit.failures_limited(request, client_id=request.rate_limit_client_id)
+        if limited is not None:
+            if limited.first:
+                services.token_rate_limited_record(
+                    limited=limited.limited, client_id=limited.client_id, http_request=request
+                )
+            request.rate_limited = limited.limited
+            response = self.respond(request, *validators.rate_limited_answer(limited.limited))
+        elif refusal is not None:
             request.token_failure = refusal
             error = oauth_errors.InvalidRequestError(description=refusal.description)
             response = self.respond(request, {}, error.json, error.status_code)
@@ -82,7 +93,12 @@ class OAuthEndpoint(OAuthLibMixin, View):
 
     def respond(self, request, headers, body, status) -> HttpResponse:
         headers = {**headers, **NO_STORE}
-        if status >= 400:
+        if status == 429:
+            # Audited by the limit itself, once per key and window (ratelimit).
+            request.token_error = ratelimit.REASON
+            metrics.rate_limited(limit=request.rate_limited.limit, endpoint=self.metric_endpoint)
+        elif status >= 400:
+            ratelimit.failure_record(request, client_id=request.rate_limit_client_id)
             body, error = self._refusal_body(request, body)
             request.token_error = error
             if status == 401:
@@ -135,6 +151,8 @@ def client_auth_method(request) -> str:
 class TokenView(OAuthEndpoint):
     """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
 
+    metric_endpoint = "token"
+
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
         return headers, body, status
@@ -160,12 +178,16 @@ class IntrospectView(OAuthEndpoint):
     """RFC 7662, limited to the caller's own tokens (or its organization's, with the
     introspection scope)."""
 
+    metric_endpoint = "introspect"
+
     def oauth_response(self, request):
         return self.get_oauthlib_core().create_introspect_response(request)
 
 
 class RevokeView(OAuthEndpoint):
     """RFC 7009, for the caller's own tokens."""
+
+    metric_endpoint = "revocation"
 
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_revocation_response(request)

@@ -10,6 +10,7 @@ description or machine is sent as null (`empty_value=None`), which clears it.
 
 from django import forms
 
+from identity_server.site import TokenQuotaFields
 from machines.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Machine, Robot
 from tenants.site import InputForm
 
@@ -20,7 +21,8 @@ def _description() -> forms.CharField:
     )
 
 
-class MachineForm(InputForm):
+class MachineForm(TokenQuotaFields, InputForm):
+    field_order = ["name", "type", "description"]  # then the quotas
     name = forms.CharField(max_length=NAME_MAX_LENGTH)
     type = forms.ChoiceField(
         choices=Machine.Type.choices,

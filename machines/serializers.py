@@ -9,7 +9,13 @@ to the services; these only check JSON types.
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from identity_server.serializers import fields_any_case, iso_utc
+from identity_server.serializers import (
+    QUOTA_FIELDS,
+    fields_any_case,
+    iso_utc,
+    quota_input,
+    quota_json,
+)
 from machines import selectors
 from machines.models import Machine, Robot, Session
 from machines.services import MAX_SESSIONS_DELETED
@@ -28,13 +34,19 @@ class MachineInput(serializers.Serializer):
 
     FIELDS = ("name", "description", "type")
     # Error keys as the API names them (tenants.odata.exception_handler).
-    ERROR_FIELDS = {"name": "Name", "description": "Description", "type": "Type"}
+    ERROR_FIELDS = {
+        "name": "Name",
+        "description": "Description",
+        "type": "Type",
+        # The machine's client's token quotas (SPEC §10).
+        **{field: name[0].upper() + name[1:] for name, field in QUOTA_FIELDS.items()},
+    }
 
 
 def machine_input(data, *, partial: bool = False) -> dict:
     serializer = MachineInput(data=fields_any_case(data, MachineInput.FIELDS), partial=partial)
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    return {**serializer.validated_data, **quota_input(data)}
 
 
 def machine_json(machine: Machine) -> dict:
@@ -46,6 +58,7 @@ def machine_json(machine: Machine) -> dict:
         # Robots connect with it as their client ID (Orchestrator shows it as both).
         "LicenseKey": machine.client.client_id,
         "ClientId": machine.client.client_id,
+        **quota_json(machine.client, pascal=True),
     }
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from identity_server.models import OAuthClient
 from identity_server.scopes import ROBOT_SCOPE
-from identity_server.services import client_create, client_delete, client_update
+from identity_server.services import QUOTA_FIELDS, client_create, client_delete, client_update
 from machines import selectors
 from machines.models import Machine, Robot, Session
 from tenants.models import Tenant
@@ -57,6 +57,13 @@ def _save(obj: Machine | Robot, **options) -> None:
     save_unique_name(obj, constraint=constraint, message=_name_taken(obj), **options)
 
 
+def _quota(quota: dict) -> dict:
+    unknown = set(quota) - set(QUOTA_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    return quota
+
+
 @transaction.atomic
 def machine_create(
     *,
@@ -65,7 +72,9 @@ def machine_create(
     actor: Actor,
     type: str = Machine.Type.STANDARD,
     description: str = "",
+    **quota,
 ) -> Machine:
+    """A machine and its client; `quota` sets the client's token quotas (QUOTA_FIELDS)."""
     machine = Machine(tenant=tenant, name=name, type=type, description=description or "")
     _validate(machine, exclude=["tenant", "client"])
     machine.client = client_create(
@@ -76,6 +85,8 @@ def machine_create(
         scopes=[ROBOT_SCOPE],
         actor=actor,
     )
+    if quota:
+        client_update(client=machine.client, actor=actor, **_quota(quota))
     _save(machine)
     audit_record(
         action="machine.create",
@@ -94,14 +105,18 @@ def machine_create(
 
 @transaction.atomic
 def machine_update(*, machine: Machine, actor: Actor, **changes) -> Machine:
-    """Changes `name`, `description` or `type`; a new name is also the client's name.
-    Saving the values the machine already has changes and audits nothing."""
+    """Changes `name`, `description` or `type`; a new name is also the client's name. The
+    client's token quotas (QUOTA_FIELDS) are changed and audited as the client's. Saving
+    the values the machine already has changes and audits nothing."""
+    quota = {field: changes.pop(field) for field in QUOTA_FIELDS if field in changes}
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"machine_update: unknown fields {sorted(unknown)}")
     machine = (
         Machine.objects.select_for_update().select_related("tenant", "client").get(pk=machine.pk)
     )
+    if quota:
+        client_update(client=machine.client, actor=actor, **quota)
     if "description" in changes:
         changes["description"] = changes["description"] or ""
     diff = apply_changes(machine, changes)

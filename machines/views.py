@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from identity_server import endpoints
 from identity_server.scopes import ROBOT_SCOPE
 from identity_server.site import (
+    TokenQuotaFields,
     client_secret_delete_page,
     client_secret_generate_page,
     client_secrets_context,
@@ -50,7 +51,9 @@ def _form_page(request, form, write, *, done, title: str, submit: str, crumbs):
     succeeds, `done(result)` gives the flash message and where to go next; else
     the form again, with the errors beside the fields and the input kept. `crumbs` are the
     breadcrumbs (label, URL) below the tenant's, the last one also where Cancel goes."""
-    if (result := submit_form(request, form, write)) is not None:
+    # A service's quota errors beside the quota fields (the others have the services' names).
+    renames = TokenQuotaFields.ERROR_FIELDS
+    if (result := submit_form(request, form, write, renames=renames)) is not None:
         message, next_url = done(result)
         messages.success(request, message)
         return redirect(next_url)
@@ -179,6 +182,7 @@ def machine_edit(request, access, machine_id):
     machine = selectors.machine_get(tenant=access.tenant, machine_id=machine_id)
     detail_url = _url(access, "tenant-machines-detail", machine.pk)
     initial = {"name": machine.name, "type": machine.type, "description": machine.description}
+    initial |= MachineForm.initial_of(machine.client)
     return _form_page(
         request,
         MachineForm(form_data(request), initial=initial),

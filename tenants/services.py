@@ -71,7 +71,8 @@ class AuditTarget:
 
 def client_address(request) -> str | None:
     """The client's IP address, from X-Forwarded-For only as deep as NUM_PROXIES says
-    (DRF's ident honours it), or None when that is not an address."""
+    (DRF's ident honours it), or None when that is not an address: what the audit log and
+    the rate limits (identity_server.ratelimit) see."""
     ident = BaseThrottle().get_ident(request)
     try:
         return str(ipaddress.ip_address(ident.strip()))

@@ -72,6 +72,9 @@ def test_create_answers_201_with_the_odata_entity_and_audits_it(api, script, ten
         "Type": "Template",
         "LicenseKey": machine.client.client_id,
         "ClientId": machine.client.client_id,
+        "TokenQuotaPerHour": None,
+        "TokenQuotaPerDay": None,
+        "TokenQuotaEnforced": True,
     }
     assert response.headers["Location"] == f"http://testserver{machine_url(machine)}"
     event = AuditEvent.objects.get(action="machine.create")
