@@ -309,7 +309,7 @@ def _store_entity(request, store, *, default_id: int) -> dict:
 
 def _vault_refusal(error: VaultError) -> ValidationError:
     # A vault down, slow or refusing us is the admin's to fix: a 400 naming the store.
-    return ValidationError({"id": [ErrorDetail(error.message, code=error.reason)]})
+    return ValidationError([ErrorDetail(error.message, code=error.reason)])
 
 
 class CredentialStoreListView(OrchestratorAPIView):

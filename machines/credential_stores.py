@@ -410,7 +410,7 @@ def _store_save(store: CredentialStore, **options) -> None:
 
 def _apply_settings(store: CredentialStore, configuration: dict) -> dict:
     """Applies `configuration` to the store; the audit details of what changed (secrets
-    by name only: `{"secrets_changed": ["SecretId"]}`)."""
+    by name only: `{"write_only_changed": ["SecretId"]}`)."""
     kind = KINDS[store.type]
     stored = {**store.fields, **{k: getattr(store, k) for k in _COLUMNS}}
     before_secrets = store_secrets(store) if store.secrets_encrypted else {}
@@ -420,7 +420,7 @@ def _apply_settings(store: CredentialStore, configuration: dict) -> dict:
     changed = [s.name for s in kind.settings if secrets.get(s.key) != before_secrets.get(s.key)]
     if changed:
         store.secrets_encrypted = encrypt(STORE_SECRETS_PURPOSE, json.dumps(secrets))
-        diff["secrets_changed"] = changed
+        diff["write_only_changed"] = changed
     return diff
 
 
