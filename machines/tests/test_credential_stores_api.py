@@ -15,8 +15,8 @@ from machines.tests.factories import TEST_ACTOR, robot_create
 from tenants.models import AuditEvent
 from tenants.odata import ERROR_DUPLICATE_NAME
 
-PASSWORD = "Robot-Pa55word!unique"  # noqa: S105 - a test value we grep for
-SECRET_ID = "approle-secret-id-unique-4711"  # noqa: S105
+PASSWORD = "Robot-Pa55word!unique"
+SECRET_ID = "approle-secret-id-unique-4711"
 ACTIONS = "UiPath.Server.Configuration.OData"
 # A closed port on loopback: a vault that is down.
 DOWN = "https://127.0.0.1:9"
