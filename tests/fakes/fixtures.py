@@ -1,0 +1,81 @@
+"""pytest fixtures for the vault fakes (a plugin of the root conftest): one server per
+test session each, reset before each test, with CREDENTIAL_STORE_OUTBOUND_ALLOWLIST
+opening exactly that server."""
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def fake_vault_server():
+    from tests.fakes.vault import FakeVault
+
+    server = FakeVault()
+    server.reset()
+    yield server
+    server.down()
+
+
+@pytest.fixture
+def fake_vault(fake_vault_server, settings):
+    """A HashiCorp Vault (tests/fakes/vault.py), its address allowlisted."""
+    fake_vault_server.reset()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_vault_server.allowlist
+    yield fake_vault_server
+    fake_vault_server.reset()
+
+
+@pytest.fixture(scope="session")
+def moto_server_session():
+    """moto's standalone server (real HTTP, SigV4-signed requests), checking signatures
+    against IAM access keys it issued: an IAM user allowed Secrets Manager, and its key."""
+    import boto3
+    from moto import settings as moto_settings
+    from moto.server import ThreadedMotoServer
+
+    from tests.fakes.aws import MotoServer
+
+    # Its access log (werkzeug's, at INFO) would fill every failing test's output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    iam.create_user(UserName="orchestrator")
+    iam.put_user_policy(
+        UserName="orchestrator",
+        PolicyName="secrets",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Action": "secretsmanager:*", "Resource": "*"}]}',
+    )
+    iam.create_user(UserName="nobody")  # a valid key with no policy: access denied
+    key = iam.create_access_key(UserName="orchestrator")["AccessKey"]
+    denied = iam.create_access_key(UserName="nobody")["AccessKey"]
+    previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on, every request is checked
+    yield MotoServer(
+        url=url,
+        port=port,
+        access_key_id=key["AccessKeyId"],
+        secret_access_key=key["SecretAccessKey"],
+        denied_access_key_id=denied["AccessKeyId"],
+        denied_secret_access_key=denied["SecretAccessKey"],
+    )
+    moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
+    server.stop()
+
+
+@pytest.fixture
+def moto_server(moto_server_session, settings):
+    """moto's server, its secrets emptied, its address allowlisted."""
+    moto_server_session.clear()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = moto_server_session.allowlist
+    return moto_server_session
