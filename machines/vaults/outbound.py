@@ -42,9 +42,19 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from identity_server.checks import parse_host_port
-from machines.vaults import VAULT_UNREACHABLE, VaultConfig, VaultError
+from machines.vaults import UNAUTHORIZED, VAULT_UNREACHABLE, VaultConfig, VaultError
 
 MAX_BODY_BYTES = 256 * 1024
+# TLS alerts a server sends when it refuses the client certificate (or its absence).
+CLIENT_CERTIFICATE_ALERTS = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "TLSV1_ALERT_ACCESS_DENIED",
+    }
+)
 URL_MAX_LENGTH = 2048
 
 
@@ -302,6 +312,11 @@ class GuardedAdapter(HTTPAdapter):
         tls = _cause(error, (ssl.SSLError, ssl.CertificateError))
         if tls is not None:
             reason = getattr(tls, "reason", None) or "no reason given"
+            if reason in CLIENT_CERTIFICATE_ALERTS:
+                return VaultError(
+                    UNAUTHORIZED,
+                    f"{self.what}: {host} refused the client certificate ({reason}).",
+                )
             return unreachable(self.what, f"the TLS handshake with {host} failed ({reason}).")
         return unreachable(self.what, f"the connection to {host} failed before a complete answer.")
 

@@ -79,3 +79,53 @@ def moto_server(moto_server_session, settings):
     moto_server_session.clear()
     settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = moto_server_session.allowlist
     return moto_server_session
+
+
+@pytest.fixture(scope="session")
+def fake_key_vault_server():
+    from tests.fakes.azure_keyvault import FakeKeyVault
+
+    server = FakeKeyVault()
+    server.reset()
+    yield server
+    server.down()
+
+
+@pytest.fixture
+def fake_key_vault(fake_key_vault_server, settings, monkeypatch):
+    """Azure Key Vault and Entra ID (tests/fakes/azure_keyvault.py), allowlisted. The vault's
+    host, kv.localhost, resolves to the fake's loopback address (the SDK requires the vault's
+    host to end with the resource its challenge names, so it cannot be 127.0.0.1)."""
+    import socket
+
+    from tests.fakes.azure_keyvault import VAULT_HOST
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real("127.0.0.1" if host == VAULT_HOST else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    fake_key_vault_server.reset()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_key_vault_server.allowlist
+    yield fake_key_vault_server
+    fake_key_vault_server.reset()
+
+
+@pytest.fixture(scope="session")
+def fake_ccp_server():
+    from tests.fakes.cyberark_ccp import FakeCCP
+
+    server = FakeCCP()
+    server.reset()
+    yield server
+    server.down()
+
+
+@pytest.fixture
+def fake_ccp(fake_ccp_server, settings):
+    """CyberArk's CCP (tests/fakes/cyberark_ccp.py), its address allowlisted."""
+    fake_ccp_server.reset()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_ccp_server.allowlist
+    yield fake_ccp_server
+    fake_ccp_server.reset()
