@@ -147,25 +147,26 @@ class AWSConnection:
                 "aws_access_key_id": self.access_key_id,
                 "aws_secret_access_key": self.config.secrets.get("secret_access_key") or "",
             }
+        # Made before the deadline starts: building a client is local work.
+        try:
+            with _session_lock:
+                client = _botocore_session.create_client(
+                    "secretsmanager",
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=botocore.config.Config(
+                        retries={"total_max_attempts": 1},
+                        proxies={},
+                        connect_timeout=self.config.timeout,
+                        read_timeout=self.config.timeout,
+                    ),
+                    **keys,
+                )
+        except (botocore.exceptions.BotoCoreError, ValueError):
+            raise VaultError(
+                BAD_FORMAT, f"{WHAT}: the region or endpoint URL is not valid."
+            ) from None
         with guarded_session(self.config, WHAT) as session:
-            try:
-                with _session_lock:
-                    client = _botocore_session.create_client(
-                        "secretsmanager",
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url,
-                        config=botocore.config.Config(
-                            retries={"total_max_attempts": 1},
-                            proxies={},
-                            connect_timeout=self.config.timeout,
-                            read_timeout=self.config.timeout,
-                        ),
-                        **keys,
-                    )
-            except (botocore.exceptions.BotoCoreError, ValueError):
-                raise VaultError(
-                    BAD_FORMAT, f"{WHAT}: the region or endpoint URL is not valid."
-                ) from None
             client.meta.events.register("before-send.secrets-manager", _sender(session))
             try:
                 yield client

@@ -28,49 +28,51 @@ def fake_vault(fake_vault_server, settings):
 
 @pytest.fixture(scope="session")
 def moto_server_session():
-    """moto's standalone server (real HTTP, SigV4-signed requests), checking signatures
-    against IAM access keys it issued: an IAM user allowed Secrets Manager, and its key."""
+    """moto's standalone server (AWS's protocol, SigV4-signed requests, here over HTTPS with a
+    throwaway CA), checking signatures against IAM access keys it issued: an IAM user allowed
+    Secrets Manager, and its key."""
     import boto3
     from moto import settings as moto_settings
-    from moto.server import ThreadedMotoServer
 
-    from tests.fakes.aws import MotoServer
+    from tests.fakes.aws import MotoServer, start_moto_server
 
-    # Its access log (werkzeug's, at INFO) would fill every failing test's output.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    iam = boto3.client(
-        "iam",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="setup",
-        aws_secret_access_key="setup",
-    )
-    iam.create_user(UserName="orchestrator")
-    iam.put_user_policy(
-        UserName="orchestrator",
-        PolicyName="secrets",
-        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
-        '"Action": "secretsmanager:*", "Resource": "*"}]}',
-    )
-    iam.create_user(UserName="nobody")  # a valid key with no policy: access denied
-    key = iam.create_access_key(UserName="orchestrator")["AccessKey"]
-    denied = iam.create_access_key(UserName="nobody")["AccessKey"]
+    # Its logs (werkzeug's access log at INFO, moto's requests with their bodies at DEBUG)
+    # belong to the vault, not to us; the no-secret-in-logs tests grep ours.
+    for name in ("werkzeug", "moto"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    server, port, ca = start_moto_server()
+    url = f"https://localhost:{port}"
+    ca_pem = ca.cert_pem.bytes().decode()
+    with ca.cert_pem.tempfile() as ca_file:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            verify=ca_file,
+        )
+        iam.create_user(UserName="orchestrator")
+        iam.put_user_policy(
+            UserName="orchestrator",
+            PolicyName="secrets",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Action": "secretsmanager:*", "Resource": "*"}]}',
+        )
+        key = iam.create_access_key(UserName="orchestrator")["AccessKey"]
     previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on, every request is checked
-    yield MotoServer(
-        url=url,
-        port=port,
-        access_key_id=key["AccessKeyId"],
-        secret_access_key=key["SecretAccessKey"],
-        denied_access_key_id=denied["AccessKeyId"],
-        denied_secret_access_key=denied["SecretAccessKey"],
-    )
+    with ca.cert_pem.tempfile() as ca_file:
+        yield MotoServer(
+            url=url,
+            port=port,
+            ca_pem=ca_pem,
+            ca_file=ca_file,
+            access_key_id=key["AccessKeyId"],
+            secret_access_key=key["SecretAccessKey"],
+        )
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = previous
-    server.stop()
+    server.shutdown()
 
 
 @pytest.fixture
