@@ -50,11 +50,19 @@ UNAUTHORIZED_CODES = frozenset(
 )
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException"})
 
-# Loading botocore's service models takes a while; one session, whose credential chain is
-# the host's, makes every client. Client creation is serialized: botocore sessions are not
-# thread-safe, the clients they make are.
+# Loading botocore's service models takes a while; one session makes every client, and it
+# keeps the host's credentials (its default chain) once found, refreshing them as they
+# expire. Client creation is serialized: botocore sessions are not thread-safe, the clients
+# they make are.
 _botocore_session = botocore.session.get_session()
 _session_lock = threading.Lock()
+
+
+def forget_host_credentials() -> None:
+    """The next client without an access key looks for the host's credentials again."""
+    global _botocore_session
+    with _session_lock:
+        _botocore_session = botocore.session.get_session()
 
 
 class _Body:

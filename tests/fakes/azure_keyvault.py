@@ -1,6 +1,7 @@
 """Azure Key Vault's secrets REST API and an Entra ID token endpoint, on one HTTPS port.
 
-Key Vault (learn.microsoft.com/rest/api/keyvault/secrets), on the host `kv.localhost`:
+Key Vault (learn.microsoft.com/rest/api/keyvault/secrets), on the host `kv.localhost` (and
+under /secrets/ on any host name, to test a vault whose name does not match the resource):
     GET    /secrets/{name}[/{version}]?api-version=…   → SecretBundle {"value", "id", "attributes"}
     PUT    /secrets/{name}?api-version=…  {"value"}    → SecretBundle
     DELETE /secrets/{name}?api-version=…               → DeletedSecretBundle
@@ -71,7 +72,7 @@ class FakeKeyVault(FakeServer):
 
     def handle(self, request: Request) -> Reply:
         host = request.headers.get("host", "").rsplit(":", 1)[0]
-        if host == VAULT_HOST:
+        if host == VAULT_HOST or request.path.startswith("/secrets/"):
             return self._vault(request)
         return self._entra(request)
 

@@ -65,6 +65,7 @@ class FakeServer:
         self._wake = threading.Event()
         self.delay = 0.0
         self.trickle = False
+        self.forced: Reply | None = None
 
     @property
     def ca_pem(self) -> str:
@@ -100,9 +101,15 @@ class FakeServer:
         """Waits `seconds` before answering (with `trickle`, before each byte)."""
         self.delay, self.trickle = seconds, trickle
 
+    def force(self, reply: "Reply | None") -> None:
+        """Answers every request with `reply` (None: back to the protocol)."""
+        with self.lock:
+            self.forced = reply
+
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.forced = None
             self.delay, self.trickle = 0.0, False
             self._wake.set()  # handlers still stalling for an earlier test finish now
             self._wake = threading.Event()
@@ -118,9 +125,9 @@ class FakeServer:
     def _dispatch(self, request: Request) -> tuple[Reply, float, bool, threading.Event]:
         with self.lock:
             self.requests.append(request)
-            delay, trickle, wake = self.delay, self.trickle, self._wake
+            delay, trickle, wake, forced = self.delay, self.trickle, self._wake, self.forced
         try:
-            reply = self.handle(request)
+            reply = forced or self.handle(request)
         except (ValueError, KeyError, TypeError):
             reply = Reply.json(400, {"errors": ["malformed request"]})
         return reply, delay, trickle, wake
