@@ -67,6 +67,14 @@ TENANT_SEARCH_PAGES = {
     "federated_credential": "federation.site_urls.search_result_url",
 }
 
+# What each new tenant starts with beyond its row (tenants.services.tenant_create): dotted
+# paths of `hook(*, tenant, actor)`, called in the tenant's transaction.
+TENANT_CREATED_HOOKS = ["machines.credential_stores.credential_store_database_create"]
+# Robot credential stores (SPEC §12): `host:port` pairs that may be reached over plain
+# HTTP or on a port other than 443 (machines.vaults), and the deadline of one vault call.
+CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = env_list("CREDENTIAL_STORE_OUTBOUND_ALLOWLIST", [])
+CREDENTIAL_STORE_TIMEOUT_SECONDS = env_int("CREDENTIAL_STORE_TIMEOUT_SECONDS", 5)
+
 INSTALLED_APPS = [
     "identity_server.apps.SuperuserAdminConfig",
     "django.contrib.auth",
