@@ -44,9 +44,6 @@ IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FI
 FEDERATION_OUTBOUND_ALLOWLIST = env_list("FEDERATION_OUTBOUND_ALLOWLIST", [])
 FEDERATION_CA_BUNDLE = env_str("FEDERATION_CA_BUNDLE", "") or None
 FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5)
-# Robot credential stores' vaults (SPEC §12, machines/vaults): HTTPS on port 443 to any host;
-# the `host:port` pairs listed here may also be reached over plain HTTP or on another port.
-CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = env_list("CREDENTIAL_STORE_OUTBOUND_ALLOWLIST", [])
 # Accept each federated token (its issuer and `jti`) once until it expires. Off by default:
 # several providers' tokens are legitimately presented more than once while valid.
 FEDERATION_ASSERTION_REPLAY_PROTECTION = env_bool("FEDERATION_ASSERTION_REPLAY_PROTECTION", False)
