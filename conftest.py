@@ -6,7 +6,8 @@ from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
 # The `identity_provider` fixture: a real HTTPS identity provider on loopback.
-pytest_plugins = ["tests.idp"]
+# The vault fakes (`fake_vault`, `fake_key_vault`, `fake_ccp`, `moto_server`): tests/fakes.
+pytest_plugins = ["tests.idp", "tests.fakes.fixtures"]
 
 
 @pytest.fixture(autouse=True)

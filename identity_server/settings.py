@@ -246,4 +246,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The vault clients' libraries log requests, bodies included (a robot's password being
+    # written), at DEBUG: held at WARNING whatever LOG_LEVEL says.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("botocore", "boto3", "hvac", "azure", "msal", "urllib3")
+    },
 }
