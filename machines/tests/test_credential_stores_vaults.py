@@ -6,6 +6,7 @@ store secret in any log."""
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -13,7 +14,7 @@ from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import Api
 from machines import credential_stores
 from machines.models import Robot
-from machines.tests.test_vaults import _store, closed_port  # noqa: F401 - a fixture
+from machines.tests.test_vaults import _store, closed_port, listener  # noqa: F401 - fixtures
 from tenants.models import AuditEvent
 
 PASSWORD = "Robot-Vault-P@ss-2b9d41"
@@ -192,6 +193,29 @@ def test_a_vault_down_is_a_400_naming_the_store(api, tenant, vault, closed_port,
     assert response.json()["message"].startswith("Credential store “Down”:")
     event = AuditEvent.objects.get(action="credential_store.test")
     assert event.reason_code == "vault_unreachable"
+
+
+def test_a_vault_that_hangs_is_a_400_within_the_deadline(api, tenant, vault, listener, settings):  # noqa: F811
+    # given: a port that accepts and never answers
+    settings.CREDENTIAL_STORE_TIMEOUT_SECONDS = 1
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = [
+        *settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST,
+        f"127.0.0.1:{listener.port}",
+    ]
+    field = "authority_host" if vault.kind == "AzureKeyVault" else vault.url_field
+    _, read_only = types_of(vault)
+    store = create(
+        api, tenant, vault, read_only, "Slow", fields={field: f"https://127.0.0.1:{listener.port}"}
+    )
+
+    # when
+    started = time.monotonic()
+    response = api.post(store_url(tenant, store["Id"], "TestConnection"), {})
+
+    # then
+    assert time.monotonic() - started < 3
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Credential store “Slow”:")
 
 
 def test_no_password_or_store_secret_in_any_log(api, tenant, vault, caplog, capsys):
