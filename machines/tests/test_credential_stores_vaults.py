@@ -251,3 +251,39 @@ def _actor():
     from tenants.services import Actor
 
     return Actor.system("tests")
+
+
+def test_deleting_a_robot_while_its_vault_is_down_is_audited_not_refused(
+    api,
+    tenant,
+    request,
+    closed_port,  # noqa: F811
+    settings,
+):
+    # given: a robot whose password is in a read-write vault, which then goes away
+    vault = _store(request, "hashicorp_kv2")
+    store = create(api, tenant, vault, "HashiCorpVault", "RW")
+    robot = api.post(
+        odata(tenant, "Robots"),
+        {"Name": "R", "Username": "u", "CredentialStoreId": store["Id"], "Password": PASSWORD},
+    ).json()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = [
+        *settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST,
+        f"127.0.0.1:{closed_port}",
+    ]
+    moved = api.patch(
+        store_url(tenant, store["Id"]),
+        {"AdditionalConfiguration": {"VaultUri": f"https://127.0.0.1:{closed_port}"}},
+    )
+    assert moved.status_code == 200, moved.content
+
+    # when
+    response = api.delete(odata(tenant, f"Robots({robot['Id']})"))
+
+    # then: the robot is gone; the password left behind is in the audit log, never its value
+    assert response.status_code == 204
+    assert not Robot.objects.exists()
+    event = AuditEvent.objects.get(action="credential.delete")
+    assert (event.outcome, event.reason_code) == ("failure", "vault_unreachable")
+    assert event.details["store"] == "RW"
+    assert PASSWORD not in json.dumps(event.details)
