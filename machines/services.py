@@ -205,7 +205,8 @@ def robot_update(*, robot: Robot, actor: Actor, **changes) -> Robot:
     if "credential_store" in credential:
         credential["store"] = credential.pop("credential_store")
     robot = (
-        Robot.objects.select_for_update()
+        # Only the robot's row is locked: its store is a nullable (outer) join.
+        Robot.objects.select_for_update(of=("self",))
         .select_related("tenant", "credential_store")
         .get(pk=robot.pk)
     )
