@@ -379,9 +379,10 @@ def _refuse_shared_cyberark(store: CredentialStore) -> None:
         CredentialStore.objects.filter(type=T.CYBERARK_CCP)
         .exclude(tenant=store.tenant_id)
         .filter(
-            fields__app_id=store.fields.get("app_id"),
-            fields__safe=store.fields.get("safe"),
-            fields__folder=store.fields.get("folder"),
+            # CyberArk's names are not case-sensitive: neither is the comparison.
+            fields__app_id__iexact=store.fields.get("app_id"),
+            fields__safe__iexact=store.fields.get("safe"),
+            fields__folder__iexact=store.fields.get("folder"),
         )
     )
     if same.exists():

@@ -394,7 +394,11 @@ def test_two_tenants_cyberark_stores_may_not_share_app_id_safe_and_folder(
     # when
     shared = api.post(
         odata(tenant, "CredentialStores"),
-        {"Name": "CA", "Type": "CyberArkCCP", "AdditionalConfiguration": cyberark()},
+        {
+            "Name": "CA",
+            "Type": "CyberArkCCP",
+            "AdditionalConfiguration": cyberark(AppId="ORCHESTRATOR", Safe="robots"),
+        },
     )
     own_folder = api.post(
         odata(tenant, "CredentialStores"),
