@@ -393,8 +393,9 @@ def test_ccp_certificate_of_an_unknown_ca_is_refused_in_the_handshake(fake_ccp):
     assert "refused the client certificate" in error.message
 
 
-def test_ccp_without_certificate_is_refused_without_a_call(fake_ccp):
-    _refused(UNAUTHORIZED, connect(_ccp(fake_ccp, cert=("", ""))).check)
+def test_ccp_requiring_a_certificate_refuses_a_store_without_one(fake_ccp):
+    error = _refused(UNAUTHORIZED, connect(_ccp(fake_ccp, cert=("", ""))).check)
+    assert "refused the client certificate" in error.message
     assert fake_ccp.requests == []
 
 
