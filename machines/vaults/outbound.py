@@ -21,8 +21,9 @@ below are enforced once, here, whatever client builds the request:
   socket down at the deadline, so a server trickling bytes cannot hold a worker.
 - At most MAX_BODY_BYTES of body, read as a stream; no compressed bodies.
 
-A refusal or a transport failure raises VaultError(VAULT_UNREACHABLE) with a message that
-names the store's kind and the host, never a secret, a header or anything the server sent.
+A refusal or a transport failure raises VaultError(VAULT_UNREACHABLE), or UNAUTHORIZED when
+the server refuses the client certificate in the handshake, with a message that names the
+store's kind and the host, never a secret, a header or anything the server sent.
 """
 
 import http.client
@@ -63,8 +64,8 @@ _resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vault-dns")
 
 
 def allowlist() -> set[tuple[str, int]]:
-    """CREDENTIAL_STORE_OUTBOUND_ALLOWLIST as (host, port) pairs; a malformed entry opens
-    nothing."""
+    """CREDENTIAL_STORE_OUTBOUND_ALLOWLIST as (host, port) pairs. A malformed entry opens
+    nothing (system check identity.E019 stops the server before it serves with one)."""
     pairs = (parse_host_port(entry) for entry in settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST)
     return {pair for pair in pairs if pair is not None}
 
