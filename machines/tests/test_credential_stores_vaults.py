@@ -130,9 +130,41 @@ def test_a_read_write_store_keeps_the_password_and_the_robot_only_its_name(
     assert vault.stored(robot.secret_name) == PASSWORD
     assert tested.json()["Robot"]["Credential"] == "Found"
     assert PASSWORD not in created.content.decode() + tested.content.decode()
+    # a new password replaces the old one in the vault, under the same name
+    changed = api.patch(odata(tenant, f"Robots({robot.pk})"), {"Password": PASSWORD + "2"})
+    assert changed.status_code == 200, changed.content
+    assert vault.stored(robot.secret_name) == PASSWORD + "2"
     # deleting the robot deletes its password from the vault
     assert api.delete(odata(tenant, f"Robots({robot.pk})")).status_code == 204
     assert vault.stored(robot.secret_name) is None
+
+
+def test_deleting_a_read_write_store_with_force_deletes_the_passwords_it_holds(
+    api, tenant, writable_vault
+):
+    vault = writable_vault
+    read_write, _ = types_of(vault)
+    # given
+    store = create(api, tenant, vault, read_write, "RW")
+    created = api.post(
+        odata(tenant, "Robots"),
+        {"Name": "R", "Username": "u", "CredentialStoreId": store["Id"], "Password": PASSWORD},
+    )
+    assert created.status_code == 201, created.content
+    secret_name = Robot.objects.get().secret_name
+
+    # when
+    refused = api.delete(store_url(tenant, store["Id"]))
+    kept = vault.stored(secret_name)
+    forced = api.delete(store_url(tenant, store["Id"]) + "?forceDelete=true")
+
+    # then
+    assert refused.status_code == 400, refused.content
+    assert kept == PASSWORD
+    assert forced.status_code == 204
+    assert vault.stored(secret_name) is None
+    robot = Robot.objects.get()
+    assert (robot.credential_store_id, robot.secret_name) == (None, "")
 
 
 def test_a_read_only_store_finds_the_password_by_external_name(api, tenant, vault):
@@ -191,8 +223,36 @@ def test_a_vault_down_is_a_400_naming_the_store(api, tenant, vault, closed_port,
     # then
     assert response.status_code == 400
     assert response.json()["message"].startswith("Credential store “Down”:")
+    assert f"no connection to 127.0.0.1:{closed_port}" in response.json()["message"]
     event = AuditEvent.objects.get(action="credential_store.test")
     assert event.reason_code == "vault_unreachable"
+
+
+def test_a_password_for_a_vault_down_is_a_400_and_no_robot(
+    api,
+    tenant,
+    writable_vault,
+    closed_port,  # noqa: F811
+    settings,
+):
+    vault = writable_vault
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = [
+        *settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST,
+        f"127.0.0.1:{closed_port}",
+    ]
+    url = f"https://127.0.0.1:{closed_port}"
+    field = "authority_host" if vault.kind == "AzureKeyVault" else vault.url_field
+    read_write, _ = types_of(vault)
+    store = create(api, tenant, vault, read_write, "Down", fields={field: url})
+
+    response = api.post(
+        odata(tenant, "Robots"),
+        {"Name": "R", "Username": "u", "CredentialStoreId": store["Id"], "Password": PASSWORD},
+    )
+
+    assert response.status_code == 400
+    assert "Credential store “Down”:" in response.json()["message"]
+    assert not Robot.objects.exists()
 
 
 def test_a_vault_that_hangs_is_a_400_within_the_deadline(api, tenant, vault, listener, settings):  # noqa: F811

@@ -5,6 +5,8 @@ PEMs), all over real sockets against tests/fakes and moto's server."""
 
 import gzip
 import json
+import socket
+import time
 
 import pytest
 import trustme
@@ -391,8 +393,9 @@ def test_ccp_certificate_of_an_unknown_ca_is_refused_in_the_handshake(fake_ccp):
     assert "refused the client certificate" in error.message
 
 
-def test_ccp_without_certificate_is_refused_without_a_call(fake_ccp):
-    _refused(UNAUTHORIZED, connect(_ccp(fake_ccp, cert=("", ""))).check)
+def test_ccp_requiring_a_certificate_refuses_a_store_without_one(fake_ccp):
+    error = _refused(UNAUTHORIZED, connect(_ccp(fake_ccp, cert=("", ""))).check)
+    assert "refused the client certificate" in error.message
     assert fake_ccp.requests == []
 
 
@@ -428,3 +431,28 @@ def test_ccp_not_found(fake_ccp):
 def test_unknown_kind():
     with pytest.raises(ValueError, match="no vault client"):
         connect(VaultConfig(kind="Database"))
+
+
+def test_a_name_that_does_not_resolve(fake_vault, settings):
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = ["vault.invalid:8200"]
+    config = _vault(fake_vault, url="https://vault.invalid:8200")
+    error = _refused(VAULT_UNREACHABLE, connect(config).check)
+    assert "no connection to vault.invalid:8200" in error.message
+
+
+def test_slow_name_resolution_is_within_the_deadline(fake_vault, monkeypatch):
+    """A resolver that hangs (an unreachable DNS server) does not hold the call past it."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "localhost":
+            time.sleep(3)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    config = _vault(fake_vault, url=f"https://localhost:{fake_vault.port}")
+    config = VaultConfig(**{**config.__dict__, "timeout": 0.5})
+    started = time.monotonic()
+    error = _refused(VAULT_UNREACHABLE, connect(config).check)
+    assert time.monotonic() - started < 1
+    assert "within 0.5 s" in error.message

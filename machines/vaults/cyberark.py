@@ -6,10 +6,12 @@
     APPAP306E / APPAP008E (the application failed authentication or is not allowed), 400
     AIMWS031E / CASVL010E / APPAP081E (the query), 500 APPAP282E and others.
 
-The CCP authenticates the application by its AppID and by the client certificate presented
-in the TLS handshake (the store's `client_cert_pem` and `client_key_pem`), so the request
-goes through the guarded session (machines.vaults.outbound) with that certificate in its
-SSL context. CCP refuses `+ & % ;` and spaces in query values; so do we, before any call.
+The CCP authenticates the application by its AppID and by what its admins require of it:
+the client certificate presented in the TLS handshake (the store's `client_cert_pem` and
+`client_key_pem`, in the guarded session's SSL context, machines.vaults.outbound), or only
+the caller's address, in which case the store has no certificate. A CCP that requires a
+certificate and gets none or an unknown one refuses the handshake: unauthorized.
+CCP refuses `+ & % ;` and spaces in query values; so do we, before any call.
 """
 
 import json
@@ -66,8 +68,6 @@ class CyberArkConnection:
         problem = url_problem(self.ccp_url)
         if problem is not None:
             raise unreachable(WHAT, problem)
-        if not self.config.client_cert_pem:
-            raise VaultError(UNAUTHORIZED, f"{WHAT}: no client certificate is set.")
         url = f"{self.ccp_url}/{self.web_service}/api/Accounts"
         with guarded_session(self.config, WHAT) as session:
             response = session.get(

@@ -16,20 +16,24 @@ below are enforced once, here, whatever client builds the request:
   adapter ignores the `verify`, `cert` and `proxies` a library passes).
 - No retries, and no redirect to another scheme, host or port (refused as an answer).
 - One deadline for the whole operation (`config.timeout` seconds, every request of it
-  together, a login and a read for instance): each request gets the time left as its
-  connect and read timeouts, and a timer shuts the socket down at the deadline, so a
-  server trickling bytes cannot hold a worker.
+  together, a login and a read for instance): name resolution is waited for within it,
+  each request gets the time left as its connect and read timeouts, and a timer shuts the
+  socket down at the deadline, so a server trickling bytes cannot hold a worker.
 - At most MAX_BODY_BYTES of body, read as a stream; no compressed bodies.
 
-A refusal or a transport failure raises VaultError(VAULT_UNREACHABLE) with a message that
-names the store's kind and the host, never a secret, a header or anything the server sent.
+A refusal or a transport failure raises VaultError(VAULT_UNREACHABLE), or UNAUTHORIZED when
+the server refuses the client certificate in the handshake, with a message that names the
+store's kind and the host, never a secret, a header or anything the server sent.
 """
 
 import http.client
+import socket
 import ssl
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ResolveTimeout
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -56,11 +60,12 @@ CLIENT_CERTIFICATE_ALERTS = frozenset(
     }
 )
 URL_MAX_LENGTH = 2048
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vault-dns")
 
 
 def allowlist() -> set[tuple[str, int]]:
-    """CREDENTIAL_STORE_OUTBOUND_ALLOWLIST as (host, port) pairs; a malformed entry opens
-    nothing."""
+    """CREDENTIAL_STORE_OUTBOUND_ALLOWLIST as (host, port) pairs. A malformed entry opens
+    nothing (system check identity.E019 stops the server before it serves with one)."""
     pairs = (parse_host_port(entry) for entry in settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST)
     return {pair for pair in pairs if pair is not None}
 
@@ -150,20 +155,54 @@ def _cut(sock) -> None:
 
 
 class _Watched:
-    """A connection whose socket is shut down at the operation's deadline."""
+    """A connection made within the operation's deadline, name resolution included, whose
+    socket is shut down at the deadline."""
 
     deadline: float
 
     def _new_conn(self):
-        sock = super()._new_conn()
-        # A duplicate descriptor survives the TLS wrapping, which detaches `sock`.
-        self._twin = sock.dup()
-        self._watchdog = threading.Timer(
-            max(0.0, self.deadline - time.monotonic()), _cut, args=(self._twin,)
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise urllib3.exceptions.ConnectTimeoutError(self, "the deadline passed")
+        # getaddrinfo cannot be interrupted; waiting for it in a thread bounds it.
+        future = _resolver.submit(
+            socket.getaddrinfo, self._dns_host, self.port, 0, socket.SOCK_STREAM
         )
-        self._watchdog.daemon = True
-        self._watchdog.start()
-        return sock
+        try:
+            addresses = future.result(timeout=remaining)
+        except ResolveTimeout:
+            future.cancel()
+            raise urllib3.exceptions.ConnectTimeoutError(self, "resolving timed out") from None
+        except (OSError, UnicodeError) as error:
+            raise urllib3.exceptions.NameResolutionError(self.host, self, error) from None
+        failures = []
+        for family, kind, protocol, _, address in addresses:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock = socket.socket(family, kind, protocol)
+            sock.settimeout(remaining)
+            try:
+                sock.connect(address)
+            except TimeoutError as error:
+                sock.close()
+                raise urllib3.exceptions.ConnectTimeoutError(
+                    self, "connecting timed out"
+                ) from error
+            except OSError as error:
+                sock.close()
+                failures.append(str(error))
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A duplicate descriptor survives the TLS wrapping, which detaches `sock`.
+            self._twin = sock.dup()
+            self._watchdog = threading.Timer(
+                max(0.0, self.deadline - time.monotonic()), _cut, args=(self._twin,)
+            )
+            self._watchdog.daemon = True
+            self._watchdog.start()
+            return sock
+        raise urllib3.exceptions.NewConnectionError(self, "; ".join(failures) or "no address")
 
     def close(self):
         try:
