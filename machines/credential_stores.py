@@ -583,7 +583,16 @@ def credential_store_set_default(
     """Makes `store` the tenant's default for new robots' credentials."""
     if resource_type != RESOURCE_TYPE:
         raise _invalid("resourceType", f"The only resource type is {RESOURCE_TYPE}.")
-    store = CredentialStore.objects.select_for_update().select_related("tenant").get(pk=store.pk)
+    # Every store of the tenant locked, so that two concurrent calls take turns rather
+    # than meet at the one-default constraint.
+    stores = {
+        s.pk: s
+        for s in CredentialStore.objects.select_for_update()
+        .select_related("tenant")
+        .filter(tenant=store.tenant_id)
+        .order_by("pk")
+    }
+    store = stores[store.pk]
     if store.is_default:
         return store
     before = selectors.credential_store_default(tenant=store.tenant)

@@ -74,8 +74,11 @@ class RobotForm(InputForm):
         super().__init__(*args, **kwargs)
         choices = [("", "No machine"), *((m.pk, m.name) for m in machines)]
         self.fields["machineId"].widget.choices = choices
+        # Empty: a robot without a store keeps none until given a password, which goes
+        # to the tenant's default store.
         self.fields["credentialStoreId"].widget.choices = [
-            (s.pk, f"{s.name} ({s.get_type_display()})") for s in stores
+            ("", "None (a new password goes to the default store)"),
+            *((s.pk, f"{s.name} ({s.get_type_display()})") for s in stores),
         ]
 
 

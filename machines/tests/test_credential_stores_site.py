@@ -239,3 +239,25 @@ def test_a_robot_of_a_read_only_store_names_its_secret(admin, tenant, external_n
     robot = Robot.objects.get()
     assert (robot.credential_store, robot.external_name) == (store, external_name)
     assert external_name in text(admin.get(site(tenant, f"robots/{robot.pk}/")))
+
+
+def test_a_robot_without_a_store_keeps_none_until_given_a_password(admin, tenant):  # noqa: F811
+    # given: a robot whose store was deleted
+    robot = robot_create(tenant=tenant, name="Bot", username="u")
+    credential_stores.robot_credential_set(robot=robot, actor=TEST_ACTOR, store=None)
+    edit = site(tenant, f"robots/{robot.pk}/edit/")
+    assert '<option value="" selected>None' in text(admin.get(edit))
+
+    # when: saved as it is, then with a password
+    admin.post(edit, {"name": "Bot", "username": "u", "credentialStoreId": ""})
+    robot.refresh_from_db()
+    store_after_save = robot.credential_store
+    admin.post(
+        edit, {"name": "Bot", "username": "u", "credentialStoreId": "", "password": PASSWORD}
+    )
+
+    # then
+    assert store_after_save is None
+    robot.refresh_from_db()
+    assert robot.credential_store == credential_stores.credential_store_default(tenant=tenant)
+    assert credential_stores.robot_password_resolve(robot=robot, actor=TEST_ACTOR) == PASSWORD
