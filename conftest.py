@@ -6,8 +6,9 @@ from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
 # `identity_provider`: a real HTTPS identity provider on loopback; tests.logcheck: no
-# credentials in any test's logs.
-pytest_plugins = ["tests.idp", "tests.logcheck"]
+# credentials in any test's logs; the vault fakes (`fake_vault`, `fake_key_vault`,
+# `fake_ccp`, `moto_server`): tests/fakes.
+pytest_plugins = ["tests.idp", "tests.logcheck", "tests.fakes.fixtures"]
 
 
 @pytest.fixture(autouse=True)

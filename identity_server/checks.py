@@ -117,6 +117,17 @@ def check_production_safety(app_configs=None, **kwargs):
                 id="identity.E004",
             )
         )
+    malformed = [
+        e for e in settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST if parse_host_port(e) is None
+    ]
+    if malformed:
+        problems.append(
+            Error(
+                f"CREDENTIAL_STORE_OUTBOUND_ALLOWLIST has entries that are not host:port pairs: "
+                f"{', '.join(malformed)}.",
+                id="identity.E019",
+            )
+        )
     if settings.FEDERATION_CA_BUNDLE:
         try:
             # The same call federation/jwks.py makes before every fetch.

@@ -70,6 +70,14 @@ TENANT_SEARCH_PAGES = {
     "federated_credential": "federation.site_urls.search_result_url",
 }
 
+# What each new tenant starts with beyond its row (tenants.services.tenant_create): dotted
+# paths of `hook(*, tenant, actor)`, called in the tenant's transaction.
+TENANT_CREATED_HOOKS = ["machines.credential_stores.credential_store_database_create"]
+# Robot credential stores (SPEC §12): `host:port` pairs that may be reached over plain
+# HTTP or on a port other than 443 (machines.vaults), and the deadline of one vault call.
+CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = env_list("CREDENTIAL_STORE_OUTBOUND_ALLOWLIST", [])
+CREDENTIAL_STORE_TIMEOUT_SECONDS = env_int("CREDENTIAL_STORE_TIMEOUT_SECONDS", 5)
+
 INSTALLED_APPS = [
     "identity_server.apps.SuperuserAdminConfig",
     "django.contrib.auth",
@@ -275,6 +283,12 @@ LOGGING = {
             "handlers": ["json_lines"],
             "level": env_str("REQUEST_LOG_LEVEL", "INFO"),
             "propagate": False,
+        },
+        # The vault clients' libraries log requests, bodies included (a robot's password
+        # being written), at DEBUG: held at WARNING whatever LOG_LEVEL says.
+        **{
+            name: {"level": "WARNING"}
+            for name in ("botocore", "boto3", "hvac", "azure", "msal", "urllib3")
         },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
+from identity_server.encryption import fernet
 from identity_server.models import SigningKey
 
 ALGORITHM = "RS256"
@@ -71,19 +71,7 @@ _verifiers_loaded_at = 0.0
 
 def _fernet() -> MultiFernet:
     """Encrypts stored private keys; SECRET_KEY_FALLBACKS still decrypt after a rotation."""
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return MultiFernet(
-        [
-            Fernet(
-                base64.urlsafe_b64encode(
-                    salted_hmac(
-                        "identity_server.tokens.signing-key", "v1", secret=s, algorithm="sha256"
-                    ).digest()
-                )
-            )
-            for s in secrets
-        ]
-    )
+    return fernet("identity_server.tokens.signing-key")
 
 
 def _b64url_uint(value: int) -> str:

@@ -148,6 +148,42 @@ urlpatterns = [
         machines_api.DeleteInactiveSessionsView.as_view(),
         name="sessions-delete-inactive",
     ),
+    # Robot credential stores (SPEC §12) and their UiPath actions.
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/CredentialStores",
+        machines_api.CredentialStoreListView.as_view(),
+        name="credential-stores",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/CredentialStores\((?P<store_id>\d+)\)$",
+        machines_api.CredentialStoreDetailView.as_view(),
+        name="credential-store",
+    ),
+    path(
+        "<str:org>/<str:tenant>/orchestrator_/odata/CredentialStores/"
+        "UiPath.Server.Configuration.OData.GetAvailableCredentialStoreTypes()",
+        machines_api.CredentialStoreTypesView.as_view(),
+        name="credential-store-types",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/CredentialStores/"
+        r"UiPath\.Server\.Configuration\.OData\.GetDefaultStoreForResourceType"
+        r"\(resourceType='(?P<resource_type>[^'/]{1,64})'\)$",
+        machines_api.CredentialStoreDefaultView.as_view(),
+        name="credential-store-default",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/CredentialStores\((?P<store_id>\d+)\)/"
+        r"UiPath\.Server\.Configuration\.OData\.SetDefaultStoreForResourceType$",
+        machines_api.CredentialStoreSetDefaultView.as_view(),
+        name="credential-store-set-default",
+    ),
+    re_path(
+        r"^(?P<org>[^/]+)/(?P<tenant>[^/]+)/orchestrator_/odata/CredentialStores\((?P<store_id>\d+)\)/"
+        r"UiPath\.Server\.Configuration\.OData\.TestConnection$",
+        machines_api.CredentialStoreTestView.as_view(),
+        name="credential-store-test",
+    ),
     path(
         "<str:org>/<str:tenant>/orchestrator_/odata/Settings",
         machines_api.SettingListView.as_view(),

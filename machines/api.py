@@ -7,6 +7,12 @@
 - `…/odata/Robots` and `…/Robots({Id})`: unattended robots, OData CRUD.
 - `…/odata/Sessions` (read) and `POST …/odata/Sessions/UiPath.Server.Configuration.OData.
   DeleteInactiveUnattendedSessions` `{"sessionIds": [...]}`: all or nothing, 204.
+- `…/odata/CredentialStores` and `…/CredentialStores({Id})`: the tenant's robot credential
+  stores (SPEC §12, machines.credential_stores), OData CRUD (a delete of a store robots use
+  needs `?forceDelete=true`), with UiPath's actions `GetAvailableCredentialStoreTypes()`,
+  `GetDefaultStoreForResourceType(resourceType='RobotCredentials')`,
+  `({Id})/…SetDefaultStoreForResourceType` and ours, `({Id})/…TestConnection`. Secret
+  settings are write-only: no answer carries one.
 - `…/odata/Settings` and `GET/PUT …/odata/Settings('{key}')`: every known setting of the
   tenant with its effective value (the default when unset).
 - `…/odata/AuditLogs`: this tenant's audit events, newest first, read-only. Events of the
@@ -15,15 +21,16 @@
 - `…/api/Search?query=…&type=machine,robot&top=20`: tenants.search over this tenant.
 
 Each view names the scope of each method: `OR.Machines`, `OR.Robots` (robots and
-sessions), `OR.Settings`, `OR.Audit`, as `.Read` or `.Write`. Answers come in the order of
-identity_server.permissions: 401, then 404 for another organization or tenant, then 405,
-then 403; an id that is not this tenant's is the same 404 as a missing one. A 400 has
-UiPath's body (tenants.odata.exception_handler).
+sessions), `OR.Settings` (settings and credential stores), `OR.Audit`, as `.Read` or
+`.Write`. Answers come in the order of identity_server.permissions: 401, then 404 for
+another organization or tenant, then 405, then 403; an id that is not this tenant's is
+the same 404 as a missing one. A 400 has UiPath's body (tenants.odata.exception_handler).
 """
 
 from django.http import Http404
 from django.urls import reverse
 from rest_framework import permissions, status
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 
 from identity_server import selectors as identity_selectors
@@ -31,7 +38,8 @@ from identity_server import serializers as identity_serializers
 from identity_server.permissions import OrchestratorAPIView
 from identity_server.scopes import CATALOGUE, scope_satisfied
 from identity_server.services import client_secret_create, client_secret_delete
-from machines import selectors, serializers, services
+from machines import credential_stores, selectors, serializers, services
+from machines.vaults import VaultError
 from tenants import odata
 from tenants.models import SETTING_DEFINITIONS
 from tenants.search import DEFAULT_LIMIT, tenant_search
@@ -280,6 +288,194 @@ class DeleteInactiveSessionsView(OrchestratorAPIView):
             tenant=self.tenant, session_ids=session_ids, actor=Actor.from_request(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- credential stores --------------------------------------------------------------------
+
+SETTINGS_READ, SETTINGS_WRITE = "OR.Settings.Read", "OR.Settings.Write"
+CREDENTIAL_STORE_PROPERTIES = {"Id": "id", "Name": "name", "Type": "type"}
+# What TestConnection answers for a robot, by the reason code of its resolution.
+CREDENTIAL_RESULTS = {"secret_not_found": "NotFound", "unauthorized": "Unauthorized"}
+CREDENTIAL_RESULTS["bad_format"] = "BadFormat"
+
+
+def _store_entity(request, store, *, default_id: int) -> dict:
+    return odata.odata_entity(
+        request,
+        entity_set="CredentialStores",
+        value=serializers.credential_store_json(store, default_id=default_id),
+    )
+
+
+def _vault_refusal(error: VaultError) -> ValidationError:
+    # A vault down, slow or refusing us is the admin's to fix: a 400 naming the store.
+    return ValidationError([ErrorDetail(error.message, code=error.reason)])
+
+
+class CredentialStoreListView(OrchestratorAPIView):
+    """GET (OData list) and POST `…/odata/CredentialStores`."""
+
+    required_scopes = {"get": SETTINGS_READ, "post": SETTINGS_WRITE}
+    error_fields = serializers.CredentialStoreInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant):
+        default_id = credential_stores.credential_store_default(tenant=self.tenant).pk
+        query = odata.odata_query(request.query_params, fields=CREDENTIAL_STORE_PROPERTIES)
+        stores = selectors.credential_store_list(tenant=self.tenant)
+        count, page = odata.odata_page(stores, query)
+        value = [serializers.credential_store_json(s, default_id=default_id) for s in page]
+        return Response(
+            odata.odata_collection(request, entity_set="CredentialStores", count=count, value=value)
+        )
+
+    def post(self, request, org, tenant):
+        data = serializers.credential_store_input(request.data)
+        store = credential_stores.credential_store_create(
+            tenant=self.tenant,
+            actor=Actor.from_request(request),
+            name=data["name"],
+            type=data.get("type", ""),
+            configuration=data["configuration"],
+        )
+        location = reverse(
+            "credential-store", kwargs={"org": org, "tenant": tenant, "store_id": store.pk}
+        )
+        default_id = credential_stores.credential_store_default(tenant=self.tenant).pk
+        return Response(
+            _store_entity(request, store, default_id=default_id),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
+
+
+class CredentialStoreDetailView(OrchestratorAPIView):
+    """GET, PUT and PATCH (a secret setting left out keeps its value; the type stays) and
+    DELETE (`?forceDelete=true` when robots use the store) `…/CredentialStores({Id})`."""
+
+    required_scopes = {
+        "get": SETTINGS_READ,
+        "put": SETTINGS_WRITE,
+        "patch": SETTINGS_WRITE,
+        "delete": SETTINGS_WRITE,
+    }
+    error_fields = serializers.CredentialStoreInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant, store_id):
+        return self._entity(request, self._store(store_id))
+
+    def put(self, request, org, tenant, store_id):
+        return self._update(request, store_id, partial=False)
+
+    def patch(self, request, org, tenant, store_id):
+        return self._update(request, store_id, partial=True)
+
+    def delete(self, request, org, tenant, store_id):
+        force = request.query_params.get("forceDelete", "false").lower()
+        if force not in {"true", "false"}:
+            raise ValidationError({"forceDelete": ["Must be true or false."]})
+        credential_stores.credential_store_delete(
+            store=self._store(store_id), actor=Actor.from_request(request), force=force == "true"
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _store(self, store_id):
+        return selectors.credential_store_get(tenant=self.tenant, store_id=int(store_id))
+
+    def _update(self, request, store_id, *, partial: bool):
+        store = self._store(store_id)
+        data = serializers.credential_store_input(request.data, partial=partial)
+        store = credential_stores.credential_store_update(
+            store=store,
+            actor=Actor.from_request(request),
+            name=data.get("name"),
+            type=data.get("type"),
+            configuration=data["configuration"],
+        )
+        return self._entity(request, store)
+
+    def _entity(self, request, store):
+        default_id = credential_stores.credential_store_default(tenant=self.tenant).pk
+        return Response(_store_entity(request, store, default_id=default_id))
+
+
+class CredentialStoreTypesView(OrchestratorAPIView):
+    """GET `…/CredentialStores/UiPath.Server.Configuration.OData.
+    GetAvailableCredentialStoreTypes()`: the type names a store may be created with."""
+
+    required_scopes = {"get": SETTINGS_READ}
+
+    def get(self, request, org, tenant):
+        return Response({"value": list(credential_stores.KINDS)})
+
+
+class CredentialStoreDefaultView(OrchestratorAPIView):
+    """GET `…/CredentialStores/UiPath.Server.Configuration.OData.
+    GetDefaultStoreForResourceType(resourceType='RobotCredentials')`: the default store's
+    Id as `value`."""
+
+    required_scopes = {"get": SETTINGS_READ}
+    error_fields = serializers.CredentialStoreInput.ERROR_FIELDS
+
+    def get(self, request, org, tenant, resource_type):
+        if resource_type != credential_stores.RESOURCE_TYPE:
+            raise ValidationError(
+                {"resourceType": [f"The only resource type is {credential_stores.RESOURCE_TYPE}."]}
+            )
+        store = credential_stores.credential_store_default(tenant=self.tenant)
+        return Response({"value": store.pk})
+
+
+class CredentialStoreSetDefaultView(OrchestratorAPIView):
+    """POST `…/CredentialStores({Id})/UiPath.Server.Configuration.OData.
+    SetDefaultStoreForResourceType` `{"resourceType": "RobotCredentials"}`: 204."""
+
+    required_scopes = {"post": SETTINGS_WRITE}
+    error_fields = serializers.CredentialStoreInput.ERROR_FIELDS
+
+    def post(self, request, org, tenant, store_id):
+        store = selectors.credential_store_get(tenant=self.tenant, store_id=int(store_id))
+        credential_stores.credential_store_set_default(
+            store=store,
+            actor=Actor.from_request(request),
+            resource_type=serializers.resource_type_input(request.data),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CredentialStoreTestView(OrchestratorAPIView):
+    """POST `…/CredentialStores({Id})/UiPath.Server.Configuration.OData.TestConnection`
+    `{"robotId": 7}` (optional): authenticates to the vault and, for a robot of this
+    store, says whether its password is Found, NotFound, Unauthorized or BadFormat, never
+    the value. A vault that cannot be reached or refuses our credentials is a 400 naming
+    the store. Audited (`credential_store.test`, and `credential.resolve` for a robot)."""
+
+    required_scopes = {"post": SETTINGS_WRITE}
+    error_fields = serializers.CredentialStoreInput.ERROR_FIELDS
+
+    def post(self, request, org, tenant, store_id):
+        store = selectors.credential_store_get(tenant=self.tenant, store_id=int(store_id))
+        robot_id = serializers.connection_test_input(request.data)
+        robot = None
+        if robot_id is not None:
+            robot = selectors.robot_list(tenant=self.tenant).filter(pk=robot_id).first()
+            if robot is None or robot.credential_store_id != store.pk:
+                raise ValidationError({"robotId": ["Unknown robot, or not a robot of this store."]})
+        actor = Actor.from_request(request)
+        try:
+            credential_stores.credential_store_test(store=store, actor=actor)
+        except VaultError as error:
+            raise _vault_refusal(error) from None
+        answer = {"Id": store.pk, "Name": store.name, "Connected": True}
+        if robot is not None:
+            answer["Robot"] = {"Id": robot.pk, "Name": robot.name, "Credential": "Found"}
+            try:
+                credential_stores.robot_password_resolve(robot=robot, actor=actor)
+            except VaultError as error:
+                if error.reason not in CREDENTIAL_RESULTS:
+                    raise _vault_refusal(error) from None
+                answer["Robot"]["Credential"] = CREDENTIAL_RESULTS[error.reason]
+                answer["Robot"]["Message"] = error.message
+        return Response(answer)
 
 
 # --- settings -----------------------------------------------------------------------------

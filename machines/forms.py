@@ -11,6 +11,7 @@ description or machine is sent as null (`empty_value=None`), which clears it.
 from django import forms
 
 from identity_server.site import TokenQuotaFields
+from machines.credential_stores import KINDS, MAX_PASSWORD_LENGTH
 from machines.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Machine, Robot
 from tenants.site import InputForm
 
@@ -45,8 +46,78 @@ class RobotForm(InputForm):
         help_text="The machine whose client ID and secret the robot signs in with.",
     )
     description = _description()
+    credentialStoreId = forms.CharField(
+        label="Credential store",
+        required=False,
+        widget=forms.Select,
+        help_text="Where the robot's Windows password is kept.",
+    )
+    # Write-only: never rendered back (render_value=False); left empty, it stays as it is.
+    password = forms.CharField(
+        required=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="For a read-write store: written to it, never shown again. Leave empty to "
+        "keep the current one.",
+    )
+    externalName = forms.CharField(
+        label="External name",
+        required=False,
+        empty_value=None,
+        max_length=Robot._meta.get_field("external_name").max_length,
+        help_text="For a read-only store: the name of the secret in the vault.",
+    )
+    credentialType = forms.ChoiceField(
+        label="Credential type", required=False, choices=Robot.CredentialType.choices
+    )
 
-    def __init__(self, *args, machines, **kwargs):
+    def __init__(self, *args, machines, stores, **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "No machine"), *((m.pk, m.name) for m in machines)]
         self.fields["machineId"].widget.choices = choices
+        # Empty: a robot without a store keeps none until given a password, which goes
+        # to the tenant's default store.
+        self.fields["credentialStoreId"].widget.choices = [
+            ("", "None (a new password goes to the default store)"),
+            *((s.pk, f"{s.name} ({s.get_type_display()})") for s in stores),
+        ]
+
+
+class CredentialStoreForm(InputForm):
+    """A store's name and the settings of its kind (machines.credential_stores.KINDS), each
+    under its API name. Secret settings are password inputs never filled back: left empty,
+    they keep their value."""
+
+    name = forms.CharField(max_length=NAME_MAX_LENGTH)
+
+    def __init__(self, *args, type: str, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        for setting in KINDS[type].settings:
+            keep = setting.secret and editing
+            help_text = "Leave empty to keep the current value." if keep else ""
+            if setting.default:
+                help_text = f"Default: {setting.default}. {help_text}".strip()
+            if setting.secret:
+                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+            elif setting.pem:
+                widget = forms.Textarea(attrs={"rows": 4})
+            elif setting.choices:
+                widget = forms.Select(choices=[(c, c) for c in setting.choices])
+            else:
+                widget = forms.TextInput
+            self.fields[setting.name] = forms.CharField(
+                label=setting.label,
+                required=setting.required and not (setting.secret and editing),
+                # A non-secret setting emptied is cleared; a secret left empty is kept.
+                empty_value="" if setting.secret else None,
+                strip=not setting.pem,
+                widget=widget,
+                help_text=help_text,
+            )
+
+    def api_body(self, type: str) -> dict:
+        """The submitted values as the CredentialStores API takes them."""
+        values = dict(self.cleaned_data)
+        name = values.pop("name", "")
+        return {"Name": name, "Type": type, "AdditionalConfiguration": values}

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from identity_server.models import OAuthClient
 from identity_server.scopes import ROBOT_SCOPE
-from machines.models import Machine, Robot, Session
+from machines.models import CredentialStore, Machine, Robot, Session
 from tenants.models import Tenant
 from tenants.search import SearchResult, name_contains
 from tenants.selectors import setting_values
@@ -75,7 +75,7 @@ def machine_for_robot_token(*, principal, org_slug: str, tenant_name: str) -> Ma
 
 
 def robot_list(*, tenant: Tenant) -> QuerySet[Robot]:
-    return Robot.objects.filter(tenant=tenant).select_related("machine")
+    return Robot.objects.filter(tenant=tenant).select_related("machine", "credential_store")
 
 
 def robot_list_named(*, tenant: Tenant, text: str = "") -> QuerySet[Robot]:
@@ -86,6 +86,23 @@ def robot_list_named(*, tenant: Tenant, text: str = "") -> QuerySet[Robot]:
 
 def robot_get(*, tenant: Tenant, robot_id: int) -> Robot:
     return _one(robot_list(tenant=tenant), robot_id)
+
+
+# --- credential stores --------------------------------------------------------------------
+
+
+def credential_store_list(*, tenant: Tenant) -> QuerySet[CredentialStore]:
+    return CredentialStore.objects.filter(tenant=tenant)
+
+
+def credential_store_get(*, tenant: Tenant, store_id: int) -> CredentialStore:
+    return _one(credential_store_list(tenant=tenant), store_id)
+
+
+def credential_store_default(*, tenant: Tenant) -> CredentialStore | None:
+    """The store set as default for robots' credentials, if one is (else the database
+    store is: machines.credential_stores.credential_store_default)."""
+    return credential_store_list(tenant=tenant).filter(is_default=True).first()
 
 
 # --- sessions ---------------------------------------------------------------------------

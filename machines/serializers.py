@@ -6,6 +6,8 @@ shape of identity_server.serializers. Field checks (lengths, choices, uniqueness
 to the services; these only check JSON types.
 """
 
+import json
+
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -16,8 +18,8 @@ from identity_server.serializers import (
     quota_input,
     quota_json,
 )
-from machines import selectors
-from machines.models import Machine, Robot, Session
+from machines import credential_stores, selectors
+from machines.models import CredentialStore, Machine, Robot, Session
 from machines.services import MAX_SESSIONS_DELETED
 from tenants.models import SETTING_DEFINITIONS, AuditEvent, Tenant
 
@@ -72,14 +74,41 @@ class RobotInput(serializers.Serializer):
     )
     username = serializers.CharField()
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    # Write-only: never in an answer (robot_json says only HasCredential).
+    password = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=credential_stores.MAX_PASSWORD_LENGTH,
+    )
+    credentialStoreId = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+    credentialType = serializers.ChoiceField(choices=Robot.CredentialType.values, required=False)
+    externalName = serializers.CharField(required=False, allow_blank=True, allow_null=True)
 
-    FIELDS = ("name", "machineId", "username", "description")
+    FIELDS = (
+        "name",
+        "machineId",
+        "username",
+        "description",
+        "password",
+        "credentialStoreId",
+        "credentialType",
+        "externalName",
+    )
     ERROR_FIELDS = {
         "name": "Name",
         "machineId": "MachineId",
         "machine": "MachineId",
         "username": "Username",
         "description": "Description",
+        "password": "Password",
+        "credentialStoreId": "CredentialStoreId",
+        "credentialType": "CredentialType",
+        "credential_type": "CredentialType",
+        "externalName": "ExternalName",
     }
 
 
@@ -96,6 +125,22 @@ def robot_input(data, *, tenant: Tenant, partial: bool = False) -> dict:
             data["machine"] = selectors.machine_list(tenant=tenant).filter(pk=machine_id).first()
             if data["machine"] is None:
                 raise serializers.ValidationError({"machineId": "Unknown machine."})
+    if "credentialStoreId" in data:
+        store_id = data.pop("credentialStoreId")
+        data["credential_store"] = None
+        if store_id is not None:
+            stores = selectors.credential_store_list(tenant=tenant)
+            data["credential_store"] = stores.filter(pk=store_id).first()
+            if data["credential_store"] is None:
+                raise serializers.ValidationError(
+                    {"credentialStoreId": "Unknown credential store."}
+                )
+    if "credentialType" in data:
+        data["credential_type"] = data.pop("credentialType")
+    if "externalName" in data:
+        data["external_name"] = data.pop("externalName") or ""
+    if not data.get("password"):  # null or empty: the password stays as it is
+        data.pop("password", None)
     return data
 
 
@@ -109,7 +154,95 @@ def robot_json(robot: Robot) -> dict:
         "Username": robot.username,
         "Description": robot.description,
         "Type": "Unattended",
+        "CredentialStoreId": robot.credential_store_id,
+        "CredentialType": robot.credential_type,
+        "ExternalName": robot.external_name,
+        "HasCredential": credential_stores.robot_has_credential(robot),
     }
+
+
+# --- credential stores --------------------------------------------------------------------
+
+
+class CredentialStoreInput(serializers.Serializer):
+    name = serializers.CharField(max_length=128)
+    type = serializers.CharField(required=False)
+    # An object, or UiPath's JSON text of one: settings by their API names, secrets included.
+    additionalConfiguration = serializers.JSONField(required=False, allow_null=True)
+
+    FIELDS = ("name", "type", "additionalConfiguration")
+    ERROR_FIELDS = {
+        "name": "Name",
+        "type": "Type",
+        "additionalConfiguration": "AdditionalConfiguration",
+        "forceDelete": "forceDelete",
+        "resourceType": "resourceType",
+        "robotId": "RobotId",
+        "id": "Id",
+    }
+
+
+def credential_store_input(data, *, partial: bool = False) -> dict:
+    serializer = CredentialStoreInput(
+        data=fields_any_case(data, CredentialStoreInput.FIELDS), partial=partial
+    )
+    serializer.is_valid(raise_exception=True)
+    data = dict(serializer.validated_data)
+    configuration = data.pop("additionalConfiguration", None)
+    if isinstance(configuration, str) and configuration.strip():
+        try:
+            configuration = json.loads(configuration)
+        except ValueError:
+            configuration = None
+            raise serializers.ValidationError(
+                {"additionalConfiguration": "Must be a JSON object, or its text."}
+            ) from None
+    if configuration not in (None, "") and not isinstance(configuration, dict):
+        raise serializers.ValidationError(
+            {"additionalConfiguration": "Must be a JSON object, or its text."}
+        )
+    data["configuration"] = configuration or {}
+    return data
+
+
+def credential_store_json(store: CredentialStore, *, default_id: int | None) -> dict:
+    """A store as the API shows it: never a secret setting's value, only the names of
+    those set (`SecretsSet`)."""
+    return {
+        "Id": store.pk,
+        "Name": store.name,
+        "Type": store.type,
+        "IsReadOnly": credential_stores.store_is_read_only(store),
+        "IsDefault": store.pk == default_id,
+        "AdditionalConfiguration": credential_stores.store_configuration(store),
+        "SecretsSet": credential_stores.store_secrets_set(store),
+    }
+
+
+class ConnectionTestInput(serializers.Serializer):
+    robotId = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+
+    FIELDS = ("robotId",)
+
+
+def connection_test_input(data) -> int | None:
+    serializer = ConnectionTestInput(data=fields_any_case(data or {}, ConnectionTestInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("robotId")
+
+
+class ResourceTypeInput(serializers.Serializer):
+    resourceType = serializers.CharField(required=False)
+
+    FIELDS = ("resourceType",)
+
+
+def resource_type_input(data) -> str:
+    serializer = ResourceTypeInput(data=fields_any_case(data or {}, ResourceTypeInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("resourceType", credential_stores.RESOURCE_TYPE)
 
 
 # --- sessions -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from django.utils import timezone
 from identity_server.models import OAuthClient
 from identity_server.scopes import ROBOT_SCOPE
 from identity_server.services import QUOTA_FIELDS, client_create, client_delete, client_update
-from machines import selectors
+from machines import credential_stores, selectors
 from machines.models import Machine, Robot, Session
 from tenants.models import Tenant
 from tenants.services import (
@@ -34,7 +34,10 @@ from tenants.services import (
 )
 
 EDITABLE_FIELDS = ("name", "description", "type")
-ROBOT_EDITABLE_FIELDS = ("name", "machine", "username", "description")
+ROBOT_EDITABLE_FIELDS = ("name", "machine", "username", "description", "credential_type")
+# What robot_credential_set (machines.credential_stores) handles: the store, the password
+# (write-only) and the name of a read-only store's secret.
+ROBOT_CREDENTIAL_FIELDS = ("credential_store", "password", "external_name")
 # Sessions one DeleteInactiveUnattendedSessions call may name.
 MAX_SESSIONS_DELETED = 1000
 
@@ -164,7 +167,14 @@ def robot_create(
     actor: Actor,
     machine: Machine | None = None,
     description: str = "",
+    credential_type: str = Robot.CredentialType.DEFAULT,
+    **credential,
 ) -> Robot:
+    """A robot; `credential` (ROBOT_CREDENTIAL_FIELDS) as robot_credential_set takes it,
+    its store the tenant's default when none is named."""
+    unknown = set(credential) - set(ROBOT_CREDENTIAL_FIELDS)
+    if unknown:
+        raise TypeError(f"robot_create: unknown fields {sorted(unknown)}")
     _check_machine(tenant, machine)
     robot = Robot(
         tenant=tenant,
@@ -172,9 +182,16 @@ def robot_create(
         username=username,
         machine=machine,
         description=description or "",
+        credential_type=credential_type,
     )
-    _validate(robot, exclude=["tenant", "machine"])
+    _validate(robot, exclude=["tenant", "machine", "credential_store"])
     _save(robot)
+    if "credential_store" not in credential:
+        credential["credential_store"] = credential_stores.credential_store_default(tenant=tenant)
+    credential["store"] = credential.pop("credential_store")
+    credential_details = credential_stores.robot_credential_set(
+        robot=robot, actor=actor, **credential
+    )
     audit_record(
         action="robot.create",
         actor=actor,
@@ -185,6 +202,8 @@ def robot_create(
             "username": robot.username,
             "machine_id": robot.machine_id,
             "description": robot.description,
+            "credential_type": robot.credential_type,
+            **credential_details,
         },
     )
     return robot
@@ -194,10 +213,18 @@ def robot_create(
 def robot_update(*, robot: Robot, actor: Actor, **changes) -> Robot:
     """Changes `name`, `machine` (of the robot's tenant, or None), `username` or
     `description`. Saving the values the robot already has changes and audits nothing."""
-    unknown = set(changes) - set(ROBOT_EDITABLE_FIELDS)
+    unknown = set(changes) - set(ROBOT_EDITABLE_FIELDS) - set(ROBOT_CREDENTIAL_FIELDS)
     if unknown:
         raise TypeError(f"robot_update: unknown fields {sorted(unknown)}")
-    robot = Robot.objects.select_for_update().select_related("tenant").get(pk=robot.pk)
+    credential = {k: changes.pop(k) for k in ROBOT_CREDENTIAL_FIELDS if k in changes}
+    if "credential_store" in credential:
+        credential["store"] = credential.pop("credential_store")
+    robot = (
+        # Only the robot's row is locked: its store is a nullable (outer) join.
+        Robot.objects.select_for_update(of=("self",))
+        .select_related("tenant", "credential_store")
+        .get(pk=robot.pk)
+    )
     if "machine" in changes:
         machine = changes.pop("machine")
         _check_machine(robot.tenant, machine)
@@ -205,10 +232,13 @@ def robot_update(*, robot: Robot, actor: Actor, **changes) -> Robot:
     if "description" in changes:
         changes["description"] = changes["description"] or ""
     diff = apply_changes(robot, changes)
+    if diff:
+        _validate(robot, exclude=["tenant", "machine", "credential_store"])
+        _save(robot, update_fields=[*diff, "updated_at"])
+    if credential:
+        diff.update(credential_stores.robot_credential_set(robot=robot, actor=actor, **credential))
     if not diff:
         return robot
-    _validate(robot, exclude=["tenant", "machine"])
-    _save(robot, update_fields=[*diff, "updated_at"])
     audit_record(
         action="robot.update", actor=actor, tenant=robot.tenant, target=robot, details=diff
     )
@@ -217,7 +247,9 @@ def robot_update(*, robot: Robot, actor: Actor, **changes) -> Robot:
 
 @transaction.atomic
 def robot_delete(*, robot: Robot, actor: Actor) -> None:
-    """Deletes the robot; its sessions stay, without a robot, until deleted as inactive."""
+    """Deletes the robot and the password written for it (best effort: a vault that fails
+    keeps it, audited); its sessions stay, without a robot, until deleted as inactive."""
+    credential_stores.robot_credential_delete(robot=robot, actor=actor)
     audit_record(
         action="robot.delete",
         actor=actor,

@@ -1,5 +1,5 @@
-"""The admin site's pages of the machines app (machines, robots, sessions): see
-tenants/site_urls.py for the layout and naming of the site's URLs."""
+"""The admin site's pages of the machines app (machines, robots, sessions, credential
+stores): see tenants/site_urls.py for the layout and naming of the site's URLs."""
 
 from django.urls import path, reverse
 
@@ -29,6 +29,37 @@ tenant_pages = [
     path("robots/<int:robot_id>/edit/", views.robot_edit, name="tenant-robots-edit"),
     path("robots/<int:robot_id>/delete/", views.robot_delete, name="tenant-robots-delete"),
     path("sessions/", views.session_list, name="tenant-sessions"),
+    path("credential-stores/", views.credential_store_list, name="tenant-credential-stores"),
+    path(
+        "credential-stores/new/",
+        views.credential_store_create,
+        name="tenant-credential-stores-create",
+    ),
+    path(
+        "credential-stores/<int:store_id>/",
+        views.credential_store_detail,
+        name="tenant-credential-stores-detail",
+    ),
+    path(
+        "credential-stores/<int:store_id>/edit/",
+        views.credential_store_edit,
+        name="tenant-credential-stores-edit",
+    ),
+    path(
+        "credential-stores/<int:store_id>/test/",
+        views.credential_store_test,
+        name="tenant-credential-stores-test",
+    ),
+    path(
+        "credential-stores/<int:store_id>/default/",
+        views.credential_store_set_default,
+        name="tenant-credential-stores-default",
+    ),
+    path(
+        "credential-stores/<int:store_id>/delete/",
+        views.credential_store_delete,
+        name="tenant-credential-stores-delete",
+    ),
 ]
 
 # The page of each search result type of this app.

@@ -1,5 +1,5 @@
 """The admin site's pages of the machines app: machines and their client secrets, robots,
-unattended sessions.
+unattended sessions, the tenant's credential stores.
 
 Thin, like the API views beside them: tenants.access.site_page resolves the tenant for the
 signed-in user (members read, administrators write); selectors read; every write goes
@@ -10,6 +10,7 @@ alike. A machine's client secrets are identity_server.site's, as an application'
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -25,9 +26,10 @@ from identity_server.site import (
     client_secrets_context,
     connect_panel,
 )
-from machines import selectors, serializers, services
-from machines.forms import MachineForm, RobotForm
-from machines.models import Machine
+from machines import credential_stores, selectors, serializers, services
+from machines.forms import CredentialStoreForm, MachineForm, RobotForm
+from machines.models import CredentialStore, Machine
+from machines.vaults import VaultError
 from tenants.access import site_page
 from tenants.services import Actor
 from tenants.site import (
@@ -244,21 +246,25 @@ def machine_secret_delete(request, access, machine_id, secret_id):
 def robot_list(request, access):
     text = request.GET.get("q", "").strip()
     robots = selectors.robot_list_named(tenant=access.tenant, text=text)
-    return render(
-        request, "machines/robot_list.html", {"page": paginate(request, robots), "q": text}
-    )
+    page = paginate(request, robots)
+    rows = [(robot, credential_stores.robot_has_credential(robot)) for robot in page]
+    return render(request, "machines/robot_list.html", {"page": page, "rows": rows, "q": text})
 
 
 def _robot_form(request, access, **options) -> RobotForm:
     machines = selectors.machine_list_named(tenant=access.tenant)
-    return RobotForm(form_data(request), machines=machines, **options)
+    credential_stores.credential_store_database(tenant=access.tenant)
+    stores = selectors.credential_store_list(tenant=access.tenant).order_by("pk")
+    return RobotForm(form_data(request), machines=machines, stores=stores, **options)
 
 
 @site_page(admin_only=True)
 def robot_create(request, access):
+    default = credential_stores.credential_store_default(tenant=access.tenant)
+    initial = {"credentialStoreId": default.pk, "credentialType": "Default"}
     return _form_page(
         request,
-        _robot_form(request, access),
+        _robot_form(request, access, initial=initial),
         lambda values: services.robot_create(
             tenant=access.tenant,
             actor=Actor.from_request(request),
@@ -278,7 +284,11 @@ def robot_detail(request, access, robot_id):
     return render(
         request,
         "machines/robot_detail.html",
-        {"robot": robot, "delete_question": _robot_question(robot)},
+        {
+            "robot": robot,
+            "has_credential": credential_stores.robot_has_credential(robot),
+            "delete_question": _robot_question(robot),
+        },
     )
 
 
@@ -291,6 +301,9 @@ def robot_edit(request, access, robot_id):
         "username": robot.username,
         "machineId": robot.machine_id,
         "description": robot.description,
+        "credentialStoreId": robot.credential_store_id,
+        "externalName": robot.external_name,
+        "credentialType": robot.credential_type,
     }
     return _form_page(
         request,
@@ -319,6 +332,172 @@ def robot_delete(request, access, robot_id):
         done=f"Robot “{robot.name}” deleted.",
         next_url=_url(access, "tenant-robots"),
     )
+
+
+# --- credential stores --------------------------------------------------------------------
+
+
+def _store_question(store, robots: int) -> str:
+    question = f"Delete the credential store “{store.name}”?"
+    if robots:
+        question += (
+            f" {robots} robot(s) use it: they are left without a credential, and the "
+            "passwords written to it for them are deleted."
+        )
+    return question
+
+
+@site_page
+@require_safe
+def credential_store_list(request, access):
+    default = credential_stores.credential_store_default(tenant=access.tenant)
+    stores = selectors.credential_store_list(tenant=access.tenant).annotate(
+        robot_count=Count("robots")
+    )
+    rows = [
+        (store, credential_stores.store_is_read_only(store), store.pk == default.pk)
+        for store in stores.order_by("pk")
+    ]
+    return render(request, "machines/credential_store_list.html", {"rows": rows})
+
+
+@site_page(admin_only=True)
+def credential_store_create(request, access):
+    """GET without `?type=`: the kinds to choose from; with it, the kind's form."""
+    type = request.GET.get("type", "")
+    if type not in credential_stores.KINDS or type == CredentialStore.Type.DATABASE:
+        kinds = [
+            (kind, CredentialStore.Type(kind).label)
+            for kind in credential_stores.KINDS
+            if kind != CredentialStore.Type.DATABASE
+        ]
+        return render(request, "machines/credential_store_types.html", {"kinds": kinds})
+    form = CredentialStoreForm(form_data(request), type=type)
+
+    def create(values):
+        data = serializers.credential_store_input(form.api_body(type))
+        return credential_stores.credential_store_create(
+            tenant=access.tenant,
+            actor=Actor.from_request(request),
+            name=data["name"],
+            type=type,
+            configuration=data["configuration"],
+        )
+
+    return _form_page(
+        request,
+        form,
+        create,
+        done=lambda store: (
+            f"Credential store “{store.name}” created. Test its connection now.",
+            _url(access, "tenant-credential-stores-detail", store.pk),
+        ),
+        title=f"New {CredentialStore.Type(type).label} store",
+        submit="Create store",
+        crumbs=[("Credential stores", _url(access, "tenant-credential-stores"))],
+    )
+
+
+@site_page
+@require_safe
+def credential_store_detail(request, access, store_id):
+    store = selectors.credential_store_get(tenant=access.tenant, store_id=store_id)
+    default = credential_stores.credential_store_default(tenant=access.tenant)
+    robots = store.robots.count()
+    labels = {s.name: s.label for s in credential_stores.KINDS[store.type].settings}
+    settings_shown = [
+        (labels[name], value)
+        for name, value in credential_stores.store_configuration(store).items()
+    ]
+    return render(
+        request,
+        "machines/credential_store_detail.html",
+        {
+            "store": store,
+            "read_only": credential_stores.store_is_read_only(store),
+            "is_default": store.pk == default.pk,
+            "robot_count": robots,
+            "settings_shown": settings_shown,
+            "secrets_set": [labels[n] for n in credential_stores.store_secrets_set(store)],
+            "delete_question": _store_question(store, robots),
+        },
+    )
+
+
+@site_page(admin_only=True)
+def credential_store_edit(request, access, store_id):
+    store = selectors.credential_store_get(tenant=access.tenant, store_id=store_id)
+    detail_url = _url(access, "tenant-credential-stores-detail", store.pk)
+    initial = {"name": store.name, **credential_stores.store_configuration(store)}
+    form = CredentialStoreForm(form_data(request), type=store.type, editing=True, initial=initial)
+
+    def update(values):
+        data = serializers.credential_store_input(form.api_body(store.type))
+        return credential_stores.credential_store_update(
+            store=store,
+            actor=Actor.from_request(request),
+            name=data["name"],
+            configuration=data["configuration"],
+        )
+
+    return _form_page(
+        request,
+        form,
+        update,
+        done=lambda updated: (f"Credential store “{updated.name}” saved.", detail_url),
+        title=f"Edit {store.name}",
+        submit="Save",
+        crumbs=[
+            ("Credential stores", _url(access, "tenant-credential-stores")),
+            (store.name, detail_url),
+        ],
+    )
+
+
+@site_page
+@require_POST
+def credential_store_test(request, access, store_id):
+    """Authenticates to the vault; the outcome as a flash message (never a value)."""
+    store = selectors.credential_store_get(tenant=access.tenant, store_id=store_id)
+    try:
+        credential_stores.credential_store_test(store=store, actor=Actor.from_request(request))
+    except VaultError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Connected to the credential store “{store.name}”.")
+    return redirect(_url(access, "tenant-credential-stores-detail", store.pk))
+
+
+@site_page
+@require_POST
+def credential_store_set_default(request, access, store_id):
+    store = selectors.credential_store_get(tenant=access.tenant, store_id=store_id)
+    credential_stores.credential_store_set_default(store=store, actor=Actor.from_request(request))
+    messages.success(request, f"New robots' credentials now go to “{store.name}”.")
+    return redirect(_url(access, "tenant-credential-stores-detail", store.pk))
+
+
+@site_page
+@require_POST
+def credential_store_delete(request, access, store_id):
+    """The confirmation says what becomes of the robots using the store; confirming it is
+    the API's forceDelete."""
+    store = selectors.credential_store_get(tenant=access.tenant, store_id=store_id)
+    detail_url = _url(access, "tenant-credential-stores-detail", store.pk)
+    try:
+        return confirmed_delete(
+            request,
+            question=_store_question(store, store.robots.count()),
+            cancel_url=detail_url,
+            delete=lambda actor: credential_stores.credential_store_delete(
+                store=store, actor=actor, force=True
+            ),
+            done=f"Credential store “{store.name}” deleted.",
+            next_url=_url(access, "tenant-credential-stores"),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(detail_url)
 
 
 # --- sessions -----------------------------------------------------------------------------

@@ -6,10 +6,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.module_loading import import_string
 from rest_framework.throttling import BaseThrottle
 
 from tenants.models import (
@@ -305,6 +307,10 @@ def tenant_create(*, organization: Organization, name: str, actor: Actor) -> Ten
     audit_record(
         action="tenant.create", actor=actor, tenant=tenant, target=tenant, details={"name": name}
     )
+    # The apps above this one give a tenant what it starts with (its database credential
+    # store); named in settings so that tenants imports none of them.
+    for hook in getattr(settings, "TENANT_CREATED_HOOKS", []):
+        import_string(hook)(tenant=tenant, actor=actor)
     return tenant
 
 

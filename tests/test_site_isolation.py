@@ -19,6 +19,7 @@ from django.urls import resolve
 
 from federation.tests.factories import external_app, stored_credential
 from identity_server.urls import SITE_PAGES
+from machines.credential_stores import credential_store_database
 from machines.tests.factories import machine_create, machine_with_secret, robot_create
 from tenants.models import Organization, Tenant
 from tenants.services import Actor, audit_record
@@ -63,6 +64,18 @@ MACHINES_PAGES = [
     pytest.param(lambda w: f"{_robot(w)}edit/", id="robots-edit"),
     pytest.param(lambda w: f"{_robot(w)}delete/", id="robots-delete"),
     pytest.param(lambda w: f"/{w.org}/{w.tenant}/portal_/sessions/", id="sessions"),
+    pytest.param(
+        lambda w: f"/{w.org}/{w.tenant}/portal_/credential-stores/", id="credential-stores"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/{w.tenant}/portal_/credential-stores/new/",
+        id="credential-stores-create",
+    ),
+    pytest.param(lambda w: _store(w), id="credential-stores-detail"),
+    pytest.param(lambda w: f"{_store(w)}edit/", id="credential-stores-edit"),
+    pytest.param(lambda w: f"{_store(w)}test/", id="credential-stores-test"),
+    pytest.param(lambda w: f"{_store(w)}default/", id="credential-stores-default"),
+    pytest.param(lambda w: f"{_store(w)}delete/", id="credential-stores-delete"),
 ]
 
 # The federation app: external applications, their secrets and federated credentials.
@@ -123,6 +136,11 @@ def _machine_secret(w) -> str:
 
 def _robot(w) -> str:
     return f"/{w.org}/{w.tenant}/portal_/robots/{robot_create(tenant=w.tenant_row).pk}/"
+
+
+def _store(w) -> str:
+    store = credential_store_database(tenant=w.tenant_row)
+    return f"/{w.org}/{w.tenant}/portal_/credential-stores/{store.pk}/"
 
 
 @dataclass

@@ -85,6 +85,13 @@ def test_a_malformed_outbound_allowlist_is_refused(settings):
     assert ids == ["identity.E004"]
 
 
+def test_a_malformed_credential_store_allowlist_is_refused(settings):
+    ids = _ids(
+        settings, DEBUG=True, ALLOWED_HOSTS=[], CREDENTIAL_STORE_OUTBOUND_ALLOWLIST=["vault"]
+    )
+    assert ids == ["identity.E019"]
+
+
 def test_a_ca_bundle_of_pem_certificates_passes(settings, tmp_path):
     bundle = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(bundle))

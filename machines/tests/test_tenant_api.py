@@ -65,7 +65,13 @@ def test_robots_crud_with_odata_shapes_and_audit(api, tenant):
         "Username": "corp\\bot",
         "Description": "",
         "Type": "Unattended",
+        # The tenant's default store: its database store, holding no password yet.
+        "CredentialStoreId": robot.credential_store_id,
+        "CredentialType": "Default",
+        "ExternalName": "",
+        "HasCredential": False,
     }
+    assert robot.credential_store.type == "Database"
     assert created.headers["Location"].endswith(odata(tenant, f"Robots({robot.pk})"))
     listed = api.get(odata(tenant, "Robots") + "?$filter=MachineName%20eq%20'host'")
     assert [r["Id"] for r in listed.json()["value"]] == [robot.pk]

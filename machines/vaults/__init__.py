@@ -5,8 +5,27 @@ vault's client module. `connect(config)` picks the module for `config.kind`; a m
 exposes `connect(config) -> Connection`. A Connection never caches or logs a value, and
 every failure is a `VaultError` whose `message` is safe to show an admin (it names the
 store's kind and what went wrong, never a secret or the value).
+
+Modules: hashicorp (hvac), aws (boto3), azure (azure-keyvault-secrets with azure-identity)
+and cyberark (requests). All of them send every HTTP request through one guarded transport,
+machines.vaults.outbound, which holds each call to these rules:
+- HTTPS on port 443 to any host (vaults usually live on private networks, so private
+  addresses are allowed); plain HTTP or another port only to a `host:port` listed in
+  CREDENTIAL_STORE_OUTBOUND_ALLOWLIST. Checked before any connection, for every request.
+- The store's CA (`ca_pem`) replaces the system CAs when set; its client certificate is
+  presented when set; certificates are always verified.
+- No proxies or CA bundles from the environment, no retries, no redirect to another host.
+- One deadline (`timeout`) for the whole operation, enforced by cutting the socket.
+- At most outbound.MAX_BODY_BYTES of answer.
+How each client is held to them: hvac is given a requests Session whose adapter is the
+guarded one; CyberArk's CCP is a GET through that Session; Azure's SDK (the Key Vault client
+and the Entra credential alike) gets an azure-core RequestsTransport over it; boto3's requests
+are taken at its `before-send` event and sent through it, so botocore's own HTTP stack,
+proxies and retries are never used (boto3 still signs them, and finds the host's
+credentials through its default chain when no access key is set).
 """
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +34,18 @@ VAULT_UNREACHABLE = "vault_unreachable"
 SECRET_NOT_FOUND = "secret_not_found"  # noqa: S105 - a reason code, not a secret
 UNAUTHORIZED = "unauthorized"
 BAD_FORMAT = "bad_format"
+
+
+# Store kinds (UiPath's type names) and the module of each.
+MODULES = {
+    "HashiCorpVault": "machines.vaults.hashicorp",
+    "HashiCorpVaultReadOnly": "machines.vaults.hashicorp",
+    "AWSSecretsManager": "machines.vaults.aws",
+    "AWSSecretsManagerReadOnly": "machines.vaults.aws",
+    "AzureKeyVault": "machines.vaults.azure",
+    "AzureKeyVaultReadOnly": "machines.vaults.azure",
+    "CyberArkCCP": "machines.vaults.cyberark",
+}
 
 
 class VaultError(Exception):
@@ -50,3 +81,11 @@ class Connection(Protocol):
 
     def delete(self, name: str) -> None:
         """Delete the secret `name`; a missing one is not an error."""
+
+
+def connect(config: VaultConfig) -> Connection:
+    """The connection to the vault of `config.kind` (no network until a method is called)."""
+    module = MODULES.get(config.kind)
+    if module is None:
+        raise ValueError(f"no vault client for the store kind {config.kind!r}")
+    return importlib.import_module(module).connect(config)

@@ -64,6 +64,8 @@ def test_the_service_creates_the_organization_its_tenant_and_a_new_admin_all_aud
     assert _events() == [
         ("organization.create", "acme", "organization", "Acme Corp"),
         ("tenant.create", "acme", "tenant", "DefaultTenant"),
+        # settings.TENANT_CREATED_HOOKS: the tenant's built-in credential store.
+        ("credential_store.create", "acme", "credentialstore", "Orchestrator Database"),
         ("user.create", "acme", "user", "alice"),
         ("membership.set", "acme", "user", "alice"),
     ]
@@ -378,6 +380,7 @@ def test_an_operator_creates_an_organization_and_sees_the_password_once(operator
     assert [(e.action, e.actor_kind) for e in events] == [
         ("organization.create", "user"),
         ("tenant.create", "user"),
+        ("credential_store.create", "user"),
         ("user.create", "user"),
         ("membership.set", "user"),
     ]
@@ -556,8 +559,9 @@ def test_seed_demo_makes_an_existing_account_the_demo_admin_and_resets_it_when_a
     assert "Demo admin 'admin': password set from DEMO_ADMIN_PASSWORD." in out.getvalue()
     assert _signs_in("admin", CHOSEN)
     assert Membership.objects.get(organization__slug="demo").user.username == "admin"
-    assert [event[:2] for event in _events()[:3]] == [
+    assert [event[:2] for event in _events()[:4]] == [
         ("organization.create", "demo"),
         ("tenant.create", "demo"),
+        ("credential_store.create", "demo"),
         ("membership.set", "demo"),
     ]

@@ -46,7 +46,12 @@ def test_create_a_tenant_then_rename_it(admin_page, admin_membership):
     expect(page).to_have_url(re.compile(rf"/{organization.slug}/Accounting/portal_/$"))
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "actor_name"))
     user = admin_membership.user.username
-    assert actions == [("tenant.create", user), ("tenant.rename", user)]
+    # settings.TENANT_CREATED_HOOKS: the new tenant's built-in credential store comes with it.
+    assert actions == [
+        ("tenant.create", user),
+        ("credential_store.create", user),
+        ("tenant.rename", user),
+    ]
 
 
 def test_add_a_new_account_see_its_password_once_then_remove_it(admin_page, admin_membership):
