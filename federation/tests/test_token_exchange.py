@@ -791,3 +791,28 @@ def test_without_replay_protection_an_unreachable_cache_does_not_stop_exchanges(
 
     assert [r.status_code for r in responses] == [200, 200]
     assert jwks_fetches(identity_provider) == 1  # this process's copy served the second
+
+
+# --- key metadata (SPEC §11) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"key_ops": ["encrypt"]}, {"alg": "RS512"}, {"use": "enc"}],
+    ids=["key_ops encrypt", "alg RS512", "use enc"],
+)
+def test_a_key_whose_metadata_forbids_rs256_does_not_verify_tokens(
+    client, app, identity_provider, metadata
+):
+    # given the issuer's signing key published with metadata that forbids RS256 verifying,
+    # beside another key that allows it
+    signing = identity_provider.key("gcp").public_jwk
+    other = IdpKey.generate().public_jwk
+    identity_provider.serve_jwks("gcp", {"keys": [{**signing, **metadata}, other]})
+    shape_credential(app[0], identity_provider, "gcp")
+
+    # when a token signed with the restricted key is presented
+    response = exchange(client, app, identity_provider.mint("gcp"))
+
+    # then that key is not among the issuer's usable keys
+    assert_refused_once(response, "unknown_kid")
