@@ -624,9 +624,9 @@ def assertion_evaluate(
 # 5. `aud` names the issuer or the token endpoint, ours or the organization's (RFC 7523 §3
 #    item 3; `audience_mismatch`);
 # 6. one of the application's keys for that algorithm verifies the signature (a `kid`, when
-#    sent, picks among them): `no_key` (none registered or usable), `bad_signature`,
-#    `key_expired` (its certificate has expired), `issuer_unreachable` (its JWKS URL cannot
-#    be fetched and nothing is cached);
+#    sent, picks among a JWKS URL's keys): `no_key` (none registered or usable),
+#    `key_expired` (its certificate has expired), `jwks_unreachable` (no other key, and its
+#    JWKS URL cannot be fetched with nothing cached), `bad_signature`;
 # 7. times as above, but at most OWN_KEY_MAX_LIFETIME (`lifetime_too_long`), which is what
 #    common client libraries sign by default;
 # 8. a `jti` (`jti_missing`), never seen before (`assertion_replayed`), whatever
@@ -778,11 +778,11 @@ def _own_candidates(parsed: ParsedAssertion, keys: Iterable[OwnKeyRef], now: flo
     always tried (its `kid` is our thumbprint, which the client need not know), and there
     are at most five."""
     alg, kid = parsed.header["alg"], parsed.header.get("kid")
-    expired = False
+    missing = "no_key"  # why there is no candidate, if there is none
     candidates = []
     for ref in keys:
         if ref.expires_at is not None and ref.expires_at <= now:
-            expired = True
+            missing = "key_expired"
             continue
         if ref.jwk is not None:
             jwks_keys = [ref.jwk]
@@ -790,6 +790,8 @@ def _own_candidates(parsed: ParsedAssertion, keys: Iterable[OwnKeyRef], now: flo
             try:
                 jwks_keys = jwks.jwks_uri_keys(ref.jwks_uri, kid=kid)
             except jwks.IssuerUnreachable:
+                # The fetcher has logged the precise reason.
+                missing = "jwks_unreachable"
                 continue
         for key in jwks_keys:
             if (
@@ -798,7 +800,7 @@ def _own_candidates(parsed: ParsedAssertion, keys: Iterable[OwnKeyRef], now: flo
                 and (ref.jwk is not None or kid is None or key.get("kid") in (kid, None))
             ):
                 candidates.append((ref, key))
-    return candidates, expired
+    return candidates, missing
 
 
 def own_key_authenticate(client_id: str, parsed: ParsedAssertion) -> OwnKeyCheck:
@@ -813,14 +815,13 @@ def own_key_authenticate(client_id: str, parsed: ParsedAssertion) -> OwnKeyCheck
             raise AssertionRejected(
                 "audience_mismatch", "The JWT's `aud` is neither the issuer nor the token endpoint."
             )
-        candidates, expired = _own_candidates(parsed, keyed.keys, now)
+        candidates, missing = _own_candidates(parsed, keyed.keys, now)
         if not candidates:
             # A key registered a moment ago in another process: read the client again.
             keyed = _keyed_clients.get(client_id, recheck=True) or keyed
-            candidates, expired = _own_candidates(parsed, keyed.keys, now)
+            candidates, missing = _own_candidates(parsed, keyed.keys, now)
         if not candidates:
-            reason = "key_expired" if expired else "no_key"
-            raise AssertionRejected(reason, "No key of this application may verify the JWT.")
+            raise AssertionRejected(missing, "No key of this application may verify the JWT.")
         ref = next((ref for ref, key in candidates if own_signature_verifies(parsed, key)), None)
         if ref is None:
             raise AssertionRejected("bad_signature", "The JWT's signature does not verify.")

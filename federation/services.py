@@ -158,6 +158,7 @@ def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
         details={
             "client_id": client.client_id,
             "federated_credentials": list(app.federated_credentials.values_list("name", flat=True)),
+            "keys": list(app.keys.values_list("name", flat=True)),
         },
     )
     app.delete()

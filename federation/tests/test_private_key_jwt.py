@@ -408,3 +408,27 @@ def _jwk(key: SigningKey) -> dict:
     from federation.keys import public_key_read
 
     return public_key_read(key.public_pem)[0]
+
+
+def test_an_unreachable_jwks_url_with_nothing_cached_is_its_own_reason(
+    client, app, rsa_key, identity_provider
+):
+    uri = serve_app_jwks(identity_provider, {"keys": [rsa_key.public_jwk()]})
+    registered_key(app, rsa_key, jwks_uri=uri)
+    cache.clear()  # nothing cached of the key set, which registering it had fetched
+    identity_provider.down()
+
+    response = exchange(client, assertion(app, rsa_key))
+
+    assert_refused_once(response, "jwks_unreachable")
+
+
+def test_a_jwks_urls_keys_are_cached_between_requests(client, app, ec_key, identity_provider):
+    uri = serve_app_jwks(identity_provider, {"keys": [ec_key.public_jwk()]})
+    registered_key(app, ec_key, jwks_uri=uri)
+
+    responses = [exchange(client, assertion(app, ec_key)) for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    # one fetch at registration, one for the token path's cache, none after
+    assert identity_provider.requests_for("/apps/deployments/jwks.json") == 2
