@@ -620,7 +620,9 @@ def assertion_evaluate(
 # services.app_key_create). Checked in this order, each with its reason code:
 # 1-3 as above, but RS256, PS256 or ES256 (RFC 7518 §3.1) and `kid` optional (Authlib and
 #     other common libraries sign without one);
-# 4. `iss` = `sub` = the client ID (RFC 7523 §3 items 1-2; `client_mismatch`);
+# 4. `iss` = `sub` = the client ID (RFC 7523 §3 items 1-2): that is how such an assertion is
+#    told from a federated one (an issuer is an https URL, never a client ID), so anything
+#    else goes to the federated checks above, or is `client_id_missing` without one;
 # 5. `aud` names the issuer or the token endpoint, ours or the organization's (RFC 7523 §3
 #    item 3; `audience_mismatch`);
 # 6. one of the application's keys for that algorithm verifies the signature (a `kid`, when

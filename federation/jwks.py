@@ -52,7 +52,9 @@ endpoint shows neither, only UNREACHABLE_MESSAGE. The reasons:
     no_signing_key         an application's own JWKS URL serves no usable signing key
                            (see usable_signing_keys)
 
-The token path and evaluate read keys through `issuer_keys`, a cache per issuer (SPEC §5):
+The token path and evaluate read keys through `issuer_keys`, a cache per issuer (SPEC §5);
+an application's own JWKS URL (SPEC §11) through `jwks_uri_keys`, the same cache under its
+own entries, fetched directly (no discovery) and filtered by `usable_signing_keys`:
 - The keys live in the shared cache (Redis in production) with the time they were
   fetched, and each process keeps a copy, which it compares with the shared one at most
   every LOCAL_SECONDS. A warm request makes no outbound call and no cache round trip.
