@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from federation.models import KEYS_PER_APP, AppKey
 from federation.tests.app_keys import SigningKey, registered_key, serve_app_jwks
 from federation.tests.factories import external_app
+from federation.tests.test_federated_credentials_api import _fire, postgres_only
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import Api
 from tenants.models import AuditEvent
@@ -308,3 +309,42 @@ def test_a_read_scope_lists_but_cannot_write(client, issue_token, organization, 
 
 def test_without_a_token_the_answer_is_401(client, app):
     assert Api(client, None).get(keys_url(app)).status_code == 401
+
+
+# --- concurrency (PostgreSQL: SQLite serializes every write anyway) ---------------------------
+
+
+@pytest.fixture
+def committed(admin_membership, issue_token):
+    """An application and a token, committed for the threads' own connections to see."""
+    organization = admin_membership.organization
+    app, _ = external_app(organization=organization)
+    caller, secret = client_with_secret(organization=organization, scopes=("PM.OAuthApp",))
+    return app, issue_token(caller, secret)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_twelve_concurrent_creates_end_with_exactly_five(committed):
+    # given
+    app, token = committed
+    pems = [SigningKey.ec().public_pem for _ in range(12)]
+
+    # when
+    statuses = _fire(12, keys_url(app), token, lambda n: {"name": f"K{n}", "publicKeyPem": pems[n]})
+
+    # then
+    assert sorted(status for status, _ in statuses) == [201] * KEYS_PER_APP + [400] * 7
+    assert AppKey.objects.filter(app=app).count() == KEYS_PER_APP
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_name_end_with_one_row(committed):
+    app, token = committed
+    pems = [SigningKey.ec().public_pem for _ in range(5)]
+
+    statuses = _fire(5, keys_url(app), token, lambda n: {"name": "Same", "publicKeyPem": pems[n]})
+
+    assert sorted(status for status, _ in statuses) == [201] + [400] * 4
+    assert AppKey.objects.filter(app=app).count() == 1
