@@ -9,6 +9,8 @@ bearer token (SPEC §2, §5; seed 004), at `/identity_/api/…` and `/{org}/iden
 - `ExternalClient/{partitionGlobalId}/{clientId}/FederatedCredentials[/{credentialId}]`:
   seed 004's federated credentials, `PM.OAuthApp[.Read|.Write]`; `…/evaluate` (POST) says
   why a token would or would not be accepted, and issues none.
+- `ExternalClient/{partitionGlobalId}/{clientId}/Keys[/{keyId}]` (GET list, POST, DELETE):
+  the application's own public keys for `private_key_jwt` (SPEC §11), with the same scopes.
 
 Answers come in the order of identity_server.permissions: 401, then 404 for another
 organization, then 403; an application, secret or credential that is not this
@@ -226,3 +228,35 @@ class FederatedCredentialViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
         return selectors.federated_credential_get(
             app=self._app(client_id), credential_id=credential_id
         )
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: OBJECT}),
+    create=extend_schema(request=serializers.AppKeyInput, responses={201: OBJECT}),
+    destroy=extend_schema(responses={204: None}),
+)
+class AppKeyViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
+    """SPEC §11: list (`[]` when none), create (201 with `id`), destroy (204)."""
+
+    required_scopes = {"list": READ, "create": WRITE, "destroy": WRITE}
+    error_fields = {"public_key_pem": "publicKeyPem", "certificate_pem": "certificatePem"}
+
+    def list(self, request, partition_global_id, client_id, org=None):
+        keys = selectors.app_key_list(app=self._app(client_id))
+        return Response([serializers.app_key_json(key) for key in keys])
+
+    def create(self, request, partition_global_id, client_id, org=None):
+        key = services.app_key_create(
+            app=self._app(client_id),
+            actor=Actor.from_request(request),
+            **serializers.app_key_input(request.data),
+        )
+        return Response(serializers.app_key_json(key), status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, partition_global_id, client_id, key_id, org=None):
+        key = selectors.app_key_get(app=self._app(client_id), key_id=key_id)
+        services.app_key_delete(key=key, actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _app(self, client_id):
+        return selectors.external_app_get(organization=self.organization, client_id=client_id)

@@ -22,11 +22,16 @@ code for the audit log:
 7. times (RFC 7523 §3 items 4-6), LEEWAY_SECONDS either way: `exp` present and not past
    (`expired`), `nbf` and `iat` not in the future (`not_yet_valid`, `issued_in_future`),
    `exp` at most MAX_LIFETIME ahead (`lifetime_too_long`);
-8. with FEDERATION_ASSERTION_REPLAY_PROTECTION (RFC 7523 §3 item 7): a `jti`
-   (`jti_missing`), not seen before from this issuer (`assertion_replayed`), recorded
-   atomically in the shared cache until the token expires; if the cache cannot record it,
-   the assertion is refused (`replay_store_unavailable`). Off by default: several
-   providers' tokens are legitimately presented more than once while they are valid.
+8. with FEDERATION_ASSERTION_REPLAY_PROTECTION (RFC 7523 §3 item 7): the (`iss`, `jti`)
+   pair, or for a token without `jti` (Entra, Google Cloud) its SHA-256 (SPEC §11), not
+   seen before (`assertion_replayed`), recorded atomically in the shared cache until the
+   token expires; if the cache cannot record it, the assertion is refused
+   (`replay_store_unavailable`). Off by default: several providers' tokens are
+   legitimately presented more than once while they are valid.
+
+An application may also sign its own assertions with a key it registered (SPEC §11,
+`private_key_jwt` as RFC 7523 §2.2 is commonly meant): see "the application's own keys"
+below for those checks.
 
 python-jose verifies the signature, with the algorithm pinned; everything it would
 otherwise decide (which algorithm, which claims are required) is decided here first,
@@ -52,14 +57,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.conf import settings
 from django.db.models import F
 from jose import jwk
 from jose.exceptions import JOSEError
 
 from federation import jwks
-from federation.models import FederatedCredential
-from identity_server import shared_cache
+from federation.models import AppKey, FederatedCredential
+from identity_server import endpoints, shared_cache
 from identity_server.clients import (
     CLIENT_FIELDS,
     ClientCache,
@@ -173,8 +182,11 @@ def _check_claim_types(claims: dict) -> None:
             raise AssertionRejected("invalid_claims", f"The `{name}` claim must be a number.")
 
 
-def assertion_parse(assertion: str) -> ParsedAssertion:
-    """Checks 1-3 of the module docstring; AssertionRejected on the first that fails."""
+def assertion_parse(
+    assertion: str, *, algorithms: tuple[str, ...] = (ALGORITHM,), kid_required: bool = True
+) -> ParsedAssertion:
+    """Checks 1-3 of the module docstring; AssertionRejected on the first that fails. An
+    application's own assertion (SPEC §11) allows more `algorithms` and no `kid`."""
     # A JSON body (evaluate) can carry a lone surrogate, which strict UTF-8 cannot encode.
     if len(assertion.encode("utf-8", "surrogatepass")) > MAX_ASSERTION_BYTES:
         raise AssertionRejected(
@@ -187,9 +199,12 @@ def assertion_parse(assertion: str) -> ParsedAssertion:
     header = _json_object(header_raw, "header")
     claims = _json_object(claims_raw, "payload")
     _check_claim_types(claims)
-    if header.get("alg") != ALGORITHM:
-        raise AssertionRejected("alg_not_allowed", f"The JWT must be signed with {ALGORITHM}.")
-    if not isinstance(header.get("kid"), str) or not header["kid"]:
+    if header.get("alg") not in algorithms:
+        raise AssertionRejected(
+            "alg_not_allowed", f"The JWT must be signed with {' or '.join(algorithms)}."
+        )
+    kid = header.get("kid")
+    if (kid_required or "kid" in header) and (not isinstance(kid, str) or not kid):
         raise AssertionRejected("kid_missing", "The JWT header has no `kid`.")
     forbidden = [name for name in _KEY_HEADERS if name in header]
     if forbidden:
@@ -254,9 +269,10 @@ def signing_key_select(parsed: ParsedAssertion, keys: Iterable[dict]) -> dict:
     key = next((k for k in keys if k.get("kid") == parsed.header["kid"]), None)
     if key is None:
         raise AssertionRejected("unknown_kid", "The issuer's JWKS has no key with this `kid`.")
-    if key.get("kty") != "RSA" or key.get("use", "sig") != "sig":
+    if key.get("kty") != "RSA" or not jwks.key_verifies(key, ALGORITHM):
+        # RFC 7517 §4.2-4.4: the key's own `use`, `key_ops` and `alg` must allow this.
         raise AssertionRejected(
-            "key_unusable", "The key with this `kid` is not an RSA signing key."
+            "key_unusable", f"The key with this `kid` is not an RSA key for verifying {ALGORITHM}."
         )
     if _rsa_bits(key) < MIN_RSA_BITS:
         raise AssertionRejected("key_unusable", f"The key is shorter than {MIN_RSA_BITS} bits.")
@@ -314,17 +330,27 @@ def times_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
         raise AssertionRejected("lifetime_too_long", "The JWT's `exp` is more than 24 hours ahead.")
 
 
-def replay_check(parsed: ParsedAssertion, *, now: float | None = None) -> None:
+def replay_check(
+    parsed: ParsedAssertion, *, now: float | None = None, jti_required: bool = False
+) -> None:
     """Check 8: records (`iss`, `jti`) until the token expires, once (`cache.add` is
-    atomic); a token whose pair is already recorded is a replay. Fails closed."""
+    atomic); a token whose pair is already recorded is a replay. A token without `jti`
+    (Entra's, Google Cloud's) is recorded by the SHA-256 of its signed content and signature
+    (SPEC §11), unless `jti_required`. Fails closed."""
     jti = parsed.claims.get("jti")
-    if not jti:
-        raise AssertionRejected("jti_missing", "The JWT has no `jti`, needed against replays.")
     now = time.time() if now is None else now
-    pair = hashlib.sha256(f"{parsed.claims['iss']}\n{jti}".encode()).hexdigest()
+    if jti:
+        key = (
+            "assertion-jti:" + hashlib.sha256(f"{parsed.claims['iss']}\n{jti}".encode()).hexdigest()
+        )
+    elif jti_required:
+        raise AssertionRejected("jti_missing", "The JWT has no `jti`, needed against replays.")
+    else:
+        whole = hashlib.sha256(parsed.signing_input + b"." + parsed.signature).hexdigest()
+        key = f"assertion-sha256:{whole}"
     ttl = max(1, math.ceil(parsed.claims["exp"] - now + LEEWAY_SECONDS))
     try:
-        first = shared_cache.claim(f"federation:assertion-jti:{pair}", ttl)
+        first = shared_cache.claim(f"federation:{key}", ttl)
     except shared_cache.SharedCacheUnavailable:
         raise AssertionRejected(
             "replay_store_unavailable", "The JWT cannot be checked against replays now."
@@ -411,12 +437,18 @@ def forget_accepted_assertions() -> None:
     """Between tests: the assertions this process remembers, and the keys it built."""
     _accepted.clear()
     _built_keys.clear()
+    _built_own_keys.clear()
 
 
 def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCheck:
     """RFC 7523 §2.2: authenticates `client_id` with a JWT from one of its federated
     credentials' issuers, by checks 1-8 of the module docstring. The validator has checked
-    the request's form (one authentication method, the assertion type)."""
+    the request's form (one authentication method, the assertion type). An assertion the
+    application signed itself (`iss` = `sub` = its client ID) goes to
+    `own_key_authenticate` instead; with it, `client_id` may be empty."""
+    own = _own_key_route(client_id, assertion)
+    if own is not None:
+        return own
     federated = _federated_clients.get(client_id) or _federated_clients.get(client_id, recheck=True)
     if federated is None:
         return AssertionCheck(None, None, "unknown_client")
@@ -579,3 +611,231 @@ def assertion_evaluate(
         checks.append(_attempt("times", lambda: times_check(parsed), "Within its validity period."))
         reports.append(CredentialReport(credential, checks))
     return token_checks, reports
+
+
+# --- the application's own keys (SPEC §11; RFC 7523 §2.2 and §3 as private_key_jwt) -------
+#
+# The application signs the assertion itself with a key it registered (federation.keys,
+# services.app_key_create). Checked in this order, each with its reason code:
+# 1-3 as above, but RS256, PS256 or ES256 (RFC 7518 §3.1) and `kid` optional (Authlib and
+#     other common libraries sign without one);
+# 4. `iss` = `sub` = the client ID (RFC 7523 §3 items 1-2): that is how such an assertion is
+#    told from a federated one (an issuer is an https URL, never a client ID), so anything
+#    else goes to the federated checks above, or is `client_id_missing` without one;
+# 5. `aud` names the issuer or the token endpoint, ours or the organization's (RFC 7523 §3
+#    item 3; `audience_mismatch`);
+# 6. one of the application's keys for that algorithm verifies the signature (a `kid`, when
+#    sent, picks among a JWKS URL's keys): `no_key` (none registered or usable),
+#    `key_expired` (its certificate has expired), `jwks_unreachable` (no other key, and its
+#    JWKS URL cannot be fetched with nothing cached), `bad_signature`;
+# 7. times as above, but at most OWN_KEY_MAX_LIFETIME (`lifetime_too_long`), which is what
+#    common client libraries sign by default;
+# 8. a `jti` (`jti_missing`), never seen before (`assertion_replayed`), whatever
+#    FEDERATION_ASSERTION_REPLAY_PROTECTION says: the application chose to sign, and replay
+#    protection is what makes its short-lived assertion safer than a secret.
+
+OWN_KEY_ALGORITHMS = ("RS256", "PS256", "ES256")
+OWN_KEY_MAX_LIFETIME = timedelta(hours=1)
+_KEY_TYPE_OF = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
+_ES256_SIGNATURE_BYTES = 64
+
+
+@dataclass(frozen=True)
+class OwnKeyRef:
+    """What the token path needs of a registered key: the PEM's JWK, or a JWKS URL."""
+
+    id: str
+    jwk: dict | None
+    jwks_uri: str
+    expires_at: float | None  # a certificate's notAfter, as a timestamp
+
+
+@dataclass(frozen=True)
+class KeyedClient:
+    client: ClientSnapshot
+    keys: tuple[OwnKeyRef, ...]
+
+
+def _keyed_client_load(client_id: str) -> KeyedClient | None:
+    """One query: the client, a row per key (or one row without any)."""
+    key = "external_app__keys__"
+    rows = list(
+        OAuthClient.objects.filter(client_id=client_id)
+        .order_by(f"{key}created_at", f"{key}id")
+        .values(
+            *CLIENT_FIELDS,
+            key_id=F(f"{key}id"),
+            key_jwk=F(f"{key}jwk"),
+            key_jwks_uri=F(f"{key}jwks_uri"),
+            key_expires_at=F(f"{key}expires_at"),
+        )
+    )
+    if not rows:
+        return None
+    keys = tuple(
+        OwnKeyRef(
+            str(row["key_id"]),
+            row["key_jwk"],
+            row["key_jwks_uri"],
+            row["key_expires_at"].timestamp() if row["key_expires_at"] else None,
+        )
+        for row in rows
+        if row["key_id"] is not None
+    )
+    return KeyedClient(client_values(rows[0]), keys)
+
+
+# Beside the federated view of a client, dropped with it by client_changed: a warm request
+# reads no row.
+_keyed_clients = ClientCache(_keyed_client_load)
+
+
+@dataclass(frozen=True)
+class OwnKeyCheck:
+    client: ClientSnapshot | None
+    key_id: str | None
+    reason: str
+
+    @property
+    def authenticated_by(self) -> dict:
+        """What the access token says authenticated the client (identity_server.tokens)."""
+        return {"app_key_id": self.key_id}
+
+
+def _own_key_route(client_id: str, assertion: str) -> OwnKeyCheck | AssertionCheck | None:
+    """Whether the assertion is the application's own: its check when it is, None for the
+    federated path. Without a `client_id`, only a self-issued assertion can say who the
+    client is; anything else is `client_id_missing` (the validator's invalid_request)."""
+    digest = _accepted_key(assertion)
+    if client_id and digest and digest in _accepted:
+        return None  # a federated assertion this process accepted before: the warm path
+    try:
+        parsed = assertion_parse(assertion, algorithms=OWN_KEY_ALGORITHMS, kid_required=False)
+    except AssertionRejected:
+        return None if client_id else AssertionCheck(None, None, "client_id_missing")
+    iss, sub = parsed.claims.get("iss"), parsed.claims.get("sub")
+    if iss and iss == sub and iss == (client_id or iss):
+        return own_key_authenticate(iss, parsed)
+    return None if client_id else AssertionCheck(None, None, "client_id_missing")
+
+
+def _own_audiences(client: ClientSnapshot) -> set[str]:
+    """RFC 7523 §3 item 3: the issuer, or the token endpoint the client was given (the
+    server's, or its organization's)."""
+    return {
+        settings.IDENTITY_ISSUER,
+        endpoints.token_endpoint(),
+        endpoints.token_endpoint(org=client.organization_slug),
+    }
+
+
+def _uint(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+
+
+_built_own_keys: dict[str, object] = {}
+
+
+def _own_public_key(key: dict):
+    """A `cryptography` public key from a registered or fetched JWK, built once."""
+    identity = json.dumps(key, sort_keys=True)
+    built = _built_own_keys.get(identity)
+    if built is None:
+        if len(_built_own_keys) >= _BUILT_KEYS_LIMIT:
+            _built_own_keys.clear()
+        if key["kty"] == "RSA":
+            built = rsa.RSAPublicNumbers(_uint(key["e"]), _uint(key["n"])).public_key()
+        else:
+            built = ec.EllipticCurvePublicNumbers(
+                _uint(key["x"]), _uint(key["y"]), ec.SECP256R1()
+            ).public_key()
+        _built_own_keys[identity] = built
+    return built
+
+
+def own_signature_verifies(parsed: ParsedAssertion, key: dict) -> bool:
+    """RFC 7518 §3.3 (RS256), §3.5 (PS256, salt as long as the hash), §3.4 (ES256, R || S)."""
+    alg, data, signature = parsed.header["alg"], parsed.signing_input, parsed.signature
+    try:
+        public_key = _own_public_key(key)
+        if alg == "RS256":
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        elif alg == "PS256":
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+            public_key.verify(signature, data, pss, hashes.SHA256())
+        else:
+            if len(signature) != _ES256_SIGNATURE_BYTES:
+                return False
+            r, s = (int.from_bytes(signature[i : i + 32], "big") for i in (0, 32))
+            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+def _own_candidates(parsed: ParsedAssertion, keys: Iterable[OwnKeyRef], now: float):
+    """(registered key, JWK) pairs that may verify this assertion: of the algorithm's key
+    type, allowed by their metadata. A `kid` picks among a JWKS URL's keys; a PEM key is
+    always tried (its `kid` is our thumbprint, which the client need not know), and there
+    are at most five."""
+    alg, kid = parsed.header["alg"], parsed.header.get("kid")
+    missing = "no_key"  # why there is no candidate, if there is none
+    candidates = []
+    for ref in keys:
+        if ref.expires_at is not None and ref.expires_at <= now:
+            missing = "key_expired"
+            continue
+        if ref.jwk is not None:
+            jwks_keys = [ref.jwk]
+        else:
+            try:
+                jwks_keys = jwks.jwks_uri_keys(ref.jwks_uri, kid=kid)
+            except jwks.IssuerUnreachable:
+                # The fetcher has logged the precise reason.
+                missing = "jwks_unreachable"
+                continue
+        for key in jwks_keys:
+            if (
+                key.get("kty") == _KEY_TYPE_OF[alg]
+                and jwks.key_verifies(key, alg)
+                and (ref.jwk is not None or kid is None or key.get("kid") in (kid, None))
+            ):
+                candidates.append((ref, key))
+    return candidates, missing
+
+
+def own_key_authenticate(client_id: str, parsed: ParsedAssertion) -> OwnKeyCheck:
+    """Checks 4-8 of this section for an assertion that names `client_id` as its `iss` and
+    `sub` (checks 1-3 done by the caller)."""
+    keyed = _keyed_clients.get(client_id) or _keyed_clients.get(client_id, recheck=True)
+    if keyed is None:
+        return OwnKeyCheck(None, None, "unknown_client")
+    now = time.time()
+    try:
+        if not (set(parsed.audiences) & _own_audiences(keyed.client)):
+            raise AssertionRejected(
+                "audience_mismatch", "The JWT's `aud` is neither the issuer nor the token endpoint."
+            )
+        candidates, missing = _own_candidates(parsed, keyed.keys, now)
+        if not candidates:
+            # A key registered a moment ago in another process: read the client again.
+            keyed = _keyed_clients.get(client_id, recheck=True) or keyed
+            candidates, missing = _own_candidates(parsed, keyed.keys, now)
+        if not candidates:
+            raise AssertionRejected(missing, "No key of this application may verify the JWT.")
+        ref = next((ref for ref, key in candidates if own_signature_verifies(parsed, key)), None)
+        if ref is None:
+            raise AssertionRejected("bad_signature", "The JWT's signature does not verify.")
+        times_check(parsed, now=now)
+        lifetime = parsed.claims["exp"] - parsed.claims.get("iat", now)
+        ahead = parsed.claims["exp"] - now
+        limit = OWN_KEY_MAX_LIFETIME.total_seconds()
+        if lifetime > limit or ahead > limit + LEEWAY_SECONDS:
+            raise AssertionRejected(
+                "lifetime_too_long", "The JWT's lifetime is longer than one hour."
+            )
+        replay_check(parsed, now=now, jti_required=True)
+    except AssertionRejected as rejection:
+        return OwnKeyCheck(keyed.client, None, rejection.reason)
+    last_used_mark(AppKey, ref.id)
+    return OwnKeyCheck(keyed.client, ref.id, "")

@@ -9,6 +9,7 @@ from federation.models import (
     AUDIENCE_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
     ISSUER_MAX_LENGTH,
+    JWKS_URI_MAX_LENGTH,
     NAME_MAX_LENGTH,
     REDIRECT_URI_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
@@ -121,4 +122,33 @@ class EvaluateForm(InputForm):
             "A token from the workload's identity provider. It is checked against every "
             "credential below; no token is issued and nothing is stored or logged."
         ),
+    )
+
+
+def _pem(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+    )
+
+
+class AppKeyForm(InputForm):
+    """The Keys API's `AppKeyInput`: a name and exactly one of the three sources."""
+
+    name = forms.CharField(max_length=NAME_MAX_LENGTH)
+    publicKeyPem = _pem(
+        "Public key (PEM)",
+        "-----BEGIN PUBLIC KEY-----: RSA of 2048 bits or more (RS256, PS256) or EC P-256 "
+        "(ES256). Never paste a private key.",
+    )
+    certificatePem = _pem(
+        "Certificate (PEM)", "-----BEGIN CERTIFICATE-----: its public key is used until it expires."
+    )
+    jwksUri = forms.CharField(
+        label="JWKS URL",
+        required=False,
+        max_length=JWKS_URI_MAX_LENGTH,
+        help_text="An https:// URL serving the application's public keys; fetched when you save.",
     )

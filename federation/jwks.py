@@ -46,8 +46,15 @@ endpoint shows neither, only UNREACHABLE_MESSAGE. The reasons:
     issuer_mismatch        the discovery document names another issuer
     jwks_uri_missing       the discovery document has no `jwks_uri` string
     no_rsa_signing_key     the key set has no usable RSA signing key (see usable_rsa_keys)
+    private_key_published  the key set holds a private key (a member d, p, q, dp, dq, qi
+                           or k): whoever published it has leaked it, so none of its keys
+                           is trusted
+    no_signing_key         an application's own JWKS URL serves no usable signing key
+                           (see usable_signing_keys)
 
-The token path and evaluate read keys through `issuer_keys`, a cache per issuer (SPEC §5):
+The token path and evaluate read keys through `issuer_keys`, a cache per issuer (SPEC §5);
+an application's own JWKS URL (SPEC §11) through `jwks_uri_keys`, the same cache under its
+own entries, fetched directly (no discovery) and filtered by `usable_signing_keys`:
 - The keys live in the shared cache (Redis in production) with the time they were
   fetched, and each process keeps a copy, which it compares with the shared one at most
   every LOCAL_SECONDS. A warm request makes no outbound call and no cache round trip.
@@ -630,9 +637,44 @@ def _rsa_modulus_bits(n) -> int:
     return int.from_bytes(modulus, "big").bit_length()
 
 
+# RFC 7518 §6.2.2, §6.3.2, §6.4.1: the members only a private or symmetric key has.
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def key_verifies(key: dict, algorithm: str | None = None) -> bool:
+    """What a JWK's own metadata allows (RFC 7517 §4.2-4.4): `use` absent or `sig`,
+    `key_ops` absent or including `verify`, and `alg` absent or `algorithm` (any
+    algorithm when None is asked for)."""
+    key_ops = key.get("key_ops")
+    return (
+        key.get("use", "sig") == "sig"
+        and (key_ops is None or (isinstance(key_ops, list) and "verify" in key_ops))
+        and (algorithm is None or key.get("alg", algorithm) == algorithm)
+    )
+
+
+def _private_key_refusal(jwks: dict, url: str) -> IssuerUnreachable | None:
+    keys = jwks.get("keys")
+    leaked = [
+        key
+        for key in (keys if isinstance(keys, list) else [])
+        if isinstance(key, dict) and any(member in key for member in PRIVATE_MEMBERS)
+    ]
+    if not leaked:
+        return None
+    return IssuerUnreachable(
+        "private_key_published",
+        f"{url} publishes {len(leaked)} private or symmetric key(s)",
+        f"The key set at {_quoted(url)} contains a private or symmetric key (a `d`, `p`, "
+        "`q`, `dp`, `dq`, `qi` or `k` member): it must publish public keys only, and whoever "
+        "holds that key set has leaked its key. None of its keys is trusted.",
+    )
+
+
 def usable_rsa_keys(jwks: dict) -> list[dict]:
-    """The keys of a JWK set that may verify an RS256 assertion (SPEC §5): RSA, `use`
-    absent or `sig`, a `kid`, an exponent, a modulus of at least MIN_RSA_BITS."""
+    """The keys of a JWK set that may verify an RS256 assertion (SPEC §5, §11): RSA, their
+    metadata allowing it (`key_verifies`), a `kid`, an exponent, a modulus of at least
+    MIN_RSA_BITS."""
     keys = jwks.get("keys")
     if not isinstance(keys, list):
         return []
@@ -641,7 +683,7 @@ def usable_rsa_keys(jwks: dict) -> list[dict]:
         for key in keys
         if isinstance(key, dict)
         and key.get("kty") == "RSA"
-        and key.get("use", "sig") == "sig"
+        and key_verifies(key, "RS256")
         and isinstance(key.get("kid"), str)
         and key["kid"]
         and isinstance(key.get("e"), str)
@@ -676,8 +718,8 @@ def _keys_summary(jwks: dict) -> str:
             described.append("an entry that is not a key")
         elif key.get("kty") != "RSA":
             described.append(f"a {_quoted(str(key.get('kty'))[:16])} key")
-        elif key.get("use", "sig") != "sig":
-            described.append("an RSA key not for signing")
+        elif not key_verifies(key, "RS256"):
+            described.append("an RSA key whose `use`, `key_ops` or `alg` forbids RS256")
         elif not isinstance(key.get("kid"), str) or not key["kid"]:
             described.append("an RSA key without a kid")
         else:
@@ -716,13 +758,17 @@ def issuer_keys_fetch(issuer: str) -> list[dict]:
             media_types=JWKS_TYPES,
             what=f"The discovery document's jwks_uri {_quoted(jwks_uri)}",
         )
+        leaked = _private_key_refusal(jwks, jwks_uri)
+        if leaked is not None:
+            raise leaked
         keys = usable_rsa_keys(jwks)
         if not keys:
             raise IssuerUnreachable(
                 "no_rsa_signing_key",
                 f"{jwks_uri} has no RSA signing key with a kid and {MIN_RSA_BITS}+ bits",
                 f"The jwks_uri {_quoted(jwks_uri)} serves no RSA signing key (`kty` RSA, "
-                f"`use` sig or absent, a `kid`, {MIN_RSA_BITS} bits or more); "
+                f"`use` sig or absent, `key_ops` absent or with verify, `alg` absent or "
+                f"RS256, a `kid`, {MIN_RSA_BITS} bits or more); "
                 f"{_keys_summary(jwks)}.",
             )
     except IssuerUnreachable as refusal:
@@ -730,6 +776,81 @@ def issuer_keys_fetch(issuer: str) -> list[dict]:
         metrics.jwks_fetched(issuer=issuer, outcome=refusal.reason)
         raise
     metrics.jwks_fetched(issuer=issuer, outcome="ok")
+    return keys
+
+
+# RFC 7518 §3.1: what an application's own keys may sign with (SPEC §11), by key type.
+OWN_KEY_ALGORITHMS = {"RSA": ("RS256", "PS256"), "EC": ("ES256",)}
+_EC_P256_COORDINATE_BYTES = 32
+
+
+def _b64url_length(value) -> int:
+    if not isinstance(value, str) or not _BASE64URL.fullmatch(value):
+        return -1
+    try:
+        return len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError):
+        return -1
+
+
+def usable_signing_keys(jwks: dict) -> list[dict]:
+    """The keys of an application's own JWK set that may verify its assertions (SPEC §11):
+    RSA of at least MIN_RSA_BITS (RS256, PS256) or EC on P-256 (ES256), for verifying
+    (`key_verifies`), `alg` absent or one of those. A `kid` is optional: common client
+    libraries sign without one, and an application has few keys."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        return []
+    usable = []
+    for key in keys:
+        if not isinstance(key, dict) or not key_verifies(key):
+            continue
+        algorithms = OWN_KEY_ALGORITHMS.get(key.get("kty"), ())
+        if "alg" in key and key["alg"] not in algorithms:
+            continue
+        if "kid" in key and not isinstance(key["kid"], str):
+            continue
+        if key.get("kty") == "RSA":
+            ok = _rsa_modulus_bits(key.get("n")) >= MIN_RSA_BITS
+            ok = ok and _b64url_length(key.get("e")) > 0
+        elif key.get("kty") == "EC":
+            ok = key.get("crv") == "P-256" and all(
+                _b64url_length(key.get(c)) == _EC_P256_COORDINATE_BYTES for c in ("x", "y")
+            )
+        else:
+            ok = False
+        if ok:
+            usable.append(key)
+    return usable
+
+
+def jwks_uri_keys_fetch(jwks_uri: str) -> list[dict]:
+    """An application's own usable signing keys, from its JWKS URL through every guard of
+    the module docstring. Raises IssuerUnreachable."""
+    what = "The JWKS URL"
+    try:
+        problem = _url_problem(jwks_uri, what)
+        if problem is not None:
+            raise IssuerUnreachable(problem[0], f"{_shown(jwks_uri)}: {problem[1]}", problem[1])
+        jwks = fetch_json(jwks_uri, media_types=JWKS_TYPES, what=what)
+        leaked = _private_key_refusal(jwks, jwks_uri)
+        if leaked is not None:
+            raise leaked
+        keys = usable_signing_keys(jwks)
+        if not keys:
+            raise IssuerUnreachable(
+                "no_signing_key",
+                f"{jwks_uri} has no usable signing key",
+                f"The JWKS URL {_quoted(jwks_uri)} serves no usable signing key: RSA of "
+                f"{MIN_RSA_BITS} bits or more, or EC on P-256, with `use` sig or absent, "
+                "`key_ops` absent or with verify, `alg` absent or RS256, PS256 or ES256; "
+                f"{_keys_summary(jwks)}.",
+            )
+    except IssuerUnreachable as refusal:
+        logger.warning(
+            "JWKS URL %s refused: %s (%s)", _shown(jwks_uri), refusal.reason, refusal.detail
+        )
+        raise
     return keys
 
 
@@ -758,7 +879,7 @@ class CachedKeys:
     def serves(self, kid: str | None) -> bool:
         """Fresh, and holding `kid` when one is asked for."""
         return self.age < REFRESH_SECONDS and (
-            kid is None or any(key["kid"] == kid for key in self.keys)
+            kid is None or any(key.get("kid") == kid for key in self.keys)
         )
 
 
@@ -844,9 +965,10 @@ def _wait_for_other_fetch(issuer: str) -> CachedKeys | None:
     return None
 
 
-def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
+def _fetch(issuer: str, cached: CachedKeys | None, fetch=None) -> CachedKeys | None:
     """Fetches the issuer's keys if the lock allows: the new keys, None when nothing was
-    fetched and `cached` must do, IssuerUnreachable when nothing can be served."""
+    fetched and `cached` must do, IssuerUnreachable when nothing can be served. `fetch`
+    (default issuer_keys_fetch) gets the keys of what `issuer` names."""
     holder = _lock_take(issuer)
     if holder is not None:
         if cached is not None:
@@ -866,7 +988,7 @@ def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
             "a minute after the last attempt; try again shortly.",
         )
     try:
-        keys = CachedKeys(tuple(issuer_keys_fetch(issuer)), timezone.now().timestamp())
+        keys = CachedKeys(tuple((fetch or issuer_keys_fetch)(issuer)), timezone.now().timestamp())
     except IssuerUnreachable as error:
         _lock_settle(issuer, failed=True)
         if cached is None:
@@ -880,7 +1002,7 @@ def _fetch(issuer: str, cached: CachedKeys | None) -> CachedKeys | None:
     return keys
 
 
-def issuer_keys(issuer: str, *, kid: str | None = None) -> list[dict]:
+def issuer_keys(issuer: str, *, kid: str | None = None, fetch=None) -> list[dict]:
     """The issuer's usable signing keys from the cache (module docstring), refreshed when
     they are cold, old, or lack `kid`, as far as the per-issuer fetch limit allows: the
     caller still checks that `kid` is among them. Raises IssuerUnreachable when there are
@@ -896,5 +1018,19 @@ def issuer_keys(issuer: str, *, kid: str | None = None) -> list[dict]:
         _remember(issuer, cached, share=False)
         if cached.serves(kid):
             return list(cached.keys)
-    fetched = _fetch(issuer, cached)
+    fetched = _fetch(issuer, cached, fetch)
     return list((fetched or cached).keys)
+
+
+def jwks_uri_keys(jwks_uri: str, *, kid: str | None = None) -> list[dict]:
+    """An application's own keys at its JWKS URL (SPEC §11), through the same cache and
+    fetch limits as an issuer's, under their own cache entries."""
+    return issuer_keys(JWKS_URI_PREFIX + jwks_uri, kid=kid, fetch=_jwks_uri_keys_fetch)
+
+
+# Cache entries of JWKS URLs are named apart from issuers' (an issuer is an https URL).
+JWKS_URI_PREFIX = "jwks_uri "
+
+
+def _jwks_uri_keys_fetch(name: str) -> list[dict]:
+    return jwks_uri_keys_fetch(name.removeprefix(JWKS_URI_PREFIX))

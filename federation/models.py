@@ -93,3 +93,57 @@ class FederatedCredential(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# SPEC §11: "at most 5" public keys of an application's own.
+KEYS_PER_APP = 5
+PEM_MAX_LENGTH = 16 * 1024  # a 4096-bit RSA certificate with a long chain of names fits
+JWKS_URI_MAX_LENGTH = 1024
+
+
+class AppKey(models.Model):
+    """A public key of the application's own (SPEC §11, RFC 7523 §2.2 as `private_key_jwt`
+    is commonly meant): the application signs its assertions with the private half, which
+    this server never sees. One of three kinds: a PEM public key, a PEM certificate (its
+    public key is what counts), or a JWKS URL fetched through the guarded fetcher.
+
+    For the PEM kinds `jwk` is the public key as a JWK (RFC 7517) with its RFC 7638
+    thumbprint as `kid`, computed once at registration, so the token path builds the key
+    from it without parsing PEM."""
+
+    class Kind(models.TextChoices):
+        PUBLIC_KEY = "publicKey", "Public key (PEM)"
+        CERTIFICATE = "certificate", "Certificate (PEM)"
+        JWKS_URI = "jwksUri", "JWKS URL"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey(ExternalApp, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_display_name])
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    pem = models.TextField(max_length=PEM_MAX_LENGTH, blank=True)
+    jwks_uri = models.CharField(max_length=JWKS_URI_MAX_LENGTH, blank=True)
+    jwk = models.JSONField(null=True, blank=True, editable=False)
+    # What the key is ("RSA 2048", "EC P-256"), for the lists; empty for a JWKS URL.
+    description = models.CharField(max_length=64, blank=True, editable=False)
+    # A certificate's notAfter: the key stops authenticating then.
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "app",
+                Lower("name"),
+                name="app_key_name_unique_in_app",
+                violation_error_message="A key with this name already exists.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def thumbprint(self) -> str:
+        return (self.jwk or {}).get("kid", "")

@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 from django.http import Http404
 
-from federation.models import ExternalApp, FederatedCredential
+from federation.models import AppKey, ExternalApp, FederatedCredential
 from identity_server.models import ClientSecret, OAuthClient
 from tenants.models import Organization, Tenant
 from tenants.search import SearchResult, name_contains
@@ -61,6 +61,19 @@ def federated_credential_find(
     if credential is None:
         raise Http404
     return credential
+
+
+def app_key_list(*, app: ExternalApp) -> QuerySet[AppKey]:
+    return AppKey.objects.filter(app=app)
+
+
+def app_key_get(*, app: ExternalApp, key_id: str) -> AppKey:
+    """One of the application's own keys; another application's is the same 404."""
+    key = app_key_list(app=app).filter(pk=_credential_pk(key_id)).first()
+    if key is None:
+        raise Http404
+    key.app = app  # already loaded, with what the audit event needs
+    return key
 
 
 def external_app_secret_get(*, organization: Organization, secret_id: int) -> ClientSecret:

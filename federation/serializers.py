@@ -13,7 +13,7 @@ each value is of the right JSON type.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from federation.models import ExternalApp, FederatedCredential
+from federation.models import AppKey, ExternalApp, FederatedCredential
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.serializers import (
     QUOTA_FIELDS,
@@ -220,4 +220,47 @@ def evaluation_json(token_checks, reports) -> dict:
             }
             for report in reports
         ],
+    }
+
+
+# --- the application's own keys (SPEC §11) -------------------------------------------------
+
+
+class AppKeyInput(serializers.Serializer):
+    name = StrictCharField()
+    publicKeyPem = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    certificatePem = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    jwksUri = StrictCharField(required=False, allow_blank=True, allow_null=True)
+
+    FIELDS = ("name", "publicKeyPem", "certificatePem", "jwksUri")
+
+
+def app_key_input(data) -> dict:
+    serializer = AppKeyInput(data=fields_any_case(data, AppKeyInput.FIELDS))
+    serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
+    return {
+        "name": values["name"],
+        "public_key_pem": values.get("publicKeyPem") or "",
+        "certificate_pem": values.get("certificatePem") or "",
+        "jwks_uri": values.get("jwksUri") or "",
+    }
+
+
+def app_key_json(key: AppKey) -> dict:
+    """A registered key: its public material only (the PEM as registered, or the JWKS URL),
+    its RFC 7638 thumbprint, which a client may send as `kid`."""
+    return {
+        "id": str(key.pk),
+        "clientId": key.app.client.client_id,
+        "name": key.name,
+        "type": key.kind,
+        "keyType": key.description or None,
+        "thumbprint": key.thumbprint or None,
+        "publicKeyPem": key.pem if key.kind == AppKey.Kind.PUBLIC_KEY else None,
+        "certificatePem": key.pem if key.kind == AppKey.Kind.CERTIFICATE else None,
+        "jwksUri": key.jwks_uri or None,
+        "expiresAt": iso_utc(key.expires_at) if key.expires_at else None,
+        "createdAt": iso_utc(key.created_at),
+        "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
     }

@@ -20,8 +20,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
-from federation import jwks
-from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredential
+from federation import jwks, keys
+from federation.models import (
+    CREDENTIALS_PER_APP,
+    KEYS_PER_APP,
+    PEM_MAX_LENGTH,
+    AppKey,
+    ExternalApp,
+    FederatedCredential,
+)
 from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
 from identity_server.services import (
@@ -161,6 +168,7 @@ def external_app_delete(*, app: ExternalApp, actor: Actor) -> None:
         details={
             "client_id": client.client_id,
             "federated_credentials": list(app.federated_credentials.values_list("name", flat=True)),
+            "keys": list(app.keys.values_list("name", flat=True)),
         },
     )
     app.delete()
@@ -354,3 +362,158 @@ def federated_credential_delete(*, credential: FederatedCredential, actor: Actor
     )
     credential.delete()
     client_changed(credential.app.client.client_id)
+
+
+# --- the application's own keys (SPEC §11) -------------------------------------------------
+#
+# Checked like a credential: everything without the network first (the application is
+# confidential, the limit, the name, the PEM), then a JWKS URL is fetched through the guarded
+# fetcher outside any transaction, then the limit again with the application's row locked.
+
+KEY_SOURCES = {
+    "public_key_pem": AppKey.Kind.PUBLIC_KEY,
+    "certificate_pem": AppKey.Kind.CERTIFICATE,
+    "jwks_uri": AppKey.Kind.JWKS_URI,
+}
+_KEY_NAME_CONSTRAINT = "app_key_name_unique_in_app"
+_KEY_NAME_TAKEN = "A key with this name already exists in this application."
+KEY_LIMIT_MESSAGE = f"An application has at most {KEYS_PER_APP} keys; delete one first."
+KEY_SOURCE_MESSAGE = "Give exactly one of publicKeyPem, certificatePem or jwksUri."
+PUBLIC_APP_KEY_MESSAGE = (
+    "A public (non-confidential) application cannot have keys: only a confidential client "
+    "may use the client credentials grant (RFC 6749 §4.4)."
+)
+
+
+def _keys_error(message: str, code: str) -> ValidationError:
+    return ValidationError({"keys": ValidationError(message, code=code)})
+
+
+def _key_limit_check(app: ExternalApp) -> None:
+    if AppKey.objects.filter(app=app).count() >= KEYS_PER_APP:
+        raise _keys_error(KEY_LIMIT_MESSAGE, "limit_reached")
+
+
+def _key_material(key: AppKey, source: str, value: str) -> None:
+    """Reads the PEM into the key's JWK, description and expiry, or checks the JWKS URL's
+    form; ValidationError keyed by the API's field."""
+    field = {"public_key_pem": "publicKeyPem", "certificate_pem": "certificatePem"}.get(source)
+    if field is not None and len(value) > PEM_MAX_LENGTH:
+        raise ValidationError({field: f"At most {PEM_MAX_LENGTH} characters."})
+    if source == "public_key_pem":
+        key.jwk, key.description = keys.public_key_read(value)
+        key.pem = value.strip()
+    elif source == "certificate_pem":
+        key.jwk, key.description, key.expires_at = keys.certificate_read(value)
+        key.pem = value.strip()
+    else:
+        key.jwks_uri = value
+        problem = jwks.issuer_uri_problem(value)
+        if problem is not None:
+            raise ValidationError({"jwksUri": problem.replace("The issuer", "The JWKS URL")})
+
+
+def _jwks_uri_reachable(key: AppKey, *, actor: Actor) -> None:
+    """The JWKS URL must serve a usable signing key now, fetched through the guarded
+    fetcher; a refusal is audited with its reason code, as an issuer's is."""
+    try:
+        jwks.jwks_uri_keys_fetch(key.jwks_uri)
+    except jwks.IssuerUnreachable as error:
+        audit_record(
+            action="app_key.create",
+            actor=actor,
+            organization=key.app.organization,
+            target=key.app,
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason_code=error.reason,
+            details={"name": key.name, "jwks_uri": key.jwks_uri, "detail": error.detail},
+        )
+        raise ValidationError(
+            {"jwksUri": ValidationError(error.message, code="jwks_unreachable")}
+        ) from None
+
+
+def _key_details(key: AppKey) -> dict:
+    return {
+        "client_id": key.app.client.client_id,
+        "name": key.name,
+        "kind": key.kind,
+        "thumbprint": key.thumbprint,
+        "description": key.description,
+        "jwks_uri": key.jwks_uri,
+    }
+
+
+def app_key_create(
+    *,
+    app: ExternalApp,
+    actor: Actor,
+    name: str,
+    public_key_pem: str = "",
+    certificate_pem: str = "",
+    jwks_uri: str = "",
+) -> AppKey:
+    """Registers one public key of the application's own; exactly one of the three
+    sources. The private half never reaches this server (a pasted one is refused)."""
+    given = {
+        source: value
+        for source, value in (
+            ("public_key_pem", public_key_pem),
+            ("certificate_pem", certificate_pem),
+            ("jwks_uri", jwks_uri),
+        )
+        if value
+    }
+    if len(given) != 1:
+        raise ValidationError({"key": ValidationError(KEY_SOURCE_MESSAGE, code="one_source")})
+    # RFC 6749 §4.4: the token endpoint would refuse it anyway (unauthorized_client).
+    if not app.client.is_confidential:
+        raise _keys_error(PUBLIC_APP_KEY_MESSAGE, "public_application")
+    _key_limit_check(app)
+    [(source, value)] = given.items()
+    key = AppKey(app=app, name=name, kind=KEY_SOURCES[source])
+    key.full_clean(
+        exclude=["app", "pem", "jwks_uri", "kind"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    others = AppKey.objects.filter(app=app)
+    if others.alias(name_ci=Lower("name")).filter(name_ci=name.lower()).exists():
+        raise duplicate_name(_KEY_NAME_TAKEN)
+    _key_material(key, source, value)
+    same = next((k for k in others if k.jwk and k.thumbprint == key.thumbprint), None)
+    if key.jwk and same is not None:
+        field = "publicKeyPem" if source == "public_key_pem" else "certificatePem"
+        raise ValidationError({field: f"This public key is already registered as {same.name!r}."})
+    if key.kind == AppKey.Kind.JWKS_URI:
+        _jwks_uri_reachable(key, actor=actor)
+    with transaction.atomic():
+        ExternalApp.objects.select_for_update().only("pk").get(pk=app.pk)
+        _key_limit_check(app)
+        save_unique_name(
+            key, constraint=_KEY_NAME_CONSTRAINT, message=_KEY_NAME_TAKEN, force_insert=True
+        )
+        client_changed(app.client.client_id)
+        audit_record(
+            action="app_key.create",
+            actor=actor,
+            organization=app.organization,
+            target=key,
+            details=_key_details(key),
+        )
+    return key
+
+
+@transaction.atomic
+def app_key_delete(*, key: AppKey, actor: Actor) -> None:
+    """Assertions signed with it stop authenticating at once; tokens already issued stay
+    valid until they expire, as for a federated credential."""
+    audit_record(
+        action="app_key.delete",
+        actor=actor,
+        organization=key.app.organization,
+        target=key,
+        details=_key_details(key),
+    )
+    key.delete()
+    client_changed(key.app.client.client_id)

@@ -32,6 +32,8 @@ organization_pages = [
     ),
     path(f"{_CREDENTIAL}edit/", views.credential_edit, name="org-apps-credential-edit"),
     path(f"{_CREDENTIAL}delete/", views.credential_delete, name="org-apps-credential-delete"),
+    path(f"{_APP}keys/", views.app_key_create, name="org-apps-key-create"),
+    path(f"{_APP}keys/<str:key_id>/delete/", views.app_key_delete, name="org-apps-key-delete"),
 ]
 
 tenant_pages: list = []

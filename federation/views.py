@@ -13,11 +13,12 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from federation import assertions, jwks, selectors, serializers, services
-from federation.forms import EvaluateForm, ExternalAppForm, FederatedCredentialForm
-from federation.models import CREDENTIALS_PER_APP
+from federation.forms import AppKeyForm, EvaluateForm, ExternalAppForm, FederatedCredentialForm
+from federation.models import CREDENTIALS_PER_APP, KEYS_PER_APP
 from identity_server import endpoints
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.site import (
@@ -88,11 +89,12 @@ def app_create(request, access):
     return render(request, "federation/app_form.html", {"form": form})
 
 
-def _app_page(request, app, *, secret_form=None):
-    """The application's page: its facts, scopes by resource, secrets and how to connect;
-    with the secret that its creation or the generate form just made (tenants.site's
-    Post/Redirect/Get), shown once."""
+def _app_page(request, app, *, secret_form=None, key_form=None):
+    """The application's page: its facts, scopes by resource, secrets, its own keys and how
+    to connect; with the secret that its creation or the generate form just made
+    (tenants.site's Post/Redirect/Get), shown once."""
     context = {
+        **_keys_context(app, key_form),
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
         "scope_groups": [
@@ -107,7 +109,7 @@ def _app_page(request, app, *, secret_form=None):
         "credential_count": selectors.federated_credential_list(app=app).count(),
         "connect": _app_connect(app),
     }
-    if secret_form is None and (kept := secret_once_take(request)) is not None:
+    if secret_form is None and key_form is None and (kept := secret_once_take(request)) is not None:
         return render_secret_once(
             request, "federation/app_detail.html", {**context, "secret": kept.secret}
         )
@@ -391,4 +393,88 @@ def credential_delete(request, access, client_id, credential_id):
         ),
         done=f"The federated credential “{credential.name}” was deleted.",
         next_url=credentials_url,
+    )
+
+
+# --- the application's own keys (SPEC §11) -------------------------------------------------
+
+
+def _key_delete_question(key) -> tuple[str, str]:
+    return (
+        f"Delete the key “{key.name}”?",
+        "Assertions signed with it stop authenticating at once; tokens already issued stay "
+        "valid until they expire.",
+    )
+
+
+def _keys_context(app, form) -> dict:
+    keys = list(selectors.app_key_list(app=app))
+    return {
+        "keys": [
+            {
+                "key": key,
+                "delete_url": _app_url("org-apps-key-delete", app, key.pk),
+                "delete_question": " ".join(_key_delete_question(key)),
+            }
+            for key in keys
+        ],
+        "key_form": form or AppKeyForm(),
+        "keys_limit": KEYS_PER_APP,
+        # Why no key can be added, said as the service would refuse it.
+        "cannot_add_key": (
+            services.PUBLIC_APP_KEY_MESSAGE
+            if not app.client.is_confidential
+            else services.KEY_LIMIT_MESSAGE
+            if len(keys) >= KEYS_PER_APP
+            else None
+        ),
+    }
+
+
+# A private key pasted by mistake stays out of Django's error reports.
+@sensitive_post_parameters("publicKeyPem", "certificatePem")
+@site_page(admin_only=True)
+@require_POST
+def app_key_create(request, access, client_id):
+    """POST: registers a key (as the Keys API); refusals beside the fields of the form on the
+    application's page."""
+    app = _app(access, client_id)
+    form = AppKeyForm(request.POST)
+    key = submit_form(
+        request,
+        form,
+        lambda data: services.app_key_create(
+            app=app, actor=Actor.from_request(request), **serializers.app_key_input(data)
+        ),
+        other_field="name",
+    )
+    if key is not None:
+        messages.success(request, f"The key “{key.name}” was added.")
+        return redirect(_app_url("org-apps-detail", app) + "#keys")
+    # A pasted private key is not sent back into the page, where the browser keeps it.
+    pasted = [
+        name for name in ("publicKeyPem", "certificatePem") if form.has_error(name, "private_key")
+    ]
+    if pasted:
+        form.data = form.data.copy()
+        for name in pasted:
+            form.data[name] = ""
+    return _app_page(request, app, key_form=form)
+
+
+@site_page
+@require_POST
+def app_key_delete(request, access, client_id, key_id):
+    app = _app(access, client_id)
+    key = selectors.app_key_get(app=app, key_id=key_id)
+    question, detail = _key_delete_question(key)
+    page_url = _app_url("org-apps-detail", app) + "#keys"
+    return confirmed_delete(
+        request,
+        question=question,
+        detail=detail,
+        cancel_url=page_url,
+        delete=lambda actor: services.app_key_delete(key=key, actor=actor),
+        done=f"The key “{key.name}” was deleted.",
+        next_url=page_url,
     )

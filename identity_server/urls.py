@@ -78,6 +78,17 @@ def external_client_routes(prefix: str, suffix: str) -> list:
             credentials.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
             name=f"federated-credential{suffix}",
         ),
+        # The application's own keys (SPEC §11).
+        path(
+            f"{app}/Keys",
+            federation_api.AppKeyViewSet.as_view({"get": "list", "post": "create"}),
+            name=f"app-keys{suffix}",
+        ),
+        path(
+            f"{app}/Keys/<str:key_id>",
+            federation_api.AppKeyViewSet.as_view({"delete": "destroy"}),
+            name=f"app-key{suffix}",
+        ),
     ]
 
 

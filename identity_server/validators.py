@@ -2,7 +2,8 @@
 
 RFC 6749 §2.3 (client authentication), §3.3 (scope), §4.4 (client credentials), RFC 7009
 (revocation), RFC 7662 (introspection), RFC 7521 §4.2 and RFC 7523 §2.2 (JWT client
-assertions, checked by settings.CLIENT_ASSERTION_AUTHENTICATOR: federation.assertions).
+assertions, checked by settings.CLIENT_ASSERTION_AUTHENTICATOR: federation.assertions,
+from a federated credential's issuer or signed by the application's own key, SPEC §11).
 DOT and oauthlib keep the protocol; this class decides who the client is and what it may
 get.
 
@@ -205,7 +206,13 @@ class IdentityValidator(OAuth2Validator):
         provider, once the request's form is right."""
         params = _params(request)
         self._assertion_form_check(request, params)
-        check = _assertion_authenticator()(params["client_id"], params["client_assertion"])
+        # `client_id` is optional when the assertion is the application's own (`iss` = `sub`
+        # = its client ID, SPEC §11); the authenticator says `client_id_missing` otherwise.
+        check = _assertion_authenticator()(params.get("client_id", ""), params["client_assertion"])
+        if check.reason == "client_id_missing":
+            description = "Client authentication with an assertion: client_id is missing."
+            self._fail(request, check.reason, description=description)
+            raise errors.InvalidRequestError(description=description, request=request)
         if check.reason:
             # One description for every reason, an unknown client's included: the precise
             # reason is in the audit log, for the application's administrators.
@@ -234,8 +241,8 @@ class IdentityValidator(OAuth2Validator):
 
     def _assertion_form_check(self, request, params: dict) -> None:
         """RFC 6749 §2.3, RFC 7521 §4.2: `invalid_request` unless the assertion is the only
-        authentication, of the JWT bearer type, with a client id (that none is repeated,
-        `form_refusal` has checked)."""
+        authentication, of the JWT bearer type (that none is repeated, `form_refusal` has
+        checked; whether a client id is needed, the authenticator says)."""
         scheme = request.headers.get("Authorization", "").strip().partition(" ")[0]
         assertion_type = params.get("client_assertion_type")
         if params.get("client_secret") or scheme.lower() == "basic":
@@ -245,8 +252,6 @@ class IdentityValidator(OAuth2Validator):
             description = f"client_assertion_type must be {JWT_BEARER}"
         elif not params.get("client_assertion"):
             reason, description = "assertion_missing", "client_assertion is missing"
-        elif not params.get("client_id"):
-            reason, description = "client_id_missing", "client_id is missing"
         else:
             return
         description = f"Client authentication with an assertion: {description}."

@@ -35,6 +35,10 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
 # How a client authenticates at the token, introspection and revocation endpoints alike.
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+# What private_key_jwt assertions may be signed with: RS256 from a federated credential's
+# issuer, RS256, PS256 or ES256 with the application's own key (federation.assertions'
+# ALGORITHM and OWN_KEY_ALGORITHMS; identity_server does not import federation).
+CLIENT_ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256"]
 # The refusals oauthlib makes before the validator has a say, and leaves undescribed.
 OAUTHLIB_DESCRIPTIONS = {
     "unsupported_grant_type": "grant_type must be client_credentials, the only grant served here.",
@@ -229,16 +233,16 @@ class OpenIDConfiguration(PublicDocument):
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "grant_types_supported": ["client_credentials"],
             # private_key_jwt (RFC 7523 §2.2) is a JWT from the workload's own identity
-            # provider, checked against the application's federated credentials, at all
-            # three endpoints (one validator authenticates the client); RS256 is the one
-            # algorithm accepted (federation.assertions), and RFC 8414 §2 wants it named
-            # wherever private_key_jwt is.
+            # provider, checked against the application's federated credentials, or one the
+            # application signed with its own registered key (SPEC §11), at all three
+            # endpoints (one validator authenticates the client); RFC 8414 §2 wants the
+            # accepted algorithms named wherever private_key_jwt is.
             **{
                 f"{endpoint}_endpoint_{member}": value
                 for endpoint in ("token", "introspection", "revocation")
                 for member, value in (
                     ("auth_methods_supported", CLIENT_AUTH_METHODS),
-                    ("auth_signing_alg_values_supported", [tokens.ALGORITHM]),
+                    ("auth_signing_alg_values_supported", CLIENT_ASSERTION_ALGORITHMS),
                 )
             },
             "scopes_supported": sorted(scopes.CATALOGUE),

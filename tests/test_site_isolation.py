@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import resolve
 
+from federation.models import AppKey
 from federation.tests.factories import external_app, stored_credential
 from identity_server.urls import SITE_PAGES
 from machines.credential_stores import credential_store_database
@@ -111,6 +112,11 @@ FEDERATION_PAGES = [
         lambda w: f"/{w.org}/portal_/apps/{w.app_id}/credentials/{w.credential_id}/delete/",
         id="org-apps-credential-delete",
     ),
+    pytest.param(lambda w: f"/{w.org}/portal_/apps/{w.app_id}/keys/", id="org-apps-key-create"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/apps/{w.app_id}/keys/{w.key_id}/delete/",
+        id="org-apps-key-delete",
+    ),
 ]
 
 PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
@@ -183,6 +189,13 @@ class World:
     @functools.cached_property
     def credential_id(self) -> str:
         return str(stored_credential(app=self._app).pk)
+
+    @functools.cached_property
+    def key_id(self) -> str:
+        """One of the application's own keys (SPEC §11), as the service stores it."""
+        jwk = {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "k"}
+        key = AppKey.objects.create(app=self._app, name="Key", kind="publicKey", jwk=jwk)
+        return str(key.pk)
 
 
 def _client(user) -> Client:

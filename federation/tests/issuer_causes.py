@@ -45,8 +45,8 @@ def _small_rsa_key(idp, settings):
 
 def _no_rsa_suffix(what: str) -> str:
     return (
-        " serves no RSA signing key (`kty` RSA, `use` sig or absent, a `kid`, 2048 bits or "
-        f"more); it has {what}."
+        " serves no RSA signing key (`kty` RSA, `use` sig or absent, `key_ops` absent or "
+        f"with verify, `alg` absent or RS256, a `kid`, 2048 bits or more); it has {what}."
     )
 
 
@@ -146,6 +146,47 @@ CAUSES = [
             "no_rsa_signing_key",
         ),
         id="only an EC key",
+    ),
+    pytest.param(
+        Cause(
+            lambda idp, settings: idp.serve_jwks(
+                SHAPE, {"keys": [{**idp.key(SHAPE).public_jwk, "key_ops": ["encrypt"]}]}
+            ),
+            lambda idp: (
+                f"The jwks_uri `{idp.jwks_url(SHAPE)}`"
+                + _no_rsa_suffix("an RSA key whose `use`, `key_ops` or `alg` forbids RS256")
+            ),
+            "no_rsa_signing_key",
+        ),
+        id="a key for encrypting only",
+    ),
+    pytest.param(
+        Cause(
+            lambda idp, settings: idp.serve_jwks(
+                SHAPE, {"keys": [{**idp.key(SHAPE).public_jwk, "alg": "RS512"}]}
+            ),
+            lambda idp: (
+                f"The jwks_uri `{idp.jwks_url(SHAPE)}`"
+                + _no_rsa_suffix("an RSA key whose `use`, `key_ops` or `alg` forbids RS256")
+            ),
+            "no_rsa_signing_key",
+        ),
+        id="a key for RS512 only",
+    ),
+    pytest.param(
+        Cause(
+            lambda idp, settings: idp.serve_jwks(
+                SHAPE, {"keys": [idp.key(SHAPE).public_jwk, {"kty": "oct", "k": "c2VjcmV0"}]}
+            ),
+            lambda idp: (
+                f"The key set at `{idp.jwks_url(SHAPE)}` contains a private or symmetric key "
+                "(a `d`, `p`, `q`, `dp`, `dq`, `qi` or `k` member): it must publish public "
+                "keys only, and whoever holds that key set has leaked its key. None of its "
+                "keys is trusted."
+            ),
+            "private_key_published",
+        ),
+        id="a symmetric key published",
     ),
     pytest.param(
         Cause(

@@ -219,6 +219,11 @@ def jwk(**changes) -> dict:
         pytest.param(jwk(kid="other"), "unknown_kid", id="another kid"),
         pytest.param(jwk(kty="EC"), "key_unusable", id="not RSA"),
         pytest.param(jwk(use="enc"), "key_unusable", id="an encryption key"),
+        # RFC 7517 §4.3, §4.4: the key's own metadata (keys cached before it was checked)
+        pytest.param(jwk(key_ops=["encrypt"]), "key_unusable", id="key_ops without verify"),
+        pytest.param(jwk(key_ops="verify"), "key_unusable", id="key_ops not a list"),
+        pytest.param(jwk(alg="RS512"), "key_unusable", id="alg RS512"),
+        pytest.param(jwk(alg="PS256"), "key_unusable", id="alg PS256"),
         pytest.param(
             {**IdpKey.generate(1024).public_jwk, "kid": "k1"}, "key_unusable", id="1024 bits"
         ),
@@ -227,6 +232,17 @@ def jwk(**changes) -> dict:
 )
 def test_the_key_must_be_an_rsa_signing_key_of_2048_bits_named_by_kid(key, reason):
     assert rejection(signing_key_select, parsed(), [key]) == reason
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"key_ops": ["verify"]}, {"key_ops": ["sign", "verify"]}, {"alg": "RS256"}],
+    ids=["no metadata", "key_ops verify", "key_ops sign and verify", "alg RS256"],
+)
+def test_key_metadata_that_allows_rs256_verification_is_usable(changes):
+    key = jwk(**changes)
+
+    assert signing_key_select(parsed(), [key]) == key
 
 
 def test_the_issuers_key_comes_from_its_jwks(identity_provider):
@@ -340,9 +356,19 @@ def test_a_jti_is_accepted_once_per_issuer():
     replay_check(replayable(jti="j1", iss="https://other.example"))
 
 
-def test_a_token_without_jti_cannot_be_checked_for_replays():
-    assert rejection(replay_check, replayable()) == "jti_missing"
-    assert rejection(replay_check, replayable(jti="")) == "jti_missing"
+def test_a_token_without_jti_is_accepted_once_by_its_sha256():
+    # SPEC §11: Entra's and Google Cloud's tokens carry no `jti`
+    token = replayable(sub="workload")
+    replay_check(token)
+
+    assert rejection(replay_check, token) == "assertion_replayed"
+    replay_check(replayable(sub="another workload"))
+    replay_check(replayable(jti=""))  # an empty jti is no jti: the digest of this token
+
+
+def test_a_jti_may_be_required():
+    assert rejection(replay_check, replayable(), jti_required=True) == "jti_missing"
+    assert rejection(replay_check, replayable(jti=""), jti_required=True) == "jti_missing"
 
 
 # --- the token endpoint's authentication ------------------------------------------------------

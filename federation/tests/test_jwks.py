@@ -538,6 +538,13 @@ def _rsa_jwk(identity_provider, **changes) -> dict:
         pytest.param({"use": None}, True, id="no-use"),
         pytest.param({"alg": None}, True, id="no-alg"),
         pytest.param({"use": "enc"}, False, id="encryption-key"),
+        # SPEC §11: the key's own metadata must allow verifying RS256
+        pytest.param({"key_ops": ["verify"]}, True, id="key-ops-verify"),
+        pytest.param({"key_ops": ["encrypt"]}, False, id="key-ops-encrypt"),
+        pytest.param({"key_ops": []}, False, id="key-ops-empty"),
+        pytest.param({"key_ops": "verify"}, False, id="key-ops-not-a-list"),
+        pytest.param({"alg": "RS512"}, False, id="alg-rs512"),
+        pytest.param({"alg": "PS256"}, False, id="alg-ps256"),
         pytest.param({"kid": None}, False, id="no-kid"),
         pytest.param({"kid": ""}, False, id="empty-kid"),
         pytest.param({"kty": "EC"}, False, id="not-rsa"),
@@ -560,3 +567,27 @@ def test_a_1024_bit_key_is_not_usable():
 @pytest.mark.parametrize("jwks", [{}, {"keys": {}}, {"keys": "x"}], ids=["none", "object", "str"])
 def test_a_key_set_without_a_key_list_has_no_usable_key(jwks):
     assert usable_rsa_keys(jwks) == []
+
+
+@pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi"])
+def test_a_key_set_with_a_private_member_is_refused_at_fetch(identity_provider, member):
+    # given the issuer's signing key published with a private member
+    leaked = {**identity_provider.key("github").public_jwk, member: "AQAB"}
+    identity_provider.serve_jwks("github", {"keys": [leaked]})
+
+    # when
+    with pytest.raises(IssuerUnreachable) as refused:
+        issuer_keys_fetch(identity_provider.issuer("github"))
+
+    # then no key of that set is trusted, not even the public one beside it
+    assert refused.value.reason == "private_key_published"
+
+
+def test_a_symmetric_key_beside_a_good_one_refuses_the_set(identity_provider):
+    good = identity_provider.key("github").public_jwk
+    identity_provider.serve_jwks("github", {"keys": [good, {"kty": "oct", "k": "c2VjcmV0"}]})
+
+    with pytest.raises(IssuerUnreachable) as refused:
+        issuer_keys_fetch(identity_provider.issuer("github"))
+
+    assert refused.value.reason == "private_key_published"

@@ -745,13 +745,23 @@ def test_with_replay_protection_a_token_is_accepted_once(
     assert exchange(client, app, identity_provider.mint("github")).status_code == 200
 
 
-def test_with_replay_protection_a_token_without_jti_is_refused(
-    client, app, credentials, identity_provider, replay_protection
+@pytest.mark.parametrize("shape", ["gcp", "entra"])
+def test_with_replay_protection_a_token_without_jti_is_accepted_once(
+    client, app, credentials, identity_provider, replay_protection, shape
 ):
-    # GCP's identity tokens carry no `jti`.
-    response = exchange(client, app, identity_provider.mint("gcp"))
+    # given Google Cloud's and Entra's tokens, which carry no `jti` (SPEC §11)
+    now = int(time.time())
+    token = identity_provider.mint(shape, now=now)
+    assert "jti" not in json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
 
-    assert_refused_once(response, "jti_missing")
+    # when it is presented twice
+    first, again = exchange(client, app, token), exchange(client, app, token)
+
+    # then it is accepted once, recognised by its SHA-256, and another token still is
+    assert first.status_code == 200, first.content
+    assert_refused_once(again, "assertion_replayed")
+    other = identity_provider.mint(shape, now=now - 1)
+    assert exchange(client, app, other).status_code == 200
 
 
 def test_a_refused_token_does_not_use_up_its_jti(
@@ -781,3 +791,28 @@ def test_without_replay_protection_an_unreachable_cache_does_not_stop_exchanges(
 
     assert [r.status_code for r in responses] == [200, 200]
     assert jwks_fetches(identity_provider) == 1  # this process's copy served the second
+
+
+# --- key metadata (SPEC §11) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"key_ops": ["encrypt"]}, {"alg": "RS512"}, {"use": "enc"}],
+    ids=["key_ops encrypt", "alg RS512", "use enc"],
+)
+def test_a_key_whose_metadata_forbids_rs256_does_not_verify_tokens(
+    client, app, identity_provider, metadata
+):
+    # given the issuer's signing key published with metadata that forbids RS256 verifying,
+    # beside another key that allows it
+    signing = identity_provider.key("gcp").public_jwk
+    other = IdpKey.generate().public_jwk
+    identity_provider.serve_jwks("gcp", {"keys": [{**signing, **metadata}, other]})
+    shape_credential(app[0], identity_provider, "gcp")
+
+    # when a token signed with the restricted key is presented
+    response = exchange(client, app, identity_provider.mint("gcp"))
+
+    # then that key is not among the issuer's usable keys
+    assert_refused_once(response, "unknown_kid")

@@ -35,9 +35,13 @@ def test_private_key_jwt_is_advertised_with_its_signing_algorithm(client):
     body = client.get(DISCOVERY_URL).json()
 
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
-    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
-    # what is advertised is what the assertion checks accept, not only what we sign with
-    assert body["token_endpoint_auth_signing_alg_values_supported"] == [assertions.ALGORITHM]
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
+    # what is advertised is what the assertion checks accept, not only what we sign with:
+    # RS256 from an issuer, and these three with the application's own key (SPEC §11)
+    assert assertions.ALGORITHM in assertions.OWN_KEY_ALGORITHMS
+    assert body["token_endpoint_auth_signing_alg_values_supported"] == list(
+        assertions.OWN_KEY_ALGORITHMS
+    )
     # one validator authenticates clients at the three endpoints: the same methods at each
     for endpoint in ("introspection", "revocation"):
         assert body[f"{endpoint}_endpoint_auth_methods_supported"] == [
@@ -45,7 +49,11 @@ def test_private_key_jwt_is_advertised_with_its_signing_algorithm(client):
             "client_secret_post",
             "private_key_jwt",
         ]
-        assert body[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == ["RS256"]
+        assert body[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == [
+            "RS256",
+            "PS256",
+            "ES256",
+        ]
 
 
 @pytest.mark.django_db
