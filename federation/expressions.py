@@ -275,7 +275,8 @@ class _Scanner:
             )
         start = self.position
         word = self.peek()
-        return ExpressionError(f"Unexpected {_quote(word)} at {start}: expected {expected}.", start)
+        shown = f'"{word}"' if word == "'" else _quote(word)
+        return ExpressionError(f"Unexpected {shown} at {start}: expected {expected}.", start)
 
     def expect(self, token: str, expected: str | None = None) -> None:
         self.skip_blanks()
@@ -350,7 +351,8 @@ def _term(scanner: _Scanner) -> Term:
     operator_position = scanner.position
     operator = scanner.word()
     if operator not in OPERATORS:
-        if not operator:
+        if not operator[:1].isalpha():
+            scanner.index = operator_position - 1
             raise scanner.unexpected("'matches' or 'eq'")
         raise ExpressionError(
             f"Unknown operator {_quote(operator)} at {operator_position}: language "
@@ -402,9 +404,9 @@ def issuer_family(issuer: str) -> str:
     """GITHUB, KUBERNETES or OTHER: by the issuer's address as each publishes it (GitHub
     and GitHub Enterprise Server; the API server's default, EKS, GKE and AKS issuers), or
     as the operator lists it (FEDERATION_GITHUB_ISSUERS, FEDERATION_KUBERNETES_ISSUERS)."""
-    if issuer in getattr(settings, "FEDERATION_GITHUB_ISSUERS", ()):
+    if issuer in settings.FEDERATION_GITHUB_ISSUERS:
         return GITHUB
-    if issuer in getattr(settings, "FEDERATION_KUBERNETES_ISSUERS", ()):
+    if issuer in settings.FEDERATION_KUBERNETES_ISSUERS:
         return KUBERNETES
     try:
         parts = urlsplit(issuer)
