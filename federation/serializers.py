@@ -151,7 +151,7 @@ class ExpressionField(serializers.Field):
     service parses the value."""
 
     default_error_messages = {
-        "shape": 'Must be {"languageVersion": 1, "value": "<expression>"} or null.',
+        "shape": 'Must be {{"languageVersion": 1, "value": "<expression>"}} or null.',
         "version": "Only languageVersion 1 is supported.",
     }
 
