@@ -29,7 +29,7 @@ from django.db.models.functions import Lower
 
 from federation import jwks
 from federation.assertions import CREDENTIAL_MATCHES, ParsedAssertion
-from federation.expressions import ExpressionError, expression_validate
+from federation.expressions import ExpressionError, expression_parse, expression_validate
 from federation.models import CREDENTIALS_PER_APP, ExternalApp, FederatedCredential
 from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
@@ -266,9 +266,13 @@ def _validate_matching(credential: FederatedCredential, errors: dict) -> None:
         errors["claims_matching_expression"] = [BOTH_MESSAGE]
     elif not credential.subject and not expression:
         errors["subject"] = [SUBJECT_OR_EXPRESSION_MESSAGE]
-    elif expression and "issuer" not in errors:
+    elif expression:
         try:
-            expression_validate(expression, issuer=credential.issuer)
+            # The guard rails depend on the issuer; the grammar does not.
+            if "issuer" in errors:
+                expression_parse(expression)
+            else:
+                expression_validate(expression, issuer=credential.issuer)
         except ExpressionError as error:
             errors["claims_matching_expression"] = [str(error)]
 
