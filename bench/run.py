@@ -355,7 +355,14 @@ def serve_project(tmp: Path) -> Iterator[Site]:
         )
         log = tmp / "project.log"
         with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
-            yield Site(url, clients, log, assertions, provider, expression_assertions)
+            yield Site(
+                url,
+                clients,
+                log,
+                assertions=assertions,
+                identity_provider=provider,
+                expression_assertions=expression_assertions,
+            )
     finally:
         provider.stop()
 
