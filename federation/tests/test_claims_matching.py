@@ -2,6 +2,8 @@
 FederatedCredentials API, the token endpoint with real tokens from the test identity
 provider (tests/idp.py), and evaluate's report term by term."""
 
+import json
+
 import pytest
 
 from federation.models import FederatedCredential
@@ -528,3 +530,46 @@ def test_samples_test_exact_credentials_too(api, app, identity_provider):
     )
 
     assert "mustMatch[0]" in errors(api.post(url(app), exact))["mustMatch"][0]
+
+
+# --- the admin site's form -----------------------------------------------------------------
+
+
+def test_the_site_form_saves_an_expression_with_samples_and_clears_them(
+    client, admin_membership, app, identity_provider
+):
+    # given
+    client.force_login(admin_membership.user)
+    pages = f"/{app.organization.slug}/portal_/apps/{app.client.client_id}/credentials/"
+    _, audience = identity_provider.subject_and_audience("github")
+    form = {
+        "name": "Branches",
+        "issuer": identity_provider.issuer("github"),
+        "audience": audience,
+        "subject": "",
+        "claimsMatchingExpression": BRANCHES,
+        "mustMatch": json.dumps([sample("ref:refs/heads/main")]),
+        "mustNotMatch": "",
+    }
+
+    # when: added with a sample
+    added = client.post(f"{pages}new/", form)
+
+    # then
+    assert added.status_code == 302, added.content.decode()[:2000]
+    credential = FederatedCredential.objects.get(app=app)
+    assert (credential.claims_matching_expression, credential.must_match) == (
+        BRANCHES,
+        [sample("ref:refs/heads/main")],
+    )
+
+    # when: edited with the sample's field emptied, and with text that is not JSON
+    edit = f"{pages}{credential.pk}/edit/"
+    not_json = client.post(edit, {**form, "mustNotMatch": "[{'sub': 'x'}]"})
+    cleared = client.post(edit, {**form, "mustMatch": ""})
+
+    # then: the API's message for the text; emptied means no samples
+    assert "Must be a list of sample claim sets (JSON objects)." in not_json.content.decode()
+    assert cleared.status_code == 302
+    credential.refresh_from_db()
+    assert credential.must_match == []
