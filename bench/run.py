@@ -12,6 +12,11 @@ Measures client-credentials token requests per second, p50 and p99 latency and e
   distinct credentials are cycled. Measured warm: the warm-up repeats until a round makes
   no request to the provider, and the provider's request counter must not move while wrk
   runs (`outbound`, reported);
+- `expression`: the same server and provider, one more application with 20 federated
+  credentials of the GitHub issuer, each a claims-matching expression (SPEC §11: a branch
+  pattern and the repository owner's id), the matching one created last, so the token path
+  tries the 19 others first; tokens for 16 branches that it matches are cycled. Its target
+  is 95% of the `assertion` rate in the same run;
 - `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
@@ -72,6 +77,8 @@ STOCK_CONNECTIONS = 4
 WORKERS = 2
 CLIENTS = 4
 ASSERTION_TARGET = 0.9
+EXPRESSION_TARGET = 0.95
+EXPRESSION_CREDENTIALS = 20
 # Warm-up rounds for the assertion path before giving up on a round without outbound calls.
 WARM_UP_ROUNDS = 20
 
@@ -89,6 +96,8 @@ class Site:
     log: Path  # the server's output, shown when a step fails
     # (client_id, JWT) pairs of the clients' federated credentials, and their provider
     assertions: list[tuple[str, str]] = field(default_factory=list)
+    # (client_id, JWT) pairs for the application whose credentials are expressions
+    expression_assertions: list[tuple[str, str]] = field(default_factory=list)
     identity_provider: IdentityProvider | None = None
 
 
@@ -122,7 +131,7 @@ def secret_bodies(site: Site) -> list[str]:
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def assertion_bodies(site: Site) -> list[str]:
+def _assertion_bodies(pairs: list[tuple[str, str]]) -> list[str]:
     return [
         urlencode(
             {
@@ -132,8 +141,20 @@ def assertion_bodies(site: Site) -> list[str]:
                 "client_assertion": token,
             }
         )
-        for cid, token in site.assertions
+        for cid, token in pairs
     ]
+
+
+def assertion_bodies(site: Site) -> list[str]:
+    return _assertion_bodies(site.assertions)
+
+
+def expression_bodies(site: Site) -> list[str]:
+    return _assertion_bodies(site.expression_assertions)
+
+
+# Scenarios whose tokens come from the identity provider (warmed until it is not called).
+PROVIDER_BODIES = (assertion_bodies, expression_bodies)
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -263,11 +284,51 @@ def federated_credentials(
     return credentials, assertions
 
 
+def expression_credentials(
+    provider: IdentityProvider, client_id: str, run_id: str
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """EXPRESSION_CREDENTIALS expression credentials of the GitHub issuer for `client_id`,
+    each for its own release line of the repository and its owner; the last one created is
+    the one the tokens match."""
+    subject, audience = provider.subject_and_audience("github")
+    repository = subject.split(":ref:")[0]
+    owner_id = provider.default_claims("github", now=0, lifetime=0)["repository_owner_id"]
+    lines = [f"line-{n}" for n in range(EXPRESSION_CREDENTIALS - 1)] + ["release"]
+    credentials = [
+        {
+            "client_id": client_id,
+            "name": f"bench-{run_id}-{line}",
+            "issuer": provider.issuer("github"),
+            "audience": audience,
+            "claims_matching_expression": (
+                f"claims['sub'] matches '{repository}:ref:refs/heads/{line}/*' "
+                f"and claims['repository_owner_id'] eq '{owner_id}'"
+            ),
+        }
+        for line in lines
+    ]
+    assertions = [
+        (
+            client_id,
+            provider.mint(
+                "github", claims={"sub": f"{repository}:ref:refs/heads/release/{n}"}, lifetime=3600
+            ),
+        )
+        for n in range(16)
+    ]
+    return credentials, assertions
+
+
 @contextmanager
 def serve_project(tmp: Path) -> Iterator[Site]:
     provider = IdentityProvider().start()
     try:
-        env = {**project_env(tmp), **provider.env}
+        env = {
+            **project_env(tmp),
+            **provider.env,
+            # The provider's GitHub issuer is GitHub's family: expressions may use its claims.
+            "FEDERATION_GITHUB_ISSUERS": provider.issuer("github"),
+        }
         manage = [sys.executable, "manage.py"]
         progress("project: migrate, seed_demo, create_client, federated credentials")
         run([*manage, "migrate", "--noinput"], env=env, cwd=PROJECT_DIR)
@@ -283,14 +344,25 @@ def serve_project(tmp: Path) -> Iterator[Site]:
             created = json.loads(out.strip().splitlines()[-1])
             clients.append((created["client_id"], created["client_secret"]))
         credentials, assertions = federated_credentials(provider, clients, run_id)
+        args = [*create, "--name", f"bench-{run_id}-expressions", "--scopes", "OR.Machines"]
+        out = run([*args, "--json"], env=env, cwd=PROJECT_DIR)
+        expression_client = json.loads(out.strip().splitlines()[-1])["client_id"]
+        more, expression_assertions = expression_credentials(provider, expression_client, run_id)
         run(
             [*manage, "shell", "-c", CREATE_CREDENTIALS],
-            env={**env, "BENCH_CREDENTIALS": json.dumps(credentials)},
+            env={**env, "BENCH_CREDENTIALS": json.dumps(credentials + more)},
             cwd=PROJECT_DIR,
         )
         log = tmp / "project.log"
         with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
-            yield Site(url, clients, log, assertions, provider)
+            yield Site(
+                url,
+                clients,
+                log,
+                assertions=assertions,
+                identity_provider=provider,
+                expression_assertions=expression_assertions,
+            )
     finally:
         provider.stop()
 
@@ -373,6 +445,7 @@ SERVERS = [
         [
             Scenario("secret", "/identity_/connect/token", secret_bodies, CONNECTIONS),
             Scenario("assertion", "/identity_/connect/token", assertion_bodies, CONNECTIONS),
+            Scenario("expression", "/identity_/connect/token", expression_bodies, CONNECTIONS),
         ],
     ),
     (
@@ -423,7 +496,7 @@ def prepare(scenario: Scenario, site: Site, tmp: Path) -> Path:
     bodies_file = tmp / f"{scenario.name}.bodies"
     bodies_file.write_text("\n".join(bodies) + "\n")
     progress(f"{scenario.name}: warm-up")
-    if scenario.bodies is assertion_bodies:
+    if scenario.bodies in PROVIDER_BODIES:
         warm_up_until_quiet(url, bodies, site, scenario.connections)
     else:
         warm_up(url, bodies, scenario.connections, site.log)
@@ -437,7 +510,7 @@ def measure(wrk: str, scenario: Scenario, site: Site, bodies_file: Path, seconds
     load = [f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s"]
     options = [f"--timeout={scenario.timeout_s}s", "--latency", "-s", str(TOKEN_SCRIPT)]
     args = [wrk, *load, *options, url, "--", str(bodies_file)]
-    provider = site.identity_provider if scenario.bodies is assertion_bodies else None
+    provider = site.identity_provider if scenario.bodies in PROVIDER_BODIES else None
     served_before = provider.requests_served if provider is not None else 0
     output = run(args, env=dict(os.environ), cwd=PROJECT_DIR)
     outbound = provider.requests_served - served_before if provider is not None else None
@@ -538,6 +611,7 @@ def report(results: dict[str, Result]) -> dict[str, float | None]:
 
     ratios = {"secret/stock_dot": ratio("secret", "stock_dot")}
     ratios["assertion/secret"] = ratio("assertion", "secret")
+    ratios["expression/assertion"] = ratio("expression", "assertion")
     if ratios["secret/stock_dot"] is not None:
         print(f"ratio secret/stock_dot = {ratios['secret/stock_dot']:.0f}×")  # noqa: RUF001
     if (assertion := ratios["assertion/secret"]) is not None:
@@ -546,6 +620,14 @@ def report(results: dict[str, Result]) -> dict[str, float | None]:
             f"ratio assertion/secret = {assertion:.1%} "
             f"(target {ASSERTION_TARGET:.0%}: {met}); outbound requests while measured: "
             f"{results['assertion'].outbound}"
+        )
+    if (expression := ratios["expression/assertion"]) is not None:
+        met = "met" if expression >= EXPRESSION_TARGET else "MISSED"
+        print(
+            f"ratio expression/assertion = {expression:.1%} "
+            f"(target {EXPRESSION_TARGET:.0%}: {met}); {EXPRESSION_CREDENTIALS} expression "
+            f"credentials, the matching one last; outbound requests while measured: "
+            f"{results['expression'].outbound}"
         )
     return ratios
 
@@ -582,14 +664,14 @@ def main() -> int:
             **figures,
             "ratio": rounded["secret/stock_dot"],
             "assertion_ratio": rounded["assertion/secret"],
+            "expression_ratio": rounded["expression/assertion"],
             "meta": meta,
         }
         Path(path).write_text(json.dumps(document, indent=2) + "\n")
-    if results.get("assertion") and results["assertion"].outbound:
-        progress(
-            f"the assertion path called the identity provider {results['assertion'].outbound} times"
-        )
-        return 1
+    for name in ("assertion", "expression"):
+        if results.get(name) and results[name].outbound:
+            progress(f"the {name} path called the identity provider {results[name].outbound} times")
+            return 1
     failed = [name for name, r in results.items() if r.successes == 0]
     if failed:
         progress(f"no successful request in: {', '.join(failed)}")

@@ -178,6 +178,7 @@ class FederatedCredentialViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
         "destroy": WRITE,
         "evaluate": WRITE,
     }
+    error_fields = serializers.FederatedCredentialInput.ERROR_FIELDS
 
     def list(self, request, partition_global_id, client_id, org=None):
         credentials = selectors.federated_credential_list(app=self._app(client_id))

@@ -11,10 +11,13 @@ code for the audit log:
    `x5u`, `jwk` (RFC 8725 §3.10: keys come only from the issuer's JWKS;
    `key_header_forbidden`), no `crit` (RFC 7515 §4.1.11: we understand no extension;
    `crit_not_supported`);
-4. a credential of the client whose issuer equals `iss`, subject equals `sub`, and
-   audience is in `aud` (RFC 7523 §3 items 1-3), all exact and without any network call
-   (`no_credential_for_issuer`, `no_credential_for_subject`, `no_credential_for_audience`:
-   how far the closest credential got);
+4. a credential of the client whose issuer equals `iss`, subject equals `sub` (or whose
+   claims-matching expression the claims match, SPEC §11), and audience is in `aud`
+   (RFC 7523 §3 items 1-3), all exact and without any network call; exact credentials
+   first, then the issuer's expression credentials in creation order, the first match
+   winning (`no_credential_for_issuer`, `no_credential_for_subject`,
+   `no_credential_matched` when the issuer has expression credentials,
+   `no_credential_for_audience`: how far the closest credential got);
 5. the signing key chosen by `kid` from that issuer's JWKS, through the cache of
    federation.jwks: RSA, for signing, at least 2048 bits (`unknown_kid`, `key_unusable`;
    `issuer_unreachable` when no keys can be had);
@@ -67,6 +70,13 @@ from jose import jwk
 from jose.exceptions import JOSEError
 
 from federation import jwks
+from federation.expressions import (
+    Expression,
+    ExpressionError,
+    Term,
+    expression_parse,
+    pattern_hint,
+)
 from federation.models import AppKey, FederatedCredential
 from identity_server import endpoints, shared_cache
 from identity_server.clients import (
@@ -226,7 +236,11 @@ def _issuer_matches(credential, parsed: ParsedAssertion) -> bool:
 
 
 def _subject_matches(credential, parsed: ParsedAssertion) -> bool:
-    return parsed.claims.get("sub") == credential.subject
+    """`sub` equals the credential's subject, or the claims match its expression."""
+    matcher = credential.matcher
+    if matcher is None:
+        return parsed.claims.get("sub") == credential.subject
+    return matcher.matches(parsed.claims)
 
 
 def _audience_matches(credential, parsed: ParsedAssertion) -> bool:
@@ -243,17 +257,33 @@ CREDENTIAL_MATCHES = (
 
 
 def credential_match(parsed: ParsedAssertion, credentials: Iterable):
-    """Check 4: the first credential whose issuer, subject and audience all match."""
-    candidates = list(credentials)
-    for name, matches in CREDENTIAL_MATCHES:
-        candidates = [credential for credential in candidates if matches(credential, parsed)]
-        if not candidates:
-            raise AssertionRejected(
-                f"no_credential_for_{name}",
-                "No federated credential of this application matches the JWT's "
-                "`iss`, `sub` and `aud`.",
-            )
-    return candidates[0]
+    """Check 4: the first credential whose issuer, subject (or expression) and audience all
+    match: exact credentials first, then expression credentials, each in creation order
+    (SPEC §11). The audience, a cheap comparison, is looked at before an expression."""
+    issuer = parsed.claims.get("iss")
+    candidates = [credential for credential in credentials if credential.issuer == issuer]
+    if not candidates:
+        raise _no_match("issuer")
+    audiences = parsed.audiences
+    exact = [c for c in candidates if c.matcher is None and _subject_matches(c, parsed)]
+    expressions = [c for c in candidates if c.matcher is not None]
+    for credential in exact:
+        if credential.audience in audiences:
+            return credential
+    for credential in expressions:
+        if credential.audience in audiences and credential.matcher.matches(parsed.claims):
+            return credential
+    if exact or any(c.matcher.matches(parsed.claims) for c in expressions):
+        raise _no_match("audience")
+    raise _no_match("matched" if expressions else "subject")
+
+
+def _no_match(stage: str) -> AssertionRejected:
+    reason = "no_credential_matched" if stage == "matched" else f"no_credential_for_{stage}"
+    return AssertionRejected(
+        reason,
+        "No federated credential of this application matches the JWT's `iss`, `sub` and `aud`.",
+    )
 
 
 def _rsa_bits(key: dict) -> int:
@@ -370,6 +400,7 @@ class CredentialRef:
     issuer: str
     subject: str
     audience: str
+    matcher: Expression | None = None
 
 
 @dataclass(frozen=True)
@@ -390,16 +421,30 @@ def _federated_client_load(client_id: str) -> FederatedClient | None:
             issuer=F(f"{credential}issuer"),
             subject=F(f"{credential}subject"),
             audience=F(f"{credential}audience"),
+            expression=F(f"{credential}claims_matching_expression"),
         )
     )
     if not rows:
         return None
-    credentials = tuple(
-        CredentialRef(str(row["credential_id"]), row["issuer"], row["subject"], row["audience"])
-        for row in rows
-        if row["credential_id"] is not None
-    )
-    return FederatedClient(client_values(rows[0]), credentials)
+    credentials = []
+    for row in rows:
+        if row["credential_id"] is None:
+            continue
+        try:
+            # Compiled here, so it is kept with the client's copy (expression_parse caches).
+            matcher = expression_parse(row["expression"]) if row["expression"] else None
+        except ExpressionError:
+            continue  # refused at every save; a row that fails now cannot match anything
+        credentials.append(
+            CredentialRef(
+                str(row["credential_id"]),
+                row["issuer"],
+                row["subject"],
+                row["audience"],
+                matcher,
+            )
+        )
+    return FederatedClient(client_values(rows[0]), tuple(credentials))
 
 
 _federated_clients = ClientCache(_federated_client_load)
@@ -497,9 +542,12 @@ class Check:
     result: str
     detail: str = ""
     hint: str = ""
+    # A term of a claims-matching expression: the term, its literal, the token's value.
+    term: dict | None = None
 
     def json(self) -> dict:
-        return {"check": self.name, "result": self.result, "detail": self.detail, "hint": self.hint}
+        body = {"check": self.name, "result": self.result, "detail": self.detail, "hint": self.hint}
+        return body if self.term is None else {**body, **self.term}
 
 
 @dataclass
@@ -566,6 +614,43 @@ def _match_check(name: str, matches: Callable, credential, parsed: ParsedAsserti
     return Check(name, FAILED, detail, hints[0] if hints else "")
 
 
+def _term_check(number: int, term: Term, parsed: ParsedAssertion) -> Check:
+    """One term of an expression credential (SPEC §11): the pattern or value expected, the
+    value the token presents, passed or failed, and a near-miss hint."""
+    presented = term.value_of(parsed.claims)
+    shown = {"term": term.text, "expected": term.literal, "presented": presented}
+    name = f"term {number}"
+    if term.matches(parsed.claims):
+        return Check(name, PASSED, f"{term.text}: the token has {presented!r}.", term=shown)
+    if presented is None:
+        detail = f"{term.text}: the token has no `{term.claim}` claim."
+        return Check(name, FAILED, detail, term=shown)
+    if not isinstance(presented, str):
+        detail = f"{term.text}: the token's `{term.claim}` is not a string ({presented!r})."
+        return Check(name, FAILED, detail, term=shown)
+    hint = _near_miss(term.literal, presented)
+    if term.pattern is not None:
+        hint = pattern_hint(term.pattern, presented) or _github_subject_hint(
+            term.literal, presented
+        )
+    detail = f"{term.text}: the token has {presented!r}."
+    return Check(name, FAILED, detail, hint, term=shown)
+
+
+def _credential_match_checks(credential, parsed: ParsedAssertion) -> list[Check]:
+    """Issuer, subject (or each term of the expression), audience."""
+    checks = []
+    for name, matches in CREDENTIAL_MATCHES:
+        if name == "subject" and credential.matcher is not None:
+            checks += [
+                _term_check(number, term, parsed)
+                for number, term in enumerate(credential.matcher.terms, 1)
+            ]
+        else:
+            checks.append(_match_check(name, matches, credential, parsed))
+    return checks
+
+
 def _attempt(name: str, step: Callable[[], object], passed: str) -> Check:
     try:
         step()
@@ -598,9 +683,7 @@ def assertion_evaluate(
         return token_checks, [CredentialReport(c, list(skipped)) for c in credentials]
     reports = []
     for credential in credentials:
-        checks = [
-            _match_check(name, matches, credential, parsed) for name, matches in CREDENTIAL_MATCHES
-        ]
+        checks = _credential_match_checks(credential, parsed)
         checks.append(
             _attempt(
                 "signature",

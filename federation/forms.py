@@ -3,11 +3,15 @@ typed (tenants.site.InputForm): field names are the API's, and `api_data()` goes
 the API's serializer (federation.serializers) and the same service, so a page says exactly
 what the API says."""
 
+import json
+from contextlib import suppress
+
 from django import forms
 
 from federation.models import (
     AUDIENCE_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
+    EXPRESSION_MAX_LENGTH,
     ISSUER_MAX_LENGTH,
     JWKS_URI_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -87,7 +91,9 @@ class ExternalAppForm(TokenQuotaFields, InputForm):
 
 
 class FederatedCredentialForm(InputForm):
-    """Seed 004's `FederatedCredentialInput`."""
+    """Seed 004's `FederatedCredentialInput`, with SPEC §11's expression (typed as its
+    value) and trust-policy tests (typed as JSON): `api_data()` sends them as the API
+    takes them. The page shows every field, so empty samples mean none."""
 
     name = forms.CharField(max_length=NAME_MAX_LENGTH)
     description = forms.CharField(
@@ -110,8 +116,76 @@ class FederatedCredentialForm(InputForm):
         "Subject",
         SUBJECT_MAX_LENGTH,
         "The tokens' sub claim, exactly, e.g. repo:my-org/my-repo:ref:refs/heads/main for "
-        "GitHub Actions on the main branch.",
+        "GitHub Actions on the main branch. Leave it empty to match with an expression.",
     )
+    subject.required = False
+    claimsMatchingExpression = forms.CharField(
+        label="Claims-matching expression",
+        required=False,
+        max_length=EXPRESSION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=(
+            "Instead of a subject: e.g. claims['sub'] matches "
+            "'repo:my-org/my-repo:ref:refs/heads/release/*'. '*' matches within a segment "
+            "(never '/' or ':'), '**' across '/', '?' one character; terms are joined with "
+            "'and'."
+        ),
+    )
+    mustMatch = forms.CharField(
+        label="Must match (trust-policy test)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=(
+            'A JSON list of sample claim sets this credential must accept, e.g. [{"sub": '
+            '"repo:my-org/my-repo:ref:refs/heads/release/1.0"}]. Checked at every save.'
+        ),
+    )
+    mustNotMatch = forms.CharField(
+        label="Must not match (trust-policy test)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=(
+            'A JSON list of sample claim sets this credential must refuse, e.g. [{"sub": '
+            '"repo:my-org/my-repo:pull_request"}]. Checked at every save.'
+        ),
+    )
+
+    SAMPLE_FIELDS = ("mustMatch", "mustNotMatch")
+
+    @classmethod
+    def initial_of(cls, credential) -> dict:
+        """The form's values for an existing credential."""
+        return {
+            "name": credential.name,
+            "description": credential.description,
+            "issuer": credential.issuer,
+            "audience": credential.audience,
+            "subject": credential.subject,
+            "claimsMatchingExpression": credential.claims_matching_expression,
+            "mustMatch": json.dumps(credential.must_match, indent=1)
+            if credential.must_match
+            else "",
+            "mustNotMatch": (
+                json.dumps(credential.must_not_match, indent=1) if credential.must_not_match else ""
+            ),
+        }
+
+    def api_data(self) -> dict:
+        data = super().api_data()
+        if data.get("claimsMatchingExpression"):
+            data["claimsMatchingExpression"] = {
+                "languageVersion": 1,
+                "value": data["claimsMatchingExpression"],
+            }
+        for name in self.SAMPLE_FIELDS:
+            text = data.get(name)
+            if not text:
+                data[name] = []
+                continue
+            # Text that is not JSON stays text: the API's parser says what samples are.
+            with suppress(ValueError):
+                data[name] = json.loads(text)
+        return data
 
 
 class EvaluateForm(InputForm):

@@ -4,15 +4,19 @@ An external application belongs to an organization and owns one `external_app` O
 client: its `id` in the API is that client's ID, and its scopes, confidentiality and
 secrets live on the client (identity_server). A federated credential lets a workload
 authenticate as the application with a JWT from its own identity provider: the token's
-`iss`, `sub` and `aud` must match the credential's issuer, subject and audience exactly.
+`iss` and `aud` must match the credential's issuer and audience exactly, and its `sub`
+either the credential's subject exactly or, instead, the token's claims its claims-matching
+expression (federation.expressions, SPEC §11). Its trust-policy tests are sample claim
+sets that must match (`must_match`) or must not (`must_not_match`); every save runs them.
 """
 
 import uuid
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import MD5, Lower
 
+from federation.expressions import expression_parse
 from identity_server.models import OAuthClient
 from tenants.models import Organization
 from tenants.validators import validate_display_name, validate_display_text
@@ -24,6 +28,7 @@ ISSUER_MAX_LENGTH = 1024
 AUDIENCE_MAX_LENGTH = 512
 SUBJECT_MAX_LENGTH = 512
 REDIRECT_URI_MAX_LENGTH = 2048
+EXPRESSION_MAX_LENGTH = 1024  # SPEC §11
 # Seed 004: "Each application supports a maximum of 20 federated credentials."
 CREDENTIALS_PER_APP = 20
 
@@ -48,6 +53,13 @@ class ExternalApp(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def matcher(self):
+        """The compiled claims-matching expression (federation.expressions), or None for a
+        credential with a subject."""
+        value = self.claims_matching_expression
+        return expression_parse(value) if value else None
+
 
 class FederatedCredential(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -60,7 +72,12 @@ class FederatedCredential(models.Model):
     )
     issuer = models.CharField(max_length=ISSUER_MAX_LENGTH)
     audience = models.CharField(max_length=AUDIENCE_MAX_LENGTH)
-    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
+    # Exactly one of the two is set (the check constraint below); the other is empty.
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH, blank=True)
+    claims_matching_expression = models.CharField(max_length=EXPRESSION_MAX_LENGTH, blank=True)
+    # Trust-policy tests: lists of sample claim sets (JSON objects).
+    must_match = models.JSONField(default=list, blank=True)
+    must_not_match = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -77,22 +94,40 @@ class FederatedCredential(models.Model):
             ),
             # Two credentials that accept the same tokens would make which one was used
             # (last_used_at, the audit log) a matter of chance. On digests, because the
-            # three values can together pass PostgreSQL's 2,704-byte limit on an index row;
+            # values can together pass PostgreSQL's 2,704-byte limit on an index row;
             # MD5 is built into PostgreSQL (a collision could only refuse a credential).
+            # Expressions that differ only in spelling may still overlap: the token path
+            # then takes the older one (first match wins), which is at least stable.
             models.UniqueConstraint(
                 F("app"),
                 MD5("issuer"),
                 MD5("subject"),
                 MD5("audience"),
+                MD5("claims_matching_expression"),
                 name="federated_credential_claims_unique_in_app",
                 violation_error_message=(
                     "A federated credential with this issuer, subject and audience already exists."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=(Q(subject="") & ~Q(claims_matching_expression=""))
+                | (~Q(subject="") & Q(claims_matching_expression="")),
+                name="federated_credential_subject_or_expression",
+                violation_error_message=(
+                    "A federated credential has a subject or a claims-matching expression."
                 ),
             ),
         ]
 
     def __str__(self):
         return self.name
+
+    @property
+    def matcher(self):
+        """The compiled claims-matching expression (federation.expressions), or None for a
+        credential with a subject."""
+        value = self.claims_matching_expression
+        return expression_parse(value) if value else None
 
 
 # SPEC §11: "at most 5" public keys of an application's own.

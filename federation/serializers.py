@@ -4,7 +4,10 @@ APIs.
 - An external application (`ExternalClient`): `id` is its client ID; `secrets` never carry
   a plaintext (only the answer that creates one does, once); its scopes are listed, and
   grouped by resource server under `resources`.
-- A federated credential: seed 004's `FederatedCredentialDto`.
+- A federated credential: seed 004's `FederatedCredentialDto`, with SPEC §11's
+  `claimsMatchingExpression` (`null` when the credential has a subject, and `subject`
+  `null` when it has an expression) and its trust-policy tests `mustMatch` and
+  `mustNotMatch` (lists of sample claim sets).
 
 Field checks (lengths, choices, the issuer) belong to the services; these only check that
 each value is of the right JSON type.
@@ -144,6 +147,44 @@ def generate_secret_target(data) -> dict:
 # --- federated credentials ---------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "properties": {"languageVersion": {"type": "integer"}, "value": {"type": "string"}},
+    }
+)
+class ExpressionField(serializers.Field):
+    """`{"languageVersion": 1, "value": "claims['sub'] matches '...'"}` (Entra's shape); the
+    service parses the value."""
+
+    default_error_messages = {
+        "shape": 'Must be {{"languageVersion": 1, "value": "<expression>"}} or null.',
+        "version": "Only languageVersion 1 is supported.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or not isinstance(data.get("value"), str):
+            self.fail("shape")
+        version = data.get("languageVersion", 1)
+        if isinstance(version, bool) or version != 1:
+            self.fail("version")
+        return data["value"]
+
+
+@extend_schema_field({"type": "array", "items": {"type": "object"}, "nullable": True})
+class SamplesField(serializers.Field):
+    """Sample claim sets of a trust-policy test: a list of JSON objects (the service checks
+    their number and size)."""
+
+    default_error_messages = {"shape": "Must be a list of sample claim sets (JSON objects)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            self.fail("shape")
+        return data
+
+
 class FederatedCredentialInput(serializers.Serializer):
     name = StrictCharField()
     description = StrictCharField(required=False, allow_blank=True, allow_null=True)
@@ -151,20 +192,47 @@ class FederatedCredentialInput(serializers.Serializer):
     # they begin or end with blanks, rather than silently changed.
     issuer = StrictCharField(trim_whitespace=False)
     audience = StrictCharField(trim_whitespace=False)
-    subject = StrictCharField(trim_whitespace=False)
+    # One of the two (the service says so when neither or both are given).
+    subject = StrictCharField(trim_whitespace=False, required=False, allow_null=True)
+    claimsMatchingExpression = ExpressionField(required=False, allow_null=True)
+    mustMatch = SamplesField(required=False, allow_null=True)
+    mustNotMatch = SamplesField(required=False, allow_null=True)
 
-    FIELDS = ("name", "description", "issuer", "audience", "subject")
+    FIELDS = (
+        "name",
+        "description",
+        "issuer",
+        "audience",
+        "subject",
+        "claimsMatchingExpression",
+        "mustMatch",
+        "mustNotMatch",
+    )
+    # Error keys as the API names them (identity_server.errors.validation_problem_handler).
+    ERROR_FIELDS = {
+        "claims_matching_expression": "claimsMatchingExpression",
+        "must_match": "mustMatch",
+        "must_not_match": "mustNotMatch",
+    }
 
 
 def federated_credential_input(data) -> dict:
-    """Seed 004's create and update body; every required field, each time."""
+    """Seed 004's create and update body; every required field, each time. Absent
+    trust-policy tests are None (an update keeps the credential's)."""
     serializer = FederatedCredentialInput(
         data=fields_any_case(data, FederatedCredentialInput.FIELDS)
     )
     serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
     return {
-        **serializer.validated_data,
-        "description": serializer.validated_data.get("description") or "",
+        "name": values["name"],
+        "description": values.get("description") or "",
+        "issuer": values["issuer"],
+        "audience": values["audience"],
+        "subject": values.get("subject") or "",
+        "claims_matching_expression": values.get("claimsMatchingExpression") or "",
+        "must_match": values.get("mustMatch"),
+        "must_not_match": values.get("mustNotMatch"),
     }
 
 
@@ -177,9 +245,20 @@ class FederatedCredentialDto(serializers.Serializer):
     description = serializers.CharField()
     issuer = serializers.CharField()
     audience = serializers.CharField()
-    subject = serializers.CharField()
+    subject = serializers.SerializerMethodField()
+    claimsMatchingExpression = serializers.SerializerMethodField()
+    mustMatch = serializers.JSONField(source="must_match")
+    mustNotMatch = serializers.JSONField(source="must_not_match")
     createdAt = serializers.SerializerMethodField()
     updatedAt = serializers.SerializerMethodField()
+
+    def get_subject(self, credential) -> str | None:
+        return credential.subject or None
+
+    @extend_schema_field(ExpressionField)
+    def get_claimsMatchingExpression(self, credential) -> dict | None:
+        value = credential.claims_matching_expression
+        return {"languageVersion": 1, "value": value} if value else None
 
     def get_createdAt(self, credential) -> str:
         return iso_utc(credential.created_at)

@@ -14,13 +14,22 @@ that row locked, and both uniquenesses are the database's constraints, so all th
 under concurrent requests. Every change to a credential tells every process to drop its cached
 copy of the application's client (identity_server.clients.client_changed), which the
 token endpoint matches assertions against.
+
+A credential has a subject or a claims-matching expression (SPEC §11), checked with its
+guard rails for the issuer (federation.expressions); and its trust-policy tests, sample
+claim sets that must match or must not, run against the new definition before any save: a
+change that breaks one is refused, naming the sample.
 """
+
+import json
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from federation import jwks, keys
+from federation.assertions import CREDENTIAL_MATCHES, ParsedAssertion
+from federation.expressions import ExpressionError, expression_parse, expression_validate
 from federation.models import (
     CREDENTIALS_PER_APP,
     KEYS_PER_APP,
@@ -48,9 +57,23 @@ from tenants.services import (
 )
 
 APP_FIELDS = ("name", "redirect_uri", "scopes", "confidential")
-CREDENTIAL_FIELDS = ("name", "description", "issuer", "audience", "subject")
+CREDENTIAL_FIELDS = (
+    "name",
+    "description",
+    "issuer",
+    "audience",
+    "subject",
+    "claims_matching_expression",
+    "must_match",
+    "must_not_match",
+)
 # Matched byte for byte against a token's claims: surrounding blanks are always a mistake.
 _EXACT_FIELDS = ("issuer", "audience", "subject")
+# What makes two credentials accept the same tokens (the claims constraint).
+_MATCH_FIELDS = ("issuer", "audience", "subject", "claims_matching_expression")
+SAMPLE_FIELDS = ("must_match", "must_not_match")
+SAMPLES_MAX = 10  # per list
+SAMPLE_MAX_CHARACTERS = 4096  # one sample, as compact JSON
 _NAME_CONSTRAINT = "federated_credential_name_unique_in_app"
 _CLAIMS_CONSTRAINT = "federated_credential_claims_unique_in_app"
 
@@ -232,14 +255,98 @@ def _validate_credential(credential: FederatedCredential, *, creating: bool) -> 
         problem = jwks.issuer_uri_problem(credential.issuer)
         if problem:
             errors["issuer"] = [problem]
+    _validate_matching(credential, errors)
+    for field in SAMPLE_FIELDS:
+        if field not in errors and (problem := _samples_problem(getattr(credential, field))):
+            errors[field] = [problem]
     if errors:
         raise ValidationError(errors)
+    _trust_policy_run(credential)
     others = FederatedCredential.objects.filter(app=credential.app).exclude(pk=credential.pk)
     if others.alias(name_ci=Lower("name")).filter(name_ci=credential.name.lower()).exists():
         raise duplicate_name(_NAME_TAKEN)
-    claims = {field: getattr(credential, field) for field in _EXACT_FIELDS}
+    claims = {field: getattr(credential, field) for field in _MATCH_FIELDS}
     if others.filter(**claims).exists():
         raise _claims_taken()
+
+
+SUBJECT_OR_EXPRESSION_MESSAGE = "Give a subject or a claims-matching expression."
+BOTH_MESSAGE = "Give a subject or a claims-matching expression, not both."
+
+
+def _validate_matching(credential: FederatedCredential, errors: dict) -> None:
+    """Exactly one of subject and expression (SPEC §11); the expression's grammar and guard
+    rails for the issuer, with where it is wrong."""
+    expression = credential.claims_matching_expression
+    if "subject" in errors or "claims_matching_expression" in errors:
+        return
+    if credential.subject and expression:
+        errors["claims_matching_expression"] = [BOTH_MESSAGE]
+    elif not credential.subject and not expression:
+        errors["subject"] = [SUBJECT_OR_EXPRESSION_MESSAGE]
+    elif expression:
+        try:
+            # The guard rails depend on the issuer; the grammar does not.
+            if "issuer" in errors:
+                expression_parse(expression)
+            else:
+                expression_validate(expression, issuer=credential.issuer)
+        except ExpressionError as error:
+            errors["claims_matching_expression"] = [str(error)]
+
+
+def _samples_problem(samples) -> str | None:
+    if not isinstance(samples, list):
+        return "Must be a list of sample claim sets (JSON objects)."
+    if len(samples) > SAMPLES_MAX:
+        return f"At most {SAMPLES_MAX} samples."
+    for index, sample in enumerate(samples):
+        if not isinstance(sample, dict) or not sample:
+            return f"Sample {index} must be a non-empty JSON object of claims."
+        if len(json.dumps(sample, separators=(",", ":"))) > SAMPLE_MAX_CHARACTERS:
+            return f"Sample {index} is longer than {SAMPLE_MAX_CHARACTERS} characters as JSON."
+        aud = sample.get("aud")
+        if "iss" in sample and not isinstance(sample["iss"], str):
+            return f"Sample {index}: `iss` must be a string."
+        if "aud" in sample and not (
+            isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+        ):
+            return f"Sample {index}: `aud` must be a string or a list of strings."
+    return None
+
+
+def sample_matches(credential, sample: dict) -> bool:
+    """Whether a token with these claims would match the credential, by the token path's
+    own comparisons (federation.assertions.CREDENTIAL_MATCHES); a sample without `iss` or
+    `aud` is taken to have the credential's."""
+    claims = {"iss": credential.issuer, "aud": credential.audience, **sample}
+    parsed = ParsedAssertion({}, claims, b"", b"")
+    return all(matches(credential, parsed) for _, matches in CREDENTIAL_MATCHES)
+
+
+def _sample_label(field: str, index: int, sample: dict) -> str:
+    name = {"must_match": "mustMatch", "must_not_match": "mustNotMatch"}[field]
+    subject = sample.get("sub")
+    return f"{name}[{index}]" + (f" (sub {subject!r})" if isinstance(subject, str) else "")
+
+
+def _trust_policy_run(credential: FederatedCredential) -> None:
+    """SPEC §11: every sample of `must_match` matches, none of `must_not_match`; otherwise
+    the first that fails, named, keyed by its list."""
+    for field, wanted in (("must_match", True), ("must_not_match", False)):
+        for index, sample in enumerate(getattr(credential, field)):
+            if sample_matches(credential, sample) != wanted:
+                label = _sample_label(field, index, sample)
+                verdict = "does not match" if wanted else "matches"
+                raise ValidationError(
+                    {
+                        field: ValidationError(
+                            f"Trust-policy test {label} {verdict} this credential, and it must"
+                            f"{'' if wanted else ' not'}: the change is refused.",
+                            code="trust_policy_test_failed",
+                        )
+                    }
+                )
 
 
 def _issuer_reachable(credential: FederatedCredential, *, action: str, actor: Actor) -> None:
@@ -285,16 +392,24 @@ def federated_credential_create(
     name: str,
     issuer: str,
     audience: str,
-    subject: str,
+    subject: str = "",
     description: str = "",
+    claims_matching_expression: str = "",
+    must_match: list | None = None,
+    must_not_match: list | None = None,
 ) -> FederatedCredential:
+    """A credential with a `subject` or a `claims_matching_expression` (one of them), and
+    its trust-policy tests, which must pass."""
     credential = FederatedCredential(
         app=app,
         name=name,
         description=description or "",
         issuer=issuer,
         audience=audience,
-        subject=subject,
+        subject=subject or "",
+        claims_matching_expression=claims_matching_expression or "",
+        must_match=[] if must_match is None else must_match,
+        must_not_match=[] if must_not_match is None else must_not_match,
     )
     _validate_credential(credential, creating=True)
     _issuer_reachable(credential, action="federated_credential.create", actor=actor)
@@ -318,12 +433,19 @@ def federated_credential_create(
 def federated_credential_update(
     *, credential: FederatedCredential, actor: Actor, **changes
 ) -> FederatedCredential:
-    """Seed 004's PUT: every field is given; an absent description becomes empty. The
-    issuer is fetched again, as at creation."""
+    """Seed 004's PUT: every field is given; an absent description becomes empty, and so
+    does the one of subject and expression not given. Absent trust-policy tests are kept
+    (a client that knows nothing of them must not drop them) and run against the change.
+    The issuer is fetched again, as at creation."""
     unknown = set(changes) - set(CREDENTIAL_FIELDS)
     if unknown:
         raise TypeError(f"federated_credential_update: unknown fields {sorted(unknown)}")
     changes["description"] = changes.get("description") or ""
+    for field in ("subject", "claims_matching_expression"):
+        changes[field] = changes.get(field) or ""
+    for field in SAMPLE_FIELDS:
+        if changes.get(field) is None:
+            changes.pop(field, None)
     candidate = FederatedCredential(pk=credential.pk, app=credential.app)
     for field in CREDENTIAL_FIELDS:
         setattr(candidate, field, changes.get(field, getattr(credential, field)))

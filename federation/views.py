@@ -40,6 +40,7 @@ from tenants.site import (
 )
 
 APP_ERROR_FIELDS = serializers.ExternalAppInput.ERROR_FIELDS
+CREDENTIAL_ERROR_FIELDS = serializers.FederatedCredentialInput.ERROR_FIELDS
 
 
 def _app(access, client_id):
@@ -350,6 +351,7 @@ def credential_create(request, access, client_id):
             actor=Actor.from_request(request),
             **serializers.federated_credential_input(data),
         ),
+        renames=CREDENTIAL_ERROR_FIELDS,
     )
     if credential is not None:
         messages.success(request, f"The federated credential “{credential.name}” was added.")
@@ -360,7 +362,7 @@ def credential_create(request, access, client_id):
 @site_page(admin_only=True)
 def credential_edit(request, access, client_id, credential_id):
     credential = _credential(access, client_id, credential_id)
-    initial = {field: getattr(credential, field) for field in services.CREDENTIAL_FIELDS}
+    initial = FederatedCredentialForm.initial_of(credential)
     form = FederatedCredentialForm(form_data(request), initial=initial)
     saved = submit_form(
         request,
@@ -370,6 +372,7 @@ def credential_edit(request, access, client_id, credential_id):
             actor=Actor.from_request(request),
             **serializers.federated_credential_input(data),
         ),
+        renames=CREDENTIAL_ERROR_FIELDS,
     )
     if saved is not None:
         messages.success(request, f"The federated credential “{saved.name}” was saved.")

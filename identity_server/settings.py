@@ -47,6 +47,10 @@ FEDERATION_FETCH_TIMEOUT_SECONDS = env_int("FEDERATION_FETCH_TIMEOUT_SECONDS", 5
 # Accept each federated token (its issuer and `jti`) once until it expires. Off by default:
 # several providers' tokens are legitimately presented more than once while valid.
 FEDERATION_ASSERTION_REPLAY_PROTECTION = env_bool("FEDERATION_ASSERTION_REPLAY_PROTECTION", False)
+# Issuers whose tokens are GitHub Actions' or a Kubernetes cluster's (SPEC §11: which claims
+# an expression may use), beyond those recognised by their address (federation.expressions).
+FEDERATION_GITHUB_ISSUERS = env_list("FEDERATION_GITHUB_ISSUERS", [])
+FEDERATION_KUBERNETES_ISSUERS = env_list("FEDERATION_KUBERNETES_ISSUERS", [])
 
 # GET /metrics (SPEC §10, identity_server.operations): off unless one of these is set; with
 # both, a scrape needs the token and an allowed address. The address is read as the audit

@@ -101,6 +101,10 @@ def test_create_answers_201_with_the_dto_and_audits_it(api, app, github, script)
         "id": str(credential.pk),
         "clientId": app.client.client_id,
         **github,
+        # SPEC §11: unused by seed 004's clients, and null or empty for them.
+        "claimsMatchingExpression": None,
+        "mustMatch": [],
+        "mustNotMatch": [],
         "createdAt": body["createdAt"],
         "updatedAt": body["updatedAt"],
     }

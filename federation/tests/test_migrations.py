@@ -61,4 +61,40 @@ def test_repeated_issuer_subject_and_audience_stop_the_migration_with_their_list
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM federation_federatedcredential WHERE name = 'second'")
     finally:
+        _migrate(AFTER)
         _migrate_to_latest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_credentials_from_before_expressions_keep_their_subject_and_get_no_tests():
+    # given: a credential as 0002 stored it
+    from federation.models import FederatedCredential
+
+    app, _ = external_app(organization=OrganizationFactory())
+    _migrate(AFTER)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO federation_federatedcredential "
+                "(id, app_id, name, description, issuer, audience, subject, created_at, "
+                "updated_at) VALUES (%s, %s, 'main', '', %s, 'aud', %s, %s, %s)",
+                [
+                    "00000000-0000-0000-0000-000000000001",
+                    app.pk,
+                    "https://issuer.example",
+                    "repo:a/b:ref:refs/heads/main",
+                    "2026-01-01 00:00:00",
+                    "2026-01-01 00:00:00",
+                ],
+            )
+    finally:
+        # when
+        _migrate_to_latest()
+
+    # then: an exact credential, as before, with empty trust-policy tests
+    credential = FederatedCredential.objects.get(app=app)
+    assert (credential.subject, credential.claims_matching_expression) == (
+        "repo:a/b:ref:refs/heads/main",
+        "",
+    )
+    assert (credential.must_match, credential.must_not_match, credential.matcher) == ([], [], None)

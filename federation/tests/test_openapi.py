@@ -50,9 +50,14 @@ def test_the_credential_operations_describe_seed_004s_dto(schema):
         "issuer",
         "audience",
         "subject",
+        # SPEC §11
+        "claimsMatchingExpression",
+        "mustMatch",
+        "mustNotMatch",
         "createdAt",
         "updatedAt",
     }
+    assert dto["subject"]["nullable"] and dto["claimsMatchingExpression"]["nullable"]
     create = schema["paths"][CREDENTIALS]["post"]
     assert "201" in create["responses"]
 

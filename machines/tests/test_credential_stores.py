@@ -34,7 +34,7 @@ def test_the_migration_gives_existing_tenants_their_database_store(db):
     # given: tenants made as rows, one of them with its store already
     bare, served = TenantFactory(), TenantFactory()
     credential_stores.credential_store_database(tenant=served)
-    migration = importlib.import_module("machines.migrations.0003_i19_core_credential_stores")
+    migration = importlib.import_module("machines.migrations.0003_credential_stores")
 
     # when
     migration.create_database_stores(apps, None)

@@ -71,3 +71,110 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.open = false;
   }
 });
+
+// The federated credential form's editor (templates/federation/credential_form.html): a
+// preset and a few fields build the subject, or, with a wildcard, a claims-matching
+// expression (SPEC §11). Without this script the form is typed by hand; the server checks
+// both the same way.
+const CREDENTIAL_PRESETS = {
+  "github-branch": {
+    issuer: () => "https://token.actions.githubusercontent.com",
+    fields: [["owner", "Owner (user or organization)"], ["repository", "Repository"],
+             ["branch", "Branch (* within a segment, ** across /)"]],
+    subject: (v) => `repo:${v.owner}/${v.repository}:ref:refs/heads/${v.branch}`,
+  },
+  "github-tag": {
+    issuer: () => "https://token.actions.githubusercontent.com",
+    fields: [["owner", "Owner (user or organization)"], ["repository", "Repository"],
+             ["tag", "Tag (e.g. v*)"]],
+    subject: (v) => `repo:${v.owner}/${v.repository}:ref:refs/tags/${v.tag}`,
+  },
+  "github-environment": {
+    issuer: () => "https://token.actions.githubusercontent.com",
+    fields: [["owner", "Owner (user or organization)"], ["repository", "Repository"],
+             ["environment", "Environment"]],
+    subject: (v) => `repo:${v.owner}/${v.repository}:environment:${v.environment}`,
+  },
+  "github-pull-request": {
+    issuer: () => "https://token.actions.githubusercontent.com",
+    fields: [["owner", "Owner (user or organization)"], ["repository", "Repository"]],
+    subject: (v) => `repo:${v.owner}/${v.repository}:pull_request`,
+  },
+  "entra-managed-identity": {
+    issuer: (v) => `https://login.microsoftonline.com/${v.tenant}/v2.0`,
+    audience: "api://AzureADTokenExchange",
+    fields: [["tenant", "Directory (tenant) ID"], ["object", "Object (principal) ID"]],
+    subject: (v) => v.object,
+  },
+  "google-service-account": {
+    issuer: () => "https://accounts.google.com",
+    fields: [["account", "Service account's unique ID (21 digits)"]],
+    subject: (v) => v.account,
+  },
+  "kubernetes-service-account": {
+    fields: [["namespace", "Kubernetes namespace"], ["account", "Service account (* for any)"]],
+    subject: (v) => `system:serviceaccount:${v.namespace}:${v.account}`,
+  },
+};
+
+function credentialEditorShow(editor) {
+  const preset = CREDENTIAL_PRESETS[editor.querySelector("#preset-kind").value];
+  const box = editor.querySelector("#preset-fields");
+  box.replaceChildren();
+  for (const [name, label] of preset ? preset.fields : []) {
+    const field = document.createElement("div");
+    field.className = "field";
+    const caption = document.createElement("label");
+    caption.htmlFor = `preset-${name}`;
+    caption.textContent = label;
+    const input = document.createElement("input");
+    input.id = `preset-${name}`;
+    input.dataset.preset = name;
+    input.autocomplete = "off";
+    input.spellcheck = false;
+    field.append(caption, input);
+    box.append(field);
+  }
+}
+
+function credentialEditorApply(editor) {
+  const preset = CREDENTIAL_PRESETS[editor.querySelector("#preset-kind").value];
+  const status = editor.querySelector("#preset-result");
+  if (!preset) return;
+  const values = {};
+  for (const input of editor.querySelectorAll("[data-preset]")) {
+    values[input.dataset.preset] = input.value.trim();
+    if (!values[input.dataset.preset]) {
+      status.textContent = `Fill in ${input.labels[0].textContent} first.`;
+      input.focus();
+      return;
+    }
+  }
+  const form = editor.closest("form");
+  const subject = preset.subject(values);
+  const subjectField = form.querySelector("#id_subject");
+  const expressionField = form.querySelector("#id_claimsMatchingExpression");
+  if (/[*?]/.test(subject)) {
+    // A literal of the expression: a quote or backslash is escaped with a backslash.
+    const literal = subject.replace(/\\/g, "\\\\").replace(/'/g, "\\'");
+    expressionField.value = `claims['sub'] matches '${literal}'`;
+    subjectField.value = "";
+    status.textContent = "The expression is filled in (the value has a wildcard).";
+  } else {
+    subjectField.value = subject;
+    expressionField.value = "";
+    status.textContent = "The subject is filled in.";
+  }
+  if (preset.issuer) form.querySelector("#id_issuer").value = preset.issuer(values);
+  const audience = form.querySelector("#id_audience");
+  if (preset.audience && !audience.value) audience.value = preset.audience;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const editor = document.getElementById("credential-editor");
+  if (!editor) return;
+  editor.hidden = false;
+  editor.querySelector("#preset-kind").addEventListener("change", () => credentialEditorShow(editor));
+  editor.querySelector("#preset-apply").addEventListener("click", () => credentialEditorApply(editor));
+  credentialEditorShow(editor);
+});
