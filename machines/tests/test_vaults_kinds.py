@@ -139,7 +139,8 @@ def test_vault_path_traversal_and_bad_settings_are_refused_without_a_call(fake_v
 
 def test_vault_permission_denied_on_write(fake_vault):
     fake_vault.read_only_paths.add("robots/r1")
-    _refused(UNAUTHORIZED, lambda: connect(_vault(fake_vault)).write("r1", PASSWORD))
+    config = VaultConfig(**{**_vault(fake_vault).__dict__, "kind": "HashiCorpVault"})
+    _refused(UNAUTHORIZED, lambda: connect(config).write("r1", PASSWORD))
 
 
 def test_vault_sealed_is_unreachable(fake_vault):
@@ -456,3 +457,22 @@ def test_slow_name_resolution_is_within_the_deadline(fake_vault, monkeypatch):
     error = _refused(VAULT_UNREACHABLE, connect(config).check)
     assert time.monotonic() - started < 1
     assert "within 0.5 s" in error.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixture", "make"),
+    [
+        ("HashiCorpVaultReadOnly", "fake_vault", "_vault"),
+        ("AzureKeyVaultReadOnly", "fake_key_vault", "_azure"),
+        ("AWSSecretsManagerReadOnly", "moto_server", "_aws"),
+    ],
+)
+def test_a_read_only_kind_never_writes_or_deletes(kind, fixture, make, request):
+    server = request.getfixturevalue(fixture)
+    config = globals()[make](server)
+    assert config.kind == kind
+    connection = connect(config)
+    _refused(BAD_FORMAT, lambda: connection.write("robot-one", PASSWORD))
+    connection.delete("robot-one")
+    if hasattr(server, "requests"):
+        assert server.requests == []  # neither made a call

@@ -83,9 +83,33 @@ class Connection(Protocol):
         """Delete the secret `name`; a missing one is not an error."""
 
 
+class ReadOnlyConnection:
+    """A read-only kind's connection: it checks and reads; it never writes, and never
+    deletes, since what a read-only store holds belongs to the vault's own admins."""
+
+    def __init__(self, connection: Connection, kind: str):
+        self._connection = connection
+        self._kind = kind
+
+    def check(self) -> None:
+        self._connection.check()
+
+    def read(self, name: str) -> str:
+        return self._connection.read(name)
+
+    def write(self, name: str, value: str) -> None:
+        raise VaultError(BAD_FORMAT, f"{self._kind} is read-only: passwords are not written to it.")
+
+    def delete(self, name: str) -> None:
+        """Nothing of ours lives in a read-only store."""
+
+
 def connect(config: VaultConfig) -> Connection:
     """The connection to the vault of `config.kind` (no network until a method is called)."""
     module = MODULES.get(config.kind)
     if module is None:
         raise ValueError(f"no vault client for the store kind {config.kind!r}")
-    return importlib.import_module(module).connect(config)
+    connection = importlib.import_module(module).connect(config)
+    if config.kind.endswith("ReadOnly"):
+        return ReadOnlyConnection(connection, config.kind)
+    return connection
