@@ -4,9 +4,11 @@ Changing a client or its secrets tells every process to drop its cached copy
 (clients.client_changed); removing one puts the tokens it issued on the deny-list.
 """
 
+import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,8 +16,16 @@ from django.utils import timezone
 
 from identity_server import denylist
 from identity_server.clients import PREFIX_SHOWN, client_changed, secret_digest, secret_generate
-from identity_server.models import ClientSecret, OAuthClient, SigningKey
+from identity_server.models import (
+    AuthorizationCode,
+    ClientSecret,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    SignInGrant,
+)
 from identity_server.scopes import unknown_scopes
+from identity_server.selectors import sign_in_grant_list
 from identity_server.tokens import forget_loaded_keys, signing_key_generate, token_validity
 from tenants.models import AuditEvent, Organization, Tenant
 from tenants.services import Actor, AuditTarget, apply_changes, audit_record
@@ -297,3 +307,166 @@ def token_failure_record(*, failure, error: str, http_request) -> None:
             "window_seconds": FAILURE_WINDOW_SECONDS,
         },
     )
+
+
+# --- users' sign-in grants (SPEC §8) ------------------------------------------------------
+
+# Recognizable by secret scanners, like client secrets (SPEC §4).
+REFRESH_TOKEN_PREFIX = "idrt_"  # noqa: S105  (a prefix, not a secret)
+AUTHORIZATION_CODE_SECONDS = 60
+
+
+def _opaque(prefix: str = "") -> tuple[str, str]:
+    """A new 256-bit opaque value and the keyed hash stored in its place."""
+    plaintext = prefix + secrets.token_urlsafe(32)
+    return plaintext, secret_digest(plaintext).hex()
+
+
+def _refresh_token_expiry(grant: SignInGrant, now) -> datetime:
+    """Sliding lifetime from `now`, never past the grant's absolute cap."""
+    return min(now + timedelta(days=settings.IDENTITY_REFRESH_TOKEN_DAYS), grant.expires_at)
+
+
+@transaction.atomic
+def authorization_code_create(
+    *,
+    client_id: str,
+    application: OAuthClient | None,
+    user,
+    organization: Organization,
+    redirect_uri: str,
+    scopes,
+    code_challenge: str,
+    nonce: str,
+    sid: str,
+    auth_time: datetime,
+    amr,
+) -> str:
+    """RFC 6749 §4.1.2: a single-use code valid AUTHORIZATION_CODE_SECONDS, bound to all of
+    the above; returns the plaintext, of which only the keyed hash is kept."""
+    plaintext, digest = _opaque()
+    AuthorizationCode.objects.filter(expires_at__lt=timezone.now() - timedelta(hours=1)).delete()
+    AuthorizationCode.objects.create(
+        digest=digest,
+        client_id=client_id,
+        application=application,
+        user=user,
+        organization=organization,
+        redirect_uri=redirect_uri,
+        scopes=list(scopes),
+        code_challenge=code_challenge,
+        nonce=nonce,
+        sid=sid,
+        auth_time=auth_time,
+        amr=list(amr),
+        expires_at=timezone.now() + timedelta(seconds=AUTHORIZATION_CODE_SECONDS),
+    )
+    return plaintext
+
+
+@transaction.atomic
+def sign_in_grant_create(
+    *,
+    client_id: str,
+    application: OAuthClient | None,
+    user,
+    organization: Organization,
+    sid: str,
+    scopes,
+    auth_time: datetime,
+    amr,
+    offline: bool,
+    code: AuthorizationCode | None = None,
+) -> tuple[SignInGrant, str | None]:
+    """The grant a code exchange creates, and its first refresh token's plaintext when
+    `offline` (offline_access granted); without one, the grant lives as long as its access
+    token, so that it can still be revoked (code reuse, sign-out)."""
+    now = timezone.now()
+    lifetime = (
+        timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS) if offline else token_validity()
+    )
+    grant = SignInGrant.objects.create(
+        client_id=client_id,
+        application=application,
+        user=user,
+        organization=organization,
+        sid=sid,
+        scopes=list(scopes),
+        auth_time=auth_time,
+        amr=list(amr),
+        expires_at=now + lifetime,
+        last_used_at=now,
+    )
+    if code is not None:
+        AuthorizationCode.objects.filter(pk=code.pk).update(issued_grant=grant)
+    plaintext = None
+    if offline:
+        plaintext, digest = _opaque(REFRESH_TOKEN_PREFIX)
+        RefreshToken.objects.create(
+            grant=grant, digest=digest, expires_at=_refresh_token_expiry(grant, now)
+        )
+    return grant, plaintext
+
+
+@transaction.atomic
+def refresh_token_rotate(*, token: RefreshToken) -> str | None:
+    """RFC 9700 §4.14.2: marks `token` used and issues its successor in the same grant;
+    None if another request rotated it first (the caller treats that as reuse)."""
+    now = timezone.now()
+    if not RefreshToken.objects.filter(pk=token.pk, rotated_at__isnull=True).update(rotated_at=now):
+        return None
+    grant = token.grant
+    SignInGrant.objects.filter(pk=grant.pk).update(last_used_at=now)
+    plaintext, digest = _opaque(REFRESH_TOKEN_PREFIX)
+    RefreshToken.objects.create(
+        grant=grant, digest=digest, expires_at=_refresh_token_expiry(grant, now)
+    )
+    return plaintext
+
+
+def _grant_target(grant: SignInGrant) -> AuditTarget:
+    return AuditTarget("sign_in_grant", str(grant.global_id), f"{grant.user} → {grant.client_name}")
+
+
+@transaction.atomic
+def sign_in_grant_revoke(
+    *, grant: SignInGrant, actor: Actor, reason: str = "revoked", details: dict | None = None
+) -> bool:
+    """Ends a user's grant to a client: its refresh tokens stop working at once and the
+    access tokens issued from it are deny-listed until they expire. `reason` is the audit
+    reason code (`revoked` by an admin or the user, `refresh_reused`, `code_reused`,
+    `not_a_member`, ...). False, and nothing written, if it had already ended."""
+    ended = SignInGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:64]
+    )
+    if not ended:
+        return False
+    denylist.denylist_add(
+        kind=denylist.Kind.GRANT,
+        value=str(grant.global_id),
+        until=denylist.covers_issued_tokens_until(),
+    )
+    audit_record(
+        action="sign_in_grant.revoke",
+        actor=actor,
+        organization=grant.organization,
+        target=_grant_target(grant),
+        reason_code=reason,
+        details={"client_id": grant.client_id, "user_id": grant.user_id, **(details or {})},
+    )
+    return True
+
+
+@transaction.atomic
+def sign_in_grants_revoke(
+    *,
+    organization: Organization,
+    user,
+    actor: Actor,
+    client_id: str | None = None,
+    reason: str = "revoked",
+) -> int:
+    """Ends every active grant of `user` in the organization (to the OAuth `client_id` only,
+    if given); returns how many ended."""
+    grants = sign_in_grant_list(organization=organization, user=user, client_id=client_id)
+    return sum(sign_in_grant_revoke(grant=grant, actor=actor, reason=reason) for grant in grants)

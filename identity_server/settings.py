@@ -37,6 +37,12 @@ IDENTITY_AUDIENCE = env_str("IDENTITY_AUDIENCE", "identity_server.api")
 ACCESS_TOKEN_LIFETIME = 3600
 IDENTITY_SIGNING_KEY_FILE = env_str("IDENTITY_SIGNING_KEY_FILE", "") or None
 IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FILES", [])
+# User sign-in (SPEC §8): refresh tokens slide IDENTITY_REFRESH_TOKEN_DAYS from their last
+# use, never past IDENTITY_REFRESH_TOKEN_MAX_DAYS from the sign-in; the official `uipath`
+# CLI's public client exists only when an operator enables it.
+IDENTITY_REFRESH_TOKEN_DAYS = env_int("IDENTITY_REFRESH_TOKEN_DAYS", 30)
+IDENTITY_REFRESH_TOKEN_MAX_DAYS = env_int("IDENTITY_REFRESH_TOKEN_MAX_DAYS", 90)
+IDENTITY_UIPATH_CLI_CLIENT = env_bool("IDENTITY_UIPATH_CLI_CLIENT", False)
 
 # Outbound fetches to identity providers (SPEC §5): `host:port` pairs of non-public
 # providers that may be fetched, a PEM file of extra trusted CAs, and the one deadline of
