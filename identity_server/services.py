@@ -311,20 +311,7 @@ def token_failure_record(*, failure, error: str, http_request) -> None:
 
 # --- users' sign-in grants (SPEC §8) ------------------------------------------------------
 
-# Recognizable by secret scanners, like client secrets (SPEC §4).
-REFRESH_TOKEN_PREFIX = "idrt_"  # noqa: S105  (a prefix, not a secret)
 AUTHORIZATION_CODE_SECONDS = 60
-
-
-def _opaque(prefix: str = "") -> tuple[str, str]:
-    """A new 256-bit opaque value and the keyed hash stored in its place."""
-    plaintext = prefix + secrets.token_urlsafe(32)
-    return plaintext, secret_digest(plaintext).hex()
-
-
-def _refresh_token_expiry(grant: SignInGrant, now) -> datetime:
-    """Sliding lifetime from `now`, never past the grant's absolute cap."""
-    return min(now + timedelta(days=settings.IDENTITY_REFRESH_TOKEN_DAYS), grant.expires_at)
 
 
 @transaction.atomic
@@ -344,10 +331,10 @@ def authorization_code_create(
 ) -> str:
     """RFC 6749 §4.1.2: a single-use code valid AUTHORIZATION_CODE_SECONDS, bound to all of
     the above; returns the plaintext, of which only the keyed hash is kept."""
-    plaintext, digest = _opaque()
+    plaintext = secrets.token_urlsafe(32)  # 256 bits
     AuthorizationCode.objects.filter(expires_at__lt=timezone.now() - timedelta(hours=1)).delete()
     AuthorizationCode.objects.create(
-        digest=digest,
+        digest=secret_digest(plaintext).hex(),
         client_id=client_id,
         application=application,
         user=user,
@@ -375,17 +362,22 @@ def sign_in_grant_create(
     scopes,
     auth_time: datetime,
     amr,
-    offline: bool,
+    refresh_token: str | None,
+    global_id: str | None = None,
     code: AuthorizationCode | None = None,
-) -> tuple[SignInGrant, str | None]:
-    """The grant a code exchange creates, and its first refresh token's plaintext when
-    `offline` (offline_access granted); without one, the grant lives as long as its access
-    token, so that it can still be revoked (code reuse, sign-out)."""
+) -> SignInGrant:
+    """The grant a code exchange creates, with its first refresh token (the plaintext given,
+    only its keyed hash stored) when offline_access was granted; without one, the grant
+    lives as long as its access token, so that it can still be revoked (code reuse,
+    sign-out). `global_id` is the one the access token already carries."""
     now = timezone.now()
     lifetime = (
-        timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS) if offline else token_validity()
+        timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS)
+        if refresh_token
+        else token_validity()
     )
     grant = SignInGrant.objects.create(
+        **({"global_id": global_id} if global_id else {}),
         client_id=client_id,
         application=application,
         user=user,
@@ -399,29 +391,40 @@ def sign_in_grant_create(
     )
     if code is not None:
         AuthorizationCode.objects.filter(pk=code.pk).update(issued_grant=grant)
-    plaintext = None
-    if offline:
-        plaintext, digest = _opaque(REFRESH_TOKEN_PREFIX)
-        RefreshToken.objects.create(
-            grant=grant, digest=digest, expires_at=_refresh_token_expiry(grant, now)
-        )
-    return grant, plaintext
+    if refresh_token:
+        refresh_token_store(grant=grant, refresh_token=refresh_token)
+    return grant
 
 
-@transaction.atomic
-def refresh_token_rotate(*, token: RefreshToken) -> str | None:
-    """RFC 9700 §4.14.2: marks `token` used and issues its successor in the same grant;
-    None if another request rotated it first (the caller treats that as reuse)."""
+def refresh_token_store(*, grant: SignInGrant, refresh_token: str) -> RefreshToken:
+    """A new refresh token of `grant` (its keyed hash), sliding IDENTITY_REFRESH_TOKEN_DAYS
+    from now, never past the grant's absolute cap."""
     now = timezone.now()
-    if not RefreshToken.objects.filter(pk=token.pk, rotated_at__isnull=True).update(rotated_at=now):
-        return None
-    grant = token.grant
-    SignInGrant.objects.filter(pk=grant.pk).update(last_used_at=now)
-    plaintext, digest = _opaque(REFRESH_TOKEN_PREFIX)
-    RefreshToken.objects.create(
-        grant=grant, digest=digest, expires_at=_refresh_token_expiry(grant, now)
+    expires_at = min(now + timedelta(days=settings.IDENTITY_REFRESH_TOKEN_DAYS), grant.expires_at)
+    return RefreshToken.objects.create(
+        grant=grant, digest=secret_digest(refresh_token).hex(), expires_at=expires_at
     )
-    return plaintext
+
+
+def refresh_token_claim(*, token: RefreshToken) -> bool:
+    """RFC 9700 §4.14.2: marks `token` exchanged, once; False if another request already
+    did (which the caller treats as reuse)."""
+    now = timezone.now()
+    claimed = RefreshToken.objects.filter(pk=token.pk, rotated_at__isnull=True).update(
+        rotated_at=now
+    )
+    if claimed:
+        SignInGrant.objects.filter(pk=token.grant_id).update(last_used_at=now)
+    return bool(claimed)
+
+
+def authorization_code_claim(*, code: AuthorizationCode) -> bool:
+    """Marks the code used, once (RFC 6749 §4.1.2); False if it already was."""
+    return bool(
+        AuthorizationCode.objects.filter(pk=code.pk, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+    )
 
 
 def _grant_target(grant: SignInGrant) -> AuditTarget:

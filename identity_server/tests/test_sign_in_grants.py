@@ -7,14 +7,15 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from identity_server import denylist, selectors, services
+from identity_server import denylist, selectors, services, tokens
 from identity_server.models import CLI_CLIENT_ID, RefreshToken
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from tenants.models import AuditEvent
 
 
 def _grant(membership, client=None, *, sid="sid-1", offline=True):
-    return services.sign_in_grant_create(
+    refresh_token = tokens.refresh_token_generator(None) if offline else None
+    grant = services.sign_in_grant_create(
         client_id=client.client_id if client else CLI_CLIENT_ID,
         application=client,
         user=membership.user,
@@ -23,8 +24,9 @@ def _grant(membership, client=None, *, sid="sid-1", offline=True):
         scopes=["openid", "offline_access"],
         auth_time=timezone.now(),
         amr=["pwd"],
-        offline=offline,
+        refresh_token=refresh_token,
     )
+    return grant, refresh_token
 
 
 @pytest.mark.django_db
@@ -39,7 +41,7 @@ def test_a_users_active_grants_are_listed_per_client_and_revoked(admin_membershi
     )
     # then
     assert {g.pk for g in listed} == {grant.pk, cli_grant.pk}
-    assert refresh_token.startswith(services.REFRESH_TOKEN_PREFIX)
+    assert refresh_token.startswith(tokens.REFRESH_TOKEN_PREFIX)
     assert not RefreshToken.objects.filter(digest__contains=refresh_token).exists()
     assert cli_grant.client_name == "UiPath CLI"
     assert grant.client_name == app.name
