@@ -144,17 +144,18 @@ CACHES = {
 }
 
 # django-oauth-toolkit keeps the protocol; clients, client authentication and tokens are
-# ours (identity_server.validators). Only the client credentials grant is served.
+# ours (identity_server.validators). Client credentials, and users' authorization code and
+# refresh token grants (SPEC §8); the authorization endpoint is identity_server.authorize.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "identity_server.OAuthClient"
 OAUTH2_PROVIDER = {
-    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_SERVER_CLASS": "identity_server.oauth.Server",
     "OAUTH2_VALIDATOR_CLASS": "identity_server.validators.IdentityValidator",
     "OAUTH2_BACKEND_CLASS": "identity_server.oauth.OAuthLibCore",
     "ACCESS_TOKEN_GENERATOR": "identity_server.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "identity_server.tokens.refresh_token_generator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME,
-    # RFC 9700 (OAuth 2.0 Security BCP) everywhere. The flows these govern are not served
-    # (BackendApplicationServer has client credentials only); should one ever be, it starts
-    # compliant, and `check --deploy` stays quiet about DOT's legacy defaults.
+    # RFC 9700 (OAuth 2.0 Security BCP) everywhere (implicit and password grants are not
+    # served), so `check --deploy` stays quiet about DOT's legacy defaults.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

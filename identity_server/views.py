@@ -34,7 +34,9 @@ BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 # The refusals oauthlib makes before the validator has a say, and leaves undescribed.
 OAUTHLIB_DESCRIPTIONS = {
-    "unsupported_grant_type": "grant_type must be client_credentials, the only grant served here.",
+    "unsupported_grant_type": (
+        "grant_type must be client_credentials, authorization_code or refresh_token."
+    ),
     "unsupported_token_type": "Only access tokens can be introspected or revoked here.",
 }
 
