@@ -551,7 +551,19 @@ class IdentityValidator(OAuth2Validator):
         )
 
     def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):
-        return False
+        # SPEC §8: a user's sign-in drops the names it cannot grant rather than refusing
+        # (the CLI asks again for everything it asked at first); §6: never more than before.
+        original = self.get_original_scopes(refresh_token, request)
+        kept = [scope for scope in request_scopes if scope in original]
+        if not kept:
+            return self._fail(
+                request,
+                "scope_not_granted",
+                request.client,
+                "None of the requested scopes was granted to this sign-in.",
+            )
+        request.scopes = kept
+        return True
 
     def rotate_refresh_token(self, request):
         return request.grant_type == "refresh_token"
