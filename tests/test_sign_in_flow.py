@@ -331,7 +331,7 @@ def test_prompt_none_without_a_session_redirects_login_required(live_server, adm
 def test_a_wrong_client_or_redirect_uri_is_an_error_page_never_a_redirect(
     live_server, admin_membership, change, reason
 ):
-    app, secret = user_app(admin_membership.organization)
+    app, _secret = user_app(admin_membership.organization)
     browser = browser_of(live_server, admin_membership.user)
     query = {
         "response_type": "code",
