@@ -313,3 +313,34 @@ def test_a_member_of_no_organization_the_app_serves_is_access_denied(admin_membe
     app = public_app(OrganizationFactory())
     response = signed_in(admin_membership.user).get(AUTHORIZE, request_params(app.client_id))
     assert location_params(response)["error"] == "access_denied"
+
+
+@pytest.mark.django_db
+def test_disabling_the_cli_ends_its_refresh_tokens(admin_membership, settings):
+    settings.IDENTITY_UIPATH_CLI_CLIENT = True
+    token = tokens_for(
+        signed_in(admin_membership.user),
+        CLI_CLIENT_ID,
+        redirect="http://localhost:8123/oidc/login",
+    )
+    settings.IDENTITY_UIPATH_CLI_CLIENT = False
+
+    response = refresh(CLI_CLIENT_ID, token["refresh_token"])
+
+    # the CLI's client no longer exists for the token endpoint either
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.django_db
+def test_an_app_that_loses_its_user_scopes_can_no_longer_refresh(admin_membership):
+    app = public_app(admin_membership.organization)
+    token = tokens_for(signed_in(admin_membership.user), app.client_id)
+    OAuthClient.objects.filter(pk=app.pk).update(user_scopes=[])
+    client_changed(app.client_id)
+
+    response = refresh(app.client_id, token["refresh_token"])
+
+    assert response.json()["error"] == "invalid_grant"
+    assert AuditEvent.objects.filter(reason_code="client_cannot_sign_in").exists()
+    assert SignInGrant.objects.get().revoked_reason == "client_cannot_sign_in"
