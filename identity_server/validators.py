@@ -33,7 +33,6 @@ import hmac
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import unquote_plus
@@ -432,7 +431,7 @@ class IdentityValidator(OAuth2Validator):
         request.sign_in = SignIn(
             user=row.user,
             organization_global_id=str(row.organization.global_id),
-            grant_global_id=str(uuid.uuid4()),
+            grant_global_id=services.code_grant_id(row),
             sid=row.sid,
             auth_time=int(row.auth_time.timestamp()),
             amr=tuple(row.amr),
@@ -451,16 +450,7 @@ class IdentityValidator(OAuth2Validator):
         )
 
     def _code_reused(self, request, client, row) -> bool:
-        if row.issued_grant is not None:
-            services.sign_in_grant_revoke(
-                grant=row.issued_grant,
-                actor=services.client_actor(
-                    client_id=client.client_id,
-                    kind=client.kind,
-                    http_request=_http_request(request),
-                ),
-                reason="code_reused",
-            )
+        services.code_reuse_revoke(code=row, actor=self._actor(request, client))
         return self._grant_refused(
             request, "code_reused", client, "The authorization code has already been used."
         )
