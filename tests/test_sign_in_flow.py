@@ -350,6 +350,9 @@ def test_a_wrong_client_or_redirect_uri_is_an_error_page_never_a_redirect(
     assert "Location" not in response.headers
     assert "cannot be served" in response.text
     assert audited(reason, action="sign_in.authorize")
+    if reason == "redirect_mismatch":  # the app's admins see it in their audit log
+        event = AuditEvent.objects.get(reason_code=reason)
+        assert event.organization == admin_membership.organization
     assert not AuthorizationCode.objects.exists()
 
 
