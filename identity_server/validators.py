@@ -23,7 +23,8 @@ the client or the secret exists: an unknown client and a wrong secret get the sa
 User sign-in keeps its codes and refresh tokens in our own tables (identity_server.models
 says why not DOT's); identity_server.signin decides which clients and scopes, for the
 authorization endpoint and these grants alike. A public client (PKCE, no secret) is
-authenticated at the token endpoint by its client_id alone for these two grants only.
+authenticated by its client_id alone for these two grants and for revoking its refresh
+token, nowhere else.
 """
 
 import base64
@@ -193,7 +194,10 @@ class IdentityValidator(OAuth2Validator):
 
     def client_authentication_required(self, request, *args, **kwargs):
         # Client credentials, introspection and revocation: every client authenticates.
-        # A user's grant from a public client (RFC 6749 §4.1.3, §6) sends no credentials.
+        # A user's grant from a public client (RFC 6749 §4.1.3, §6) sends no credentials,
+        # nor does its revocation of a refresh token (RFC 7009 §2.1).
+        if request.grant_type == "client_credentials":
+            return True  # the hot path: nothing more to look at
         params = _params(request)
         if request.grant_type not in USER_GRANTS and not self._is_refresh_revocation(
             request, params
