@@ -1,10 +1,12 @@
 """External applications and their federated credentials (SPEC §2, §5; seeds 001, 003, 004).
 
 An external application belongs to an organization and owns one `external_app` OAuth
-client: its `id` in the API is that client's ID, and its scopes, confidentiality and
-secrets live on the client (identity_server). A federated credential lets a workload
-authenticate as the application with a JWT from its own identity provider: the token's
-`iss`, `sub` and `aud` must match the credential's issuer, subject and audience exactly.
+client: its `id` in the API is that client's ID, and its scopes, confidentiality,
+secrets and what it registers for user sign-in (redirect URIs and the rest, SPEC §8) live
+on the client (identity_server), where the authorization endpoint reads them. A federated
+credential lets a workload authenticate as the application with a JWT from its own
+identity provider: the token's `iss`, `sub` and `aud` must match the credential's issuer,
+subject and audience exactly.
 """
 
 import uuid
@@ -23,7 +25,6 @@ DESCRIPTION_MAX_LENGTH = 512  # seed 004
 ISSUER_MAX_LENGTH = 1024
 AUDIENCE_MAX_LENGTH = 512
 SUBJECT_MAX_LENGTH = 512
-REDIRECT_URI_MAX_LENGTH = 2048
 # Seed 004: "Each application supports a maximum of 20 federated credentials."
 CREDENTIALS_PER_APP = 20
 
@@ -33,7 +34,6 @@ class ExternalApp(models.Model):
         Organization, on_delete=models.CASCADE, related_name="external_apps"
     )
     name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_display_name])
-    redirect_uri = models.CharField(max_length=REDIRECT_URI_MAX_LENGTH, blank=True)
     # Its client goes only with it (services.external_app_delete revokes the client's
     # tokens). RESTRICT rather than PROTECT: deleting the organization cascades to both.
     client = models.OneToOneField(

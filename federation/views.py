@@ -16,7 +16,12 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST, require_safe
 
 from federation import assertions, jwks, selectors, serializers, services
-from federation.forms import EvaluateForm, ExternalAppForm, FederatedCredentialForm
+from federation.forms import (
+    OIDC_SCOPE_DESCRIPTIONS,
+    EvaluateForm,
+    ExternalAppForm,
+    FederatedCredentialForm,
+)
 from federation.models import CREDENTIALS_PER_APP
 from identity_server import endpoints
 from identity_server.scopes import CATALOGUE, scopes_by_resource
@@ -38,7 +43,7 @@ from tenants.site import (
     submit_form,
 )
 
-APP_ERROR_FIELDS = serializers.ExternalAppInput.ERROR_FIELDS
+APP_ERROR_FIELDS = ExternalAppForm.ERROR_FIELDS
 
 
 def _app(access, client_id):
@@ -95,10 +100,11 @@ def _app_page(request, app, *, secret_form=None):
     context = {
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
-        "scope_groups": [
-            (resource, [{"name": name, "description": _scope_description(name)} for name in names])
-            for resource, names in scopes_by_resource(app.client.scopes).items()
-        ],
+        "scope_groups": _scope_groups(app.client.scopes),
+        "user_scope_groups": _scope_groups(app.client.user_scopes),
+        "redirect_uris": app.client.redirect_uris.split(),
+        "post_logout_redirect_uris": app.client.post_logout_redirect_uris.split(),
+        "allowed_origins": app.client.allowed_origins.split(),
         **client_secrets_context(
             app.client,
             form=secret_form,
@@ -172,7 +178,19 @@ def _app_connect(app) -> dict:
 
 def _scope_description(name: str) -> str:
     scope = CATALOGUE.get(name)
-    return scope.description if scope else ""
+    return scope.description if scope else OIDC_SCOPE_DESCRIPTIONS.get(name, "")
+
+
+def _scope_groups(names) -> list[tuple[str, list[dict]]]:
+    """The scopes by resource server; OpenID Connect's own (user scopes) under its name."""
+    oidc = [name for name in names if name in OIDC_SCOPE_DESCRIPTIONS]
+    groups = scopes_by_resource([name for name in names if name not in OIDC_SCOPE_DESCRIPTIONS])
+    if oidc:
+        groups = {"OpenID Connect": oidc, **groups}
+    return [
+        (resource, [{"name": name, "description": _scope_description(name)} for name in names])
+        for resource, names in groups.items()
+    ]
 
 
 # Each destructive action asks one question, in the dialog (site.js) or on the page
@@ -204,7 +222,16 @@ def app_detail(request, access, client_id):
 @site_page(admin_only=True)
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
-    initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
+    client = app.client
+    initial = {
+        "name": app.name,
+        "scopes": client.scopes,
+        "userScopes": client.user_scopes,
+        "redirectUris": "\n".join(client.redirect_uris.split()),
+        "postLogoutRedirectUris": "\n".join(client.post_logout_redirect_uris.split()),
+        "allowedCorsOrigins": "\n".join(client.allowed_origins.split()),
+        "backchannelLogoutUri": client.backchannel_logout_uri,
+    }
     form = ExternalAppForm(form_data(request), initial=initial, editing=True)
     saved = submit_form(
         request,

@@ -80,7 +80,10 @@ def client_create(
     actor: Actor,
     tenant: Tenant | None = None,
     confidential: bool = True,
+    registration: dict | None = None,
 ) -> OAuthClient:
+    """`registration`: the user sign-in fields as identity_server.registration's
+    clean_registration answers them (already checked)."""
     if (kind == OAuthClient.Kind.MACHINE) != (tenant is not None):
         raise ValueError("Machine clients, and only they, belong to a tenant.")
     client = OAuthClient(
@@ -92,20 +95,27 @@ def client_create(
         client_type=(
             OAuthClient.CLIENT_CONFIDENTIAL if confidential else OAuthClient.CLIENT_PUBLIC
         ),
+        **(registration or {}),
     )
     client.save()
     _audit_client(
         "client.create",
         client,
         actor,
-        details={"kind": kind, "scopes": client.scopes, "confidential": confidential},
+        details={
+            "kind": kind,
+            "scopes": client.scopes,
+            "confidential": confidential,
+            **(registration or {}),
+        },
     )
     return client
 
 
 @transaction.atomic
 def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClient:
-    """Changes `name`, `scopes` or `confidential`; tokens already issued keep their scopes."""
+    """Changes `name`, `scopes`, `confidential` or the user sign-in fields (already checked
+    by identity_server.registration); tokens already issued keep their scopes."""
     if "scopes" in changes:
         changes["scopes"] = _clean_scopes(changes["scopes"])
     if "confidential" in changes:

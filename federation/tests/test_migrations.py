@@ -17,6 +17,13 @@ def _migrate(targets) -> None:
     executor.migrate(targets)
 
 
+def _migrate_to_latest() -> None:
+    """Every app back at its latest migration, as the other tests expect the schema."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_repeated_issuer_subject_and_audience_stop_the_migration_with_their_list():
     # given: two credentials of one application that grant the same trust, as 0001 allowed
@@ -54,4 +61,40 @@ def test_repeated_issuer_subject_and_audience_stop_the_migration_with_their_list
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM federation_federatedcredential WHERE name = 'second'")
     finally:
-        _migrate(AFTER)
+        _migrate_to_latest()
+
+
+REDIRECT_BEFORE = [("federation", "0002_credential_claims_unique_and_display_safe_names")]
+REDIRECT_AFTER = [("federation", "0003_i14_apps_redirect_uri_to_client")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_applications_redirect_uri_moves_to_its_client_and_back():
+    # given: an application with a redirect URI where 0002 kept it, and one without
+    app, _ = external_app(
+        organization=OrganizationFactory(), redirect_uris=["https://app.example/first"]
+    )
+    other, _ = external_app(organization=app.organization, name="Other")
+    _migrate(REDIRECT_BEFORE)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT redirect_uri FROM federation_externalapp WHERE id = %s", [app.pk]
+            )
+            assert cursor.fetchone() == ("https://app.example/first",)  # moved back
+            cursor.execute(
+                "UPDATE federation_externalapp SET redirect_uri = %s WHERE id = %s",
+                ["https://app.example/cb", app.pk],
+            )
+            cursor.execute("UPDATE identity_server_oauthclient SET redirect_uris = ''")
+
+        # when
+        _migrate(REDIRECT_AFTER)
+
+        # then
+        app.client.refresh_from_db()
+        other.client.refresh_from_db()
+        assert app.client.redirect_uris == "https://app.example/cb"
+        assert other.client.redirect_uris == ""
+    finally:
+        _migrate_to_latest()
