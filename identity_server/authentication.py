@@ -1,12 +1,13 @@
 """Authentication classes for our REST APIs (wired in settings.REST_FRAMEWORK or per view)."""
 
+import uuid
 from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
 from identity_server import denylist
 from identity_server.tokens import InvalidAccessToken, access_token_decode
-from tenants.models import AuditEvent
+from tenants.models import AuditEvent, Membership
 
 
 class SessionAuthentication(authentication.SessionAuthentication):
@@ -32,19 +33,40 @@ class TokenPrincipal:
     tenant_global_id: str | None
     scopes: frozenset[str]
     audit_actor_kind: str
+    # A user's token (SPEC §8): the account, still a member of the token's organization.
+    account: object = None
 
     is_authenticated = True
     is_anonymous = False
 
     @property
     def pk(self) -> str:
-        return self.client_id
+        return str(self.account.pk) if self.account is not None else self.client_id
 
     def get_username(self) -> str:
-        return self.client_id
+        return self.account.get_username() if self.account is not None else self.client_id
 
 
 BEARER_REALM = 'Bearer realm="identity"'
+
+
+def _member_account(claims: dict):
+    """The token's user if still active and a member of its organization (one query)."""
+    sub = str(claims.get("sub", ""))
+    try:
+        organization = uuid.UUID(str(claims.get("prt_id", "")))
+    except ValueError:
+        return None
+    if not sub.isdigit():
+        return None
+    membership = (
+        Membership.objects.filter(
+            user_id=int(sub), user__is_active=True, organization__global_id=organization
+        )
+        .select_related("user")
+        .first()
+    )
+    return membership.user if membership else None
 
 
 def token_refuse(request, description: str):
@@ -75,16 +97,22 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             token_refuse(request, "The access token is invalid or expired.")
         if denylist.is_revoked(claims):
             token_refuse(request, "The access token has been revoked.")
+        account = None
+        if claims.get("sub_type") == "user":
+            # SPEC §8: a user's token works only while its user is an active member.
+            account = _member_account(claims)
+            if account is None:
+                token_refuse(request, "The user is no longer a member of this organization.")
         principal = TokenPrincipal(
+            account=account,
             client_id=claims["client_id"],
             organization_global_id=str(claims.get("prt_id", "")),
             tenant_global_id=claims.get("tenant_id"),
             scopes=frozenset(claims["scope"]),
-            audit_actor_kind=(
-                AuditEvent.ActorKind.ROBOT
-                if claims.get("sub_type") == "robot"
-                else AuditEvent.ActorKind.APP
-            ),
+            audit_actor_kind={
+                "robot": AuditEvent.ActorKind.ROBOT,
+                "user": AuditEvent.ActorKind.USER,
+            }.get(claims.get("sub_type"), AuditEvent.ActorKind.APP),
         )
         return principal, claims
 

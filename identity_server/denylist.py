@@ -51,6 +51,8 @@ def denylist_add(*, kind: str, value: str, until: datetime) -> None:
 
 def _entries(claims: dict) -> list[tuple[str, str]]:
     entries = [(Kind.TOKEN, str(claims.get("jti", ""))), (Kind.CLIENT, claims["client_id"])]
+    if claims.get("grant_id"):  # a user's token: its sign-in grant (SPEC §8)
+        entries.append((Kind.GRANT, str(claims["grant_id"])))
     if claims.get("secret_id") is not None:
         entries.append((Kind.SECRET, secret_entry(claims["client_id"], claims["secret_id"])))
     return entries

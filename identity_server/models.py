@@ -1,4 +1,5 @@
-"""The identity core's rows: OAuth clients, their secrets, signing keys and the deny-list.
+"""The identity core's rows: OAuth clients, their secrets, signing keys, the deny-list, and
+users' sign-in grants, refresh tokens and authorization codes (SPEC §8).
 
 Access tokens have no rows (SPEC §3): they are self-contained JWTs, and what revokes them
 early is a `Revocation`, kept only until the tokens it covers have expired.
@@ -6,6 +7,7 @@ early is a `Revocation`, kept only until the tokens it covers have expired.
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from oauth2_provider.models import AbstractApplication
 
@@ -114,6 +116,8 @@ class Revocation(models.Model):
         TOKEN = "token", "Token (jti)"
         SECRET = "secret", "Client secret"
         CLIENT = "client", "Client"
+        # A user's sign-in grant (SignInGrant.global_id): the access tokens issued from it.
+        GRANT = "grant", "Sign-in grant"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.CharField(max_length=128)
@@ -128,3 +132,114 @@ class Revocation(models.Model):
 
     def __str__(self):
         return f"{self.kind}:{self.value}"
+
+
+# --- user sign-in (SPEC §8) ---------------------------------------------------------------
+
+# What the official `uipath` CLI hard-codes: a platform-wide public client with no row,
+# enabled by IDENTITY_UIPATH_CLI_CLIENT (identity_server.signin).
+CLI_CLIENT_ID = "36dea5b8-e8bb-423d-8e7b-c808df8f1c00"
+#
+# Our own tables rather than DOT's Grant / RefreshToken / IDToken: DOT's store codes and
+# refresh tokens in clear text (SPEC §8 wants only hashes at rest), its refresh tokens point
+# at an AccessToken row (ours are self-contained JWTs with no rows, SPEC §3), and they know
+# no organization or site session (`sid`), which back-channel logout and the grants page
+# need. oauthlib still runs the protocol; identity_server.validators reads these tables.
+
+
+class SignInGrant(models.Model):
+    """A user's grant to one client in one organization: the refresh-token family of RFC 6749
+    §10.4 / RFC 9700 §4.14. Every refresh token rotated from the first one belongs to it;
+    revoking it ends them all, and (through the deny-list) the access tokens issued from it.
+
+    `sid` is the site session the user signed in with (the id_token's `sid`), so that signing
+    out of the site finds the clients to notify (OIDC Back-Channel Logout)."""
+
+    global_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The OAuth client_id, and the registered client when there is a row: the official CLI
+    # (identity_server.signin.CLI_CLIENT_ID) is platform-wide and has none. Deleting an
+    # application deletes its grants.
+    client_id = models.CharField(max_length=100, db_index=True)
+    application = models.ForeignKey(
+        OAuthClient, null=True, blank=True, on_delete=models.CASCADE, related_name="sign_in_grants"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_grants"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="sign_in_grants"
+    )
+    sid = models.CharField(max_length=64, db_index=True)
+    scopes = models.JSONField(default=list)
+    auth_time = models.DateTimeField()
+    amr = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The absolute cap (IDENTITY_REFRESH_TOKEN_MAX_DAYS): no refresh past it, however used.
+    # A grant without offline_access has no refresh token and ends with its access token.
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "user", "client_id"], name="signin_grant_owner"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} → {self.client_name} ({self.organization})"
+
+    @property
+    def client_name(self) -> str:
+        """What an admin page calls the client (the CLI has no row to name it)."""
+        if self.application_id is None:
+            return "UiPath CLI" if self.client_id == CLI_CLIENT_ID else self.client_id
+        return self.application.name or self.client_id
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a grant, only its keyed hash stored. `rotated_at` is set when it
+    is exchanged; presenting it again is reuse (RFC 9700 §4.14.2) and revokes the grant."""
+
+    grant = models.ForeignKey(SignInGrant, on_delete=models.CASCADE, related_name="refresh_tokens")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Sliding: IDENTITY_REFRESH_TOKEN_DAYS after issuance, never past the grant's cap.
+    expires_at = models.DateTimeField()
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"refresh token {self.pk} of {self.grant_id}"
+
+
+class AuthorizationCode(models.Model):
+    """An authorization code (RFC 6749 §4.1.2): 256 random bits, only the keyed hash stored,
+    single use, bound to everything its exchange must match. `grant` is what its first use
+    issued, revoked if the code is presented again (§4.1.2, §10.5)."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    client_id = models.CharField(max_length=100)
+    application = models.ForeignKey(
+        OAuthClient, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    redirect_uri = models.CharField(max_length=2048)
+    scopes = models.JSONField(default=list)
+    code_challenge = models.CharField(max_length=128, blank=True)
+    nonce = models.CharField(max_length=512, blank=True)
+    sid = models.CharField(max_length=64, db_index=True)
+    auth_time = models.DateTimeField()
+    amr = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    # The access tokens issued from this code carry this id (`grant_id` claim) whether or not
+    # a refresh token came with them, so revoking it reaches them through the deny-list.
+    issued_grant = models.ForeignKey(
+        SignInGrant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self):
+        return f"code {self.pk} for {self.client_id}"

@@ -1,6 +1,10 @@
-"""How Django requests reach oauthlib (settings.OAUTH2_PROVIDER's backend class)."""
+"""How Django requests reach oauthlib (settings.OAUTH2_PROVIDER's backend and server
+classes)."""
 
 from oauth2_provider import oauth2_backends
+from oauthlib.oauth2 import BackendApplicationServer
+from oauthlib.oauth2.rfc6749.endpoints import TokenEndpoint
+from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant, RefreshTokenGrant
 
 from identity_server.validators import DJANGO_REQUEST, DjangoRequest
 
@@ -21,3 +25,25 @@ class OAuthLibCore(oauth2_backends.OAuthLibCore):
         """RFC 7662 through oauthlib's introspection endpoint (DOT has no wrapper for it)."""
         uri, http_method, body, headers = self._extract_params(request)
         return self.server.create_introspect_response(uri, http_method, body, headers)
+
+
+class Server(BackendApplicationServer):
+    """oauthlib's client-credentials server (introspection, revocation) whose token endpoint
+    also takes a signed-in user's grants (SPEC §8): the authorization code and the refresh
+    token, rotated on every use. The authorization endpoint is ours
+    (identity_server.authorize): SPEC §8's error handling, organization choice and loopback
+    redirects go beyond what oauthlib's would do."""
+
+    def __init__(self, request_validator, **kwargs):
+        super().__init__(request_validator, **kwargs)
+        grant_types = {
+            "client_credentials": self.credentials_grant,
+            "authorization_code": AuthorizationCodeGrant(request_validator),
+            "refresh_token": RefreshTokenGrant(request_validator, issue_new_refresh_tokens=True),
+        }
+        TokenEndpoint.__init__(
+            self,
+            default_grant_type="client_credentials",
+            grant_types=grant_types,
+            default_token_type=self.bearer,
+        )

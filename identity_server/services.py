@@ -4,9 +4,11 @@ Changing a client or its secrets tells every process to drop its cached copy
 (clients.client_changed); removing one puts the tokens it issued on the deny-list.
 """
 
+import secrets
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,8 +16,16 @@ from django.utils import timezone
 
 from identity_server import denylist
 from identity_server.clients import PREFIX_SHOWN, client_changed, secret_digest, secret_generate
-from identity_server.models import ClientSecret, OAuthClient, SigningKey
+from identity_server.models import (
+    AuthorizationCode,
+    ClientSecret,
+    OAuthClient,
+    RefreshToken,
+    SigningKey,
+    SignInGrant,
+)
 from identity_server.scopes import unknown_scopes
+from identity_server.selectors import sign_in_grant_list
 from identity_server.tokens import forget_loaded_keys, signing_key_generate, token_validity
 from tenants.models import AuditEvent, Organization, Tenant
 from tenants.services import Actor, AuditTarget, apply_changes, audit_record
@@ -307,3 +317,169 @@ def token_failure_record(*, failure, error: str, http_request) -> None:
             "window_seconds": FAILURE_WINDOW_SECONDS,
         },
     )
+
+
+# --- users' sign-in grants (SPEC §8) ------------------------------------------------------
+
+AUTHORIZATION_CODE_SECONDS = 60
+
+
+@transaction.atomic
+def authorization_code_create(
+    *,
+    client_id: str,
+    application: OAuthClient | None,
+    user,
+    organization: Organization,
+    redirect_uri: str,
+    scopes,
+    code_challenge: str,
+    nonce: str,
+    sid: str,
+    auth_time: datetime,
+    amr,
+) -> str:
+    """RFC 6749 §4.1.2: a single-use code valid AUTHORIZATION_CODE_SECONDS, bound to all of
+    the above; returns the plaintext, of which only the keyed hash is kept."""
+    plaintext = secrets.token_urlsafe(32)  # 256 bits
+    AuthorizationCode.objects.filter(expires_at__lt=timezone.now() - timedelta(hours=1)).delete()
+    AuthorizationCode.objects.create(
+        digest=secret_digest(plaintext).hex(),
+        client_id=client_id,
+        application=application,
+        user=user,
+        organization=organization,
+        redirect_uri=redirect_uri,
+        scopes=list(scopes),
+        code_challenge=code_challenge,
+        nonce=nonce,
+        sid=sid,
+        auth_time=auth_time,
+        amr=list(amr),
+        expires_at=timezone.now() + timedelta(seconds=AUTHORIZATION_CODE_SECONDS),
+    )
+    return plaintext
+
+
+@transaction.atomic
+def sign_in_grant_create(
+    *,
+    client_id: str,
+    application: OAuthClient | None,
+    user,
+    organization: Organization,
+    sid: str,
+    scopes,
+    auth_time: datetime,
+    amr,
+    refresh_token: str | None,
+    global_id: str | None = None,
+    code: AuthorizationCode | None = None,
+) -> SignInGrant:
+    """The grant a code exchange creates, with its first refresh token (the plaintext given,
+    only its keyed hash stored) when offline_access was granted; without one, the grant
+    lives as long as its access token, so that it can still be revoked (code reuse,
+    sign-out). `global_id` is the one the access token already carries."""
+    now = timezone.now()
+    lifetime = (
+        timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS)
+        if refresh_token
+        else token_validity()
+    )
+    grant = SignInGrant.objects.create(
+        **({"global_id": global_id} if global_id else {}),
+        client_id=client_id,
+        application=application,
+        user=user,
+        organization=organization,
+        sid=sid,
+        scopes=list(scopes),
+        auth_time=auth_time,
+        amr=list(amr),
+        expires_at=now + lifetime,
+        last_used_at=now,
+    )
+    if code is not None:
+        AuthorizationCode.objects.filter(pk=code.pk).update(issued_grant=grant)
+    if refresh_token:
+        refresh_token_store(grant=grant, refresh_token=refresh_token)
+    return grant
+
+
+def refresh_token_store(*, grant: SignInGrant, refresh_token: str) -> RefreshToken:
+    """A new refresh token of `grant` (its keyed hash), sliding IDENTITY_REFRESH_TOKEN_DAYS
+    from now, never past the grant's absolute cap."""
+    now = timezone.now()
+    expires_at = min(now + timedelta(days=settings.IDENTITY_REFRESH_TOKEN_DAYS), grant.expires_at)
+    return RefreshToken.objects.create(
+        grant=grant, digest=secret_digest(refresh_token).hex(), expires_at=expires_at
+    )
+
+
+def refresh_token_claim(*, token: RefreshToken) -> bool:
+    """RFC 9700 §4.14.2: marks `token` exchanged, once; False if another request already
+    did (which the caller treats as reuse)."""
+    now = timezone.now()
+    claimed = RefreshToken.objects.filter(pk=token.pk, rotated_at__isnull=True).update(
+        rotated_at=now
+    )
+    if claimed:
+        SignInGrant.objects.filter(pk=token.grant_id).update(last_used_at=now)
+    return bool(claimed)
+
+
+def authorization_code_claim(*, code: AuthorizationCode) -> bool:
+    """Marks the code used, once (RFC 6749 §4.1.2); False if it already was."""
+    return bool(
+        AuthorizationCode.objects.filter(pk=code.pk, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+    )
+
+
+def _grant_target(grant: SignInGrant) -> AuditTarget:
+    return AuditTarget("sign_in_grant", str(grant.global_id), f"{grant.user} → {grant.client_name}")
+
+
+@transaction.atomic
+def sign_in_grant_revoke(
+    *, grant: SignInGrant, actor: Actor, reason: str = "revoked", details: dict | None = None
+) -> bool:
+    """Ends a user's grant to a client: its refresh tokens stop working at once and the
+    access tokens issued from it are deny-listed until they expire. `reason` is the audit
+    reason code (`revoked` by an admin or the user, `refresh_reused`, `code_reused`,
+    `not_a_member`, ...). False, and nothing written, if it had already ended."""
+    ended = SignInGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:64]
+    )
+    if not ended:
+        return False
+    denylist.denylist_add(
+        kind=denylist.Kind.GRANT,
+        value=str(grant.global_id),
+        until=denylist.covers_issued_tokens_until(),
+    )
+    audit_record(
+        action="sign_in_grant.revoke",
+        actor=actor,
+        organization=grant.organization,
+        target=_grant_target(grant),
+        reason_code=reason,
+        details={"client_id": grant.client_id, "user_id": grant.user_id, **(details or {})},
+    )
+    return True
+
+
+@transaction.atomic
+def sign_in_grants_revoke(
+    *,
+    organization: Organization,
+    user,
+    actor: Actor,
+    client_id: str | None = None,
+    reason: str = "revoked",
+) -> int:
+    """Ends every active grant of `user` in the organization (to the OAuth `client_id` only,
+    if given); returns how many ended."""
+    grants = sign_in_grant_list(organization=organization, user=user, client_id=client_id)
+    return sum(sign_in_grant_revoke(grant=grant, actor=actor, reason=reason) for grant in grants)

@@ -37,6 +37,12 @@ IDENTITY_AUDIENCE = env_str("IDENTITY_AUDIENCE", "identity_server.api")
 ACCESS_TOKEN_LIFETIME = 3600
 IDENTITY_SIGNING_KEY_FILE = env_str("IDENTITY_SIGNING_KEY_FILE", "") or None
 IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FILES", [])
+# User sign-in (SPEC §8): refresh tokens slide IDENTITY_REFRESH_TOKEN_DAYS from their last
+# use, never past IDENTITY_REFRESH_TOKEN_MAX_DAYS from the sign-in; the official `uipath`
+# CLI's public client exists only when an operator enables it.
+IDENTITY_REFRESH_TOKEN_DAYS = env_int("IDENTITY_REFRESH_TOKEN_DAYS", 30)
+IDENTITY_REFRESH_TOKEN_MAX_DAYS = env_int("IDENTITY_REFRESH_TOKEN_MAX_DAYS", 90)
+IDENTITY_UIPATH_CLI_CLIENT = env_bool("IDENTITY_UIPATH_CLI_CLIENT", False)
 
 # Outbound fetches to identity providers (SPEC §5): `host:port` pairs of non-public
 # providers that may be fetched, a PEM file of extra trusted CAs, and the one deadline of
@@ -138,17 +144,18 @@ CACHES = {
 }
 
 # django-oauth-toolkit keeps the protocol; clients, client authentication and tokens are
-# ours (identity_server.validators). Only the client credentials grant is served.
+# ours (identity_server.validators). Client credentials, and users' authorization code and
+# refresh token grants (SPEC §8); the authorization endpoint is identity_server.authorize.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "identity_server.OAuthClient"
 OAUTH2_PROVIDER = {
-    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_SERVER_CLASS": "identity_server.oauth.Server",
     "OAUTH2_VALIDATOR_CLASS": "identity_server.validators.IdentityValidator",
     "OAUTH2_BACKEND_CLASS": "identity_server.oauth.OAuthLibCore",
     "ACCESS_TOKEN_GENERATOR": "identity_server.tokens.access_token_generator",
+    "REFRESH_TOKEN_GENERATOR": "identity_server.tokens.refresh_token_generator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_LIFETIME,
-    # RFC 9700 (OAuth 2.0 Security BCP) everywhere. The flows these govern are not served
-    # (BackendApplicationServer has client credentials only); should one ever be, it starts
-    # compliant, and `check --deploy` stays quiet about DOT's legacy defaults.
+    # RFC 9700 (OAuth 2.0 Security BCP) everywhere (implicit and password grants are not
+    # served), so `check --deploy` stays quiet about DOT's legacy defaults.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

@@ -13,6 +13,7 @@ a retired key stays published until every token it signed has expired.
 import base64
 import hashlib
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -43,6 +44,9 @@ LEEWAY_SECONDS = 60
 CURRENT_KEY_RECHECK = 30
 # An unknown `kid` reloads the published keys at most this often per process.
 UNKNOWN_KID_RELOAD = 5
+
+# Recognizable by secret scanners, like client secrets (SPEC §4).
+REFRESH_TOKEN_PREFIX = "idrt_"  # noqa: S105  (a prefix, not a secret)
 
 SUB_TYPES = {"machine": "robot", "external_app": "service.external"}
 
@@ -261,6 +265,76 @@ def access_token_claims(*, client, scopes, authenticated_by: dict) -> dict:
     return claims
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A user's sign-in behind a token request (SPEC §8), set on the oauthlib request by the
+    validator's authorization code and refresh grants."""
+
+    user: object
+    organization_global_id: str
+    grant_global_id: str
+    sid: str
+    auth_time: int
+    amr: tuple[str, ...]
+    nonce: str = ""
+
+
+def user_access_token_claims(*, client_id: str, sign_in: SignIn, scopes) -> dict:
+    """SPEC §8: a §3 token whose subject is the user, in the organization chosen at sign-in;
+    `grant_id` lets revoking the grant deny-list it (identity_server.denylist)."""
+    now = int(time.time())
+    user = sign_in.user
+    claims = {
+        "iss": settings.IDENTITY_ISSUER,
+        "aud": settings.IDENTITY_AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + settings.ACCESS_TOKEN_LIFETIME,
+        "jti": uuid.uuid4().hex,
+        "client_id": client_id,
+        "sub": str(user.pk),
+        "sub_type": "user",
+        "prt_id": sign_in.organization_global_id,
+        "preferred_username": user.get_username(),
+        "auth_time": sign_in.auth_time,
+        "amr": list(sign_in.amr),
+        "scope": list(scopes),
+        "grant_id": sign_in.grant_global_id,
+    }
+    if user.email:
+        claims["email"] = user.email
+    return claims
+
+
+def _half_hash(value: str) -> str:
+    """OpenID Connect Core §3.1.3.6 at_hash: the left half of SHA-256, base64url."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+def id_token_encode(*, client_id: str, sign_in: SignIn, access_token: str) -> str:
+    """OpenID Connect Core §2: the id_token for `client_id`, RS256 with the current key."""
+    now = int(time.time())
+    claims = {
+        "iss": settings.IDENTITY_ISSUER,
+        "aud": client_id,
+        "sub": str(sign_in.user.pk),
+        "iat": now,
+        "exp": now + settings.ACCESS_TOKEN_LIFETIME,
+        "auth_time": sign_in.auth_time,
+        "amr": list(sign_in.amr),
+        "at_hash": _half_hash(access_token),
+        "sid": sign_in.sid,
+        "prt_id": sign_in.organization_global_id,
+    }
+    if sign_in.nonce:
+        claims["nonce"] = sign_in.nonce
+    key = current_signing_key()
+    return jwt.encode(
+        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}
+    )
+
+
 def access_token_encode(claims: dict) -> str:
     key = current_signing_key()
     return jwt.encode(
@@ -270,11 +344,24 @@ def access_token_encode(claims: dict) -> str:
 
 def access_token_generator(request) -> str:
     """DOT's ACCESS_TOKEN_GENERATOR: the validator has authenticated `request.client` and
-    settled `request.scopes`; the claims stay on the request for the issuance log."""
-    request.access_token_claims = access_token_claims(
-        client=request.client, scopes=request.scopes, authenticated_by=request.authenticated_by
-    )
+    settled `request.scopes` (and, for a user's grant, `request.sign_in`); the claims stay
+    on the request for the issuance log."""
+    sign_in = getattr(request, "sign_in", None)
+    if sign_in is not None:
+        request.access_token_claims = user_access_token_claims(
+            client_id=request.client.client_id, sign_in=sign_in, scopes=request.scopes
+        )
+    else:
+        request.access_token_claims = access_token_claims(
+            client=request.client, scopes=request.scopes, authenticated_by=request.authenticated_by
+        )
     return access_token_encode(request.access_token_claims)
+
+
+def refresh_token_generator(request) -> str:
+    """DOT's REFRESH_TOKEN_GENERATOR: an opaque value (SPEC §8), stored only hashed by the
+    validator's save_bearer_token."""
+    return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def access_token_decode(token: str) -> dict:

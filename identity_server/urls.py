@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from federation import api as federation_api
 from federation import site_urls as federation_site
-from identity_server import errors, status
+from identity_server import authorize, errors, status
 from identity_server import views as identity_views
 from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
 from machines import api as machines_api
@@ -31,6 +31,7 @@ handler500 = "identity_server.errors.server_error"
 SITE_PAGES = (tenants_site, machines_site, federation_site)
 
 token_view = identity_views.TokenView.as_view()
+authorize_view = authorize.AuthorizeView.as_view()
 credentials = federation_api.FederatedCredentialViewSet
 
 
@@ -85,6 +86,15 @@ urlpatterns = [
     path("identity_/connect/token", token_view, name="token"),
     path("<str:org>/identity_/connect/token", token_view, name="token-org"),
     path("<str:org>/<str:tenant>/identity_/connect/token", token_view, name="token-tenant"),
+    # User sign-in (SPEC §8).
+    path("identity_/connect/authorize", authorize_view, name="authorize"),
+    path("<str:org>/identity_/connect/authorize", authorize_view, name="authorize-org"),
+    path(
+        "<str:org>/<str:tenant>/identity_/connect/authorize",
+        authorize_view,
+        name="authorize-tenant",
+    ),
+    path("identity_/connect/userinfo", authorize.UserInfoView.as_view(), name="userinfo"),
     path(
         "identity_/connect/introspect", identity_views.IntrospectView.as_view(), name="introspect"
     ),

@@ -1,6 +1,8 @@
-"""The OAuth2Validator subclass (settings.OAUTH2_PROVIDER) for the client credentials grant.
+"""The OAuth2Validator subclass (settings.OAUTH2_PROVIDER): client credentials, and the
+authorization code and refresh token grants of user sign-in (SPEC §8).
 
-RFC 6749 §2.3 (client authentication), §3.3 (scope), §4.4 (client credentials), RFC 7009
+RFC 6749 §2.3 (client authentication), §3.3 (scope), §4.4 (client credentials), §4.1.3
+(authorization code, with RFC 7636 PKCE), §6 (refresh, rotated as RFC 9700 §4.14), RFC 7009
 (revocation), RFC 7662 (introspection), RFC 7521 §4.2 and RFC 7523 §2.2 (JWT client
 assertions, checked by settings.CLIENT_ASSERTION_AUTHENTICATOR: federation.assertions).
 DOT and oauthlib keep the protocol; this class decides who the client is and what it may
@@ -17,13 +19,21 @@ Every refusal records a stable reason code and an `error_description` on the Dja
 the reason to the audit log (identity_server.services.token_failure_record). Before the
 client has authenticated, a description says what was wrong with the request, never whether
 the client or the secret exists: an unknown client and a wrong secret get the same answer.
+
+User sign-in keeps its codes and refresh tokens in our own tables (identity_server.models
+says why not DOT's); identity_server.signin decides which clients and scopes, for the
+authorization endpoint and these grants alike. A public client (PKCE, no secret) is
+authenticated at the token endpoint by its client_id alone for these two grants only.
 """
 
 import base64
 import binascii
+import dataclasses
+import hmac
 import json
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import unquote_plus
@@ -31,18 +41,27 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
-from identity_server import denylist, services
-from identity_server.clients import ClientSnapshot, client_authenticate_secret
+from identity_server import denylist, services, signin
+from identity_server.clients import (
+    ClientSnapshot,
+    client_authenticate_secret,
+    client_snapshot,
+    secret_digest,
+)
+from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, OAuthClient, RefreshToken
 from identity_server.scopes import INTROSPECTION_SCOPE, OFFLINE_ACCESS
-from identity_server.tokens import InvalidAccessToken, access_token_decode
+from identity_server.tokens import InvalidAccessToken, SignIn, access_token_decode, id_token_encode
 
 # Where identity_server.oauth.OAuthLibCore leaves the Django request among the headers
 # (not an HTTP_* key, so no client can send it).
 DJANGO_REQUEST = "identity_server.django_request"
+# The grants of a signed-in user (SPEC §8), beside client credentials.
+USER_GRANTS = ("authorization_code", "refresh_token")
 ASSERTION_PARAMETERS = ("client_assertion", "client_assertion_type")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -62,6 +81,8 @@ ASSERTION_REFUSED = (
     "Client authentication failed: the client_assertion is not accepted for this client_id; "
     "the application's administrators can see why in its audit log."
 )
+CODE_INVALID = "The authorization code is not valid."
+NOT_A_MEMBER = "The user can no longer sign in to this organization."
 # RFC 6749 §5.2: error_description is printable ASCII without the quote and the backslash.
 _NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 _NAMES_SHOWN = 5
@@ -123,6 +144,14 @@ def form_refusal(http_request) -> TokenFailure | None:
 
 
 @dataclass(frozen=True)
+class SimpleCheck:
+    """A public client's "authentication": it named itself (RFC 6749 §3.2.1)."""
+
+    client: ClientSnapshot
+    authenticated_by: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DjangoRequest:
     """Carries the Django request through oauthlib, which would iterate a bare HttpRequest
     (reading its body) when it copies the headers."""
@@ -158,9 +187,29 @@ class IdentityValidator(OAuth2Validator):
     # --- client authentication (RFC 6749 §2.3) -----------------------------------------
 
     def client_authentication_required(self, request, *args, **kwargs):
-        # Every client of ours is confidential at the token, introspection and revocation
-        # endpoints: client credentials has no public variant.
-        return True
+        # Client credentials, introspection and revocation: every client authenticates.
+        # A user's grant from a public client (RFC 6749 §4.1.3, §6) sends no credentials.
+        if request.grant_type not in USER_GRANTS:
+            return True
+        params = _params(request)
+        if params.get("client_secret") or any(params.get(n) for n in ASSERTION_PARAMETERS):
+            return True
+        if request.headers.get("Authorization", "").strip().lower().startswith("basic"):
+            return True
+        return self._public_client(params.get("client_id", "")) is None
+
+    def _public_client(self, client_id: str) -> ClientSnapshot | None:
+        if client_id == CLI_CLIENT_ID:
+            return signin.cli_snapshot() if signin.cli_enabled() else None
+        client = client_snapshot(client_id)
+        return client if client is not None and not client.confidential else None
+
+    def authenticate_client_id(self, client_id, request, *args, **kwargs):
+        """RFC 6749 §3.2.1: a public client names itself; PKCE binds its code (§4.1.3)."""
+        client = self._public_client(client_id)
+        if client is None or client.kind != OAuthClient.Kind.EXTERNAL_APP:
+            return self._fail(request, "unknown_public_client", description=NOT_AUTHENTICATED)
+        return self._authenticated(request, SimpleCheck(client))
 
     def authenticate_client(self, request, *args, **kwargs):
         params = _params(request)
@@ -256,7 +305,9 @@ class IdentityValidator(OAuth2Validator):
 
     def _path_allows(self, request, client: ClientSnapshot) -> bool:
         """A token endpoint under /{org}/ or /{org}/{tenant}/ serves that organization's
-        clients (and that tenant's machines) only."""
+        clients (and that tenant's machines) only; the platform-wide CLI, any."""
+        if client.client_id == CLI_CLIENT_ID:
+            return True
         match = getattr(_http_request(request), "resolver_match", None)
         kwargs = match.kwargs if match else {}
         if "org" in kwargs and kwargs["org"].lower() != client.organization_slug:
@@ -270,6 +321,16 @@ class IdentityValidator(OAuth2Validator):
     # --- grant and scopes (RFC 6749 §3.3, §4.4) ------------------------------------------
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        if grant_type in USER_GRANTS:
+            # SPEC §8: external applications (and the CLI) sign users in; machines do not.
+            if client.kind != OAuthClient.Kind.EXTERNAL_APP:
+                return self._fail(
+                    request,
+                    "grant_not_allowed",
+                    client,
+                    f"This client cannot use the {grant_type} grant: it signs no users in.",
+                )
+            return True
         # §4.4: client credentials is for confidential clients only. A public application
         # authenticates only with an assertion of a federated credential; it is refused
         # here, after authenticating, as `unauthorized_client` (§5.2).
@@ -311,7 +372,207 @@ class IdentityValidator(OAuth2Validator):
 
     # --- issuance: self-contained tokens, no rows ---------------------------------------
 
+    # --- authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6) ----------------------------
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        """The code is ours, this client's, unexpired and unused, and the request's
+        redirect_uri and code_verifier match what it is bound to; then it is used up.
+        A used code presented again revokes what its first use issued (§4.1.2)."""
+        row = (
+            AuthorizationCode.objects.select_related("user", "organization", "issued_grant")
+            .filter(digest=secret_digest(code or "").hex())
+            .first()
+        )
+        if row is None or row.client_id != client.client_id:
+            reason = "code_invalid" if row is None else "code_client_mismatch"
+            return self._grant_refused(
+                request, reason, client, "The authorization code is not valid."
+            )
+        if row.used_at is not None:
+            return self._code_reused(request, client, row)
+        if row.expires_at <= timezone.now():
+            return self._grant_refused(
+                request, "code_expired", client, "The authorization code has expired."
+            )
+        if request.redirect_uri != row.redirect_uri:
+            # §4.1.3: identical to the authorization request's (always sent there).
+            return self._grant_refused(
+                request,
+                "redirect_mismatch",
+                client,
+                "redirect_uri is not the one of the authorization request.",
+            )
+        verifier = request.code_verifier or ""
+        if row.code_challenge and not signin.CODE_VERIFIER.fullmatch(verifier):
+            return self._grant_refused(
+                request,
+                "pkce_missing",
+                client,
+                "code_verifier is missing or malformed (RFC 7636 §4.1).",
+            )
+        if row.code_challenge and not hmac.compare_digest(
+            signin.pkce_s256(verifier), row.code_challenge
+        ):
+            return self._grant_refused(
+                request, "pkce_mismatch", client, "code_verifier does not match the code_challenge."
+            )
+        if signin.membership_role(user=row.user, organization_id=row.organization_id) is None:
+            return self._grant_refused(
+                request,
+                "not_a_member",
+                client,
+                NOT_A_MEMBER,
+            )
+        if not services.authorization_code_claim(code=row):
+            row.refresh_from_db()
+            return self._code_reused(request, client, row)
+        request.user = row.user
+        request.scopes = list(row.scopes)
+        request.sign_in_code = row
+        request.sign_in = SignIn(
+            user=row.user,
+            organization_global_id=str(row.organization.global_id),
+            grant_global_id=str(uuid.uuid4()),
+            sid=row.sid,
+            auth_time=int(row.auth_time.timestamp()),
+            amr=tuple(row.amr),
+            nonce=row.nonce,
+        )
+        return True
+
+    def _grant_refused(self, request, reason, client, description) -> bool:
+        self._fail(request, reason, client, description)
+        raise errors.InvalidGrantError(description=description, request=request)
+
+    @staticmethod
+    def _actor(request, client):
+        return services.client_actor(
+            client_id=client.client_id, kind=client.kind, http_request=_http_request(request)
+        )
+
+    def _code_reused(self, request, client, row) -> bool:
+        if row.issued_grant is not None:
+            services.sign_in_grant_revoke(
+                grant=row.issued_grant,
+                actor=services.client_actor(
+                    client_id=client.client_id,
+                    kind=client.kind,
+                    http_request=_http_request(request),
+                ),
+                reason="code_reused",
+            )
+        return self._grant_refused(
+            request, "code_reused", client, "The authorization code has already been used."
+        )
+
+    def get_code_challenge(self, code, request):
+        row = getattr(request, "sign_in_code", None)
+        return (row.code_challenge or None) if row is not None else None
+
+    def get_code_challenge_method(self, code, request):
+        return "S256"
+
+    def is_pkce_required(self, client_id, request):
+        client = getattr(request, "client", None)
+        return client is not None and not client.confidential
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        row = getattr(request, "sign_in_code", None)
+        return row is not None and redirect_uri == row.redirect_uri
+
+    def get_default_redirect_uri(self, client_id, request, *args, **kwargs):
+        return None
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        """Already used up by validate_code, atomically, before anything was issued."""
+
+    # --- refresh tokens (RFC 6749 §6, RFC 9700 §4.14) -----------------------------------
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        """Ours, this client's, unexpired, its grant active and its user still a member;
+        then exchanged, once. A rotated token presented again revokes its grant."""
+        row = (
+            RefreshToken.objects.select_related("grant__user", "grant__organization")
+            .filter(digest=secret_digest(refresh_token or "").hex())
+            .first()
+        )
+        if row is None or row.grant.client_id != client.client_id:
+            reason = "refresh_invalid" if row is None else "refresh_client_mismatch"
+            return self._grant_refused(request, reason, client, "The refresh token is not valid.")
+        grant = row.grant
+        actor = self._actor(request, client)
+        if grant.revoked_at is not None:
+            return self._grant_refused(
+                request, "refresh_revoked", client, "The refresh token has been revoked."
+            )
+        if row.rotated_at is not None or not services.refresh_token_claim(token=row):
+            services.sign_in_grant_revoke(grant=grant, actor=actor, reason="refresh_reused")
+            return self._grant_refused(
+                request,
+                "refresh_reused",
+                client,
+                "The refresh token has already been used; the sign-in is revoked.",
+            )
+        now = timezone.now()
+        if row.expires_at <= now or grant.expires_at <= now:
+            return self._grant_refused(
+                request, "refresh_expired", client, "The refresh token has expired."
+            )
+        role = signin.membership_role(user=grant.user, organization_id=grant.organization_id)
+        if role is None:
+            services.sign_in_grant_revoke(grant=grant, actor=actor, reason="not_a_member")
+            return self._grant_refused(
+                request,
+                "not_a_member",
+                client,
+                NOT_A_MEMBER,
+            )
+        request.user = grant.user
+        request.sign_in_grant = grant
+        request.sign_in_role = role
+        request.sign_in = SignIn(
+            user=grant.user,
+            organization_global_id=str(grant.organization.global_id),
+            grant_global_id=str(grant.global_id),
+            sid=grant.sid,
+            auth_time=int(grant.auth_time.timestamp()),
+            amr=tuple(grant.amr),
+        )
+        return True
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        grant = request.sign_in_grant
+        # The role may have changed since the sign-in: a demoted admin refreshes to read.
+        client = signin.sign_in_client(grant.client_id)
+        if client is None:
+            return []
+        return signin.scopes_granted(
+            client=client, requested=grant.scopes, role=request.sign_in_role
+        )
+
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):
+        # SPEC §8: a user's sign-in drops the names it cannot grant rather than refusing
+        # (the CLI asks again for everything it asked at first); §6: never more than before.
+        original = self.get_original_scopes(refresh_token, request)
+        kept = [scope for scope in request_scopes if scope in original]
+        if not kept:
+            return self._fail(
+                request,
+                "scope_not_granted",
+                request.client,
+                "None of the requested scopes was granted to this sign-in.",
+            )
+        request.scopes = kept
+        return True
+
+    def rotate_refresh_token(self, request):
+        return request.grant_type == "refresh_token"
+
+    # --- issuance: self-contained tokens; a user's grant and refresh token stored hashed --
+
     def save_bearer_token(self, token, request, *args, **kwargs):
+        if request.grant_type in USER_GRANTS:
+            self._save_user_token(token, request)
         claims = request.access_token_claims
         issued_log.info(
             json.dumps(
@@ -328,8 +589,37 @@ class IdentityValidator(OAuth2Validator):
             )
         )
 
-    def rotate_refresh_token(self, request):
-        return False
+    def _save_user_token(self, token, request) -> None:
+        """Stores what the response carries: the grant (on a code exchange) and the refresh
+        token's hash, only with offline_access; and adds the id_token when openid."""
+        refresh_token = token.pop("refresh_token", None)
+        offline = OFFLINE_ACCESS in request.scopes
+        sign_in = request.sign_in
+        if request.grant_type == "authorization_code":
+            code = request.sign_in_code
+            services.sign_in_grant_create(
+                global_id=sign_in.grant_global_id,
+                client_id=code.client_id,
+                application=code.application,
+                user=code.user,
+                organization=code.organization,
+                sid=code.sid,
+                scopes=request.scopes,
+                auth_time=code.auth_time,
+                amr=code.amr,
+                refresh_token=refresh_token if offline else None,
+                code=code,
+            )
+        elif offline:
+            services.refresh_token_store(grant=request.sign_in_grant, refresh_token=refresh_token)
+        if offline and refresh_token:
+            token["refresh_token"] = refresh_token
+        if signin.OPENID in request.scopes:
+            token["id_token"] = id_token_encode(
+                client_id=request.client.client_id,
+                sign_in=sign_in,
+                access_token=token["access_token"],
+            )
 
     # --- introspection (RFC 7662) and revocation (RFC 7009) -----------------------------
 

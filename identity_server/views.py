@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, scopes, services, tokens, validators
+from identity_server import login_throttle, scopes, services, signin, tokens, validators
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
@@ -34,7 +34,9 @@ BASIC_CHALLENGE = 'Basic realm="identity", charset="UTF-8"'
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 # The refusals oauthlib makes before the validator has a say, and leaves undescribed.
 OAUTHLIB_DESCRIPTIONS = {
-    "unsupported_grant_type": "grant_type must be client_credentials, the only grant served here.",
+    "unsupported_grant_type": (
+        "grant_type must be client_credentials, authorization_code or refresh_token."
+    ),
     "unsupported_token_type": "Only access tokens can be introspected or revoked here.",
 }
 
@@ -96,7 +98,40 @@ class OAuthEndpoint(OAuthLibMixin, View):
 
 
 class TokenView(OAuthEndpoint):
-    """RFC 6749 §4.4 client credentials, at /identity_/connect/token and under /{org}/."""
+    """RFC 6749 §4.4 client credentials, §4.1.3 authorization code and §6 refresh (SPEC §8),
+    at /identity_/connect/token and under /{org}/ and /{org}/{tenant}/.
+
+    CORS (SPEC §8), for browser pages that exchange a code with fetch(): a preflight names
+    no client, so it is answered for an origin some client may use (the CLI's loopback
+    origins, or an origin an application lists); the response itself carries the origin
+    only if it is the requesting client's. Never `*`, never credentials. A request without
+    an Origin header (robots, servers) costs nothing more."""
+
+    http_method_names = ["post", "options"]
+
+    def options(self, request, *args, **kwargs):
+        origin = request.headers.get("Origin", "")
+        response = HttpResponse(status=204, headers={"Allow": "POST, OPTIONS", "Vary": "Origin"})
+        wanted = request.headers.get("Access-Control-Request-Method", "")
+        if wanted == "POST" and signin.origin_allowed_for_any(origin):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Allow-Methods"] = "POST"
+            response["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+            response["Access-Control-Max-Age"] = "600"
+        return response
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        origin = request.headers.get("Origin")
+        if origin:
+            response["Vary"] = "Origin"
+            try:
+                client_id = request.POST.get("client_id", "")
+            except Exception:  # an unreadable form: already refused, and no client to allow
+                client_id = ""
+            if signin.origin_allowed(client_id, origin):
+                response["Access-Control-Allow-Origin"] = origin
+        return response
 
     def oauth_response(self, request):
         _uri, headers, body, status = self.create_token_response(request)
@@ -152,25 +187,47 @@ class OpenIDConfiguration(PublicDocument):
             "jwks_uri": f"{issuer}/.well-known/openid-configuration/jwks",
             "introspection_endpoint": f"{issuer}/connect/introspect",
             "revocation_endpoint": f"{issuer}/connect/revocation",
-            "grant_types_supported": ["client_credentials"],
+            "authorization_endpoint": f"{issuer}/connect/authorize",
+            "userinfo_endpoint": f"{issuer}/connect/userinfo",
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "claims_supported": [
+                "sub",
+                "sub_type",
+                "prt_id",
+                "preferred_username",
+                "name",
+                "email",
+                "email_verified",
+                "auth_time",
+                "amr",
+                "nonce",
+                "at_hash",
+                "sid",
+            ],
             # private_key_jwt (RFC 7523 §2.2) is a JWT from the workload's own identity
             # provider, checked against the application's federated credentials, at all
             # three endpoints (one validator authenticates the client); RS256 is the one
             # algorithm accepted (federation.assertions), and RFC 8414 §2 wants it named
-            # wherever private_key_jwt is.
+            # wherever private_key_jwt is. `none` at the token endpoint: public clients
+            # exchange codes and refresh tokens with PKCE and no secret (SPEC §8).
             **{
                 f"{endpoint}_endpoint_{member}": value
                 for endpoint in ("token", "introspection", "revocation")
                 for member, value in (
-                    ("auth_methods_supported", CLIENT_AUTH_METHODS),
+                    (
+                        "auth_methods_supported",
+                        CLIENT_AUTH_METHODS + ["none"] * (endpoint == "token"),
+                    ),
                     ("auth_signing_alg_values_supported", [tokens.ALGORITHM]),
                 )
             },
-            "scopes_supported": sorted(scopes.CATALOGUE),
-            # Empty until user sign-in brings an authorization endpoint: RFC 8414 §2 and
-            # OpenID Connect Discovery §3 require the member, and no response type is
-            # served without that endpoint (client credentials uses the token endpoint only).
-            "response_types_supported": [],
+            "scopes_supported": sorted({*scopes.CATALOGUE, *signin.PROTOCOL_SCOPES}),
+            # SPEC §8: the authorization code flow only (RFC 9700 §2.1.2: no implicit).
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "prompt_values_supported": ["none", "login"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [tokens.ALGORITHM],
         }
@@ -229,6 +286,10 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 class LoginView(auth_views.LoginView):
     form_class = ThrottledAuthenticationForm
+
+    def get_initial(self):
+        # OpenID Connect Core §3.1.2.1 login_hint, passed on by the authorization endpoint.
+        return {"username": self.request.GET.get("login_hint", "")[:150]}
 
     def form_valid(self, form):
         response = super().form_valid(form)  # signs in: the actor is now the user

@@ -305,7 +305,7 @@ ASSERTION_REFUSED = (
         pytest.param(
             {"grant_type": "password", "username": "u", "password": "p"},
             "unsupported_grant_type", 400, "unsupported_grant_type",
-            "grant_type must be client_credentials, the only grant served here.",
+            "grant_type must be client_credentials, authorization_code or refresh_token.",
             id="wrong grant type",
         ),
         pytest.param(

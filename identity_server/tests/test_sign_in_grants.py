@@ -1,0 +1,108 @@
+"""Users' sign-in grants (refresh-token families): the selectors and services the grants
+page and sign-out use (SPEC §8)."""
+
+import uuid
+
+import pytest
+from django.http import Http404
+from django.utils import timezone
+
+from identity_server import denylist, selectors, services, tokens
+from identity_server.models import CLI_CLIENT_ID, RefreshToken
+from identity_server.tests.factories import TEST_ACTOR, client_with_secret
+from tenants.models import AuditEvent
+
+
+def _grant(membership, client=None, *, sid="sid-1", offline=True):
+    refresh_token = tokens.refresh_token_generator(None) if offline else None
+    grant = services.sign_in_grant_create(
+        client_id=client.client_id if client else CLI_CLIENT_ID,
+        application=client,
+        user=membership.user,
+        organization=membership.organization,
+        sid=sid,
+        scopes=["openid", "offline_access"],
+        auth_time=timezone.now(),
+        amr=["pwd"],
+        refresh_token=refresh_token,
+    )
+    return grant, refresh_token
+
+
+@pytest.mark.django_db
+def test_a_users_active_grants_are_listed_per_client_and_revoked(admin_membership):
+    # given
+    app, _ = client_with_secret(organization=admin_membership.organization)
+    grant, refresh_token = _grant(admin_membership, app)
+    cli_grant, _ = _grant(admin_membership)
+    # when
+    listed = selectors.sign_in_grant_list(
+        organization=admin_membership.organization, user=admin_membership.user
+    )
+    # then
+    assert {g.pk for g in listed} == {grant.pk, cli_grant.pk}
+    assert refresh_token.startswith(tokens.REFRESH_TOKEN_PREFIX)
+    assert not RefreshToken.objects.filter(digest__contains=refresh_token).exists()
+    assert cli_grant.client_name == "UiPath CLI"
+    assert grant.client_name == app.name
+    # when
+    ended = services.sign_in_grants_revoke(
+        organization=admin_membership.organization,
+        user=admin_membership.user,
+        client_id=app.client_id,
+        actor=TEST_ACTOR,
+    )
+    # then
+    assert ended == 1
+    assert [
+        g.pk for g in selectors.sign_in_grant_list(organization=admin_membership.organization)
+    ] == [cli_grant.pk]
+    event = AuditEvent.objects.get(action="sign_in_grant.revoke")
+    assert event.reason_code == "revoked"
+    assert event.target_id == str(grant.global_id)
+    # the access tokens issued from it are refused
+    assert denylist.is_revoked(
+        {"jti": "x", "client_id": app.client_id, "grant_id": str(grant.global_id)}
+    )
+    assert not denylist.is_revoked(
+        {"jti": "x", "client_id": CLI_CLIENT_ID, "grant_id": str(cli_grant.global_id)}
+    )
+    # and a second revocation changes nothing
+    grant.refresh_from_db()
+    assert services.sign_in_grant_revoke(grant=grant, actor=TEST_ACTOR) is False
+
+
+@pytest.mark.django_db
+def test_another_organizations_grant_is_the_same_404_as_a_missing_one(
+    admin_membership, other_admin_membership
+):
+    grant, _ = _grant(other_admin_membership)
+    for grant_id in (grant.global_id, uuid.uuid4(), "not-a-uuid"):
+        with pytest.raises(Http404):
+            selectors.sign_in_grant_get(
+                organization=admin_membership.organization, grant_id=grant_id
+            )
+    assert (
+        selectors.sign_in_grant_get(
+            organization=other_admin_membership.organization, grant_id=str(grant.global_id)
+        ).pk
+        == grant.pk
+    )
+
+
+@pytest.mark.django_db
+def test_the_grants_of_a_site_session_are_found_by_its_sid(admin_membership):
+    grant, _ = _grant(admin_membership, sid="abc")
+    _grant(admin_membership, sid="other")
+    assert [g.pk for g in selectors.sign_in_grants_of_session(sid="abc")] == [grant.pk]
+    assert not selectors.sign_in_grants_of_session(sid="").exists()
+
+
+@pytest.mark.django_db
+def test_a_grant_without_offline_access_has_no_refresh_token_and_ends_with_its_token(
+    admin_membership,
+):
+    grant, refresh_token = _grant(admin_membership, offline=False)
+    assert refresh_token is None
+    assert not grant.refresh_tokens.exists()
+    assert (grant.expires_at - timezone.now()).total_seconds() < 3700
