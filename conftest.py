@@ -5,8 +5,9 @@ import pytest
 from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
-# The `identity_provider` fixture: a real HTTPS identity provider on loopback.
-pytest_plugins = ["tests.idp"]
+# The `identity_provider` fixture: a real HTTPS identity provider on loopback; the
+# `logout_receiver` fixture: a relying party's back-channel logout endpoint.
+pytest_plugins = ["tests.idp", "tests.logout_receiver"]
 
 
 @pytest.fixture(autouse=True)

@@ -189,6 +189,11 @@ class OpenIDConfiguration(PublicDocument):
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "authorization_endpoint": f"{issuer}/connect/authorize",
             "userinfo_endpoint": f"{issuer}/connect/userinfo",
+            # OpenID Connect RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 §2.1
+            # (identity_server.signout): logout tokens carry the session's `sid`.
+            "end_session_endpoint": f"{issuer}/connect/endsession",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
