@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from federation import api as federation_api
 from federation import site_urls as federation_site
 from identity_server import authorize, errors, signout, status
+from identity_server import site_urls as identity_site
 from identity_server import views as identity_views
 from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
 from machines import api as machines_api
@@ -27,7 +28,7 @@ handler500 = "identity_server.errors.server_error"
 
 # The admin site: each app lists its pages in its site_urls.py (tenants/site_urls.py
 # describes the layout); a new app's pages are one more module here.
-SITE_PAGES = (tenants_site, machines_site, federation_site)
+SITE_PAGES = (tenants_site, machines_site, federation_site, identity_site)
 
 token_view = identity_views.TokenView.as_view()
 authorize_view = authorize.AuthorizeView.as_view()
