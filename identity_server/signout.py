@@ -52,7 +52,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from federation import jwks
-from identity_server import signin, tokens
+from identity_server import csp, signin, tokens
 from identity_server.clients import CLIENT_ID_PATTERN
 from identity_server.models import AuthorizationCode, OAuthClient, SignInGrant
 from tenants.models import AuditEvent, Organization
@@ -172,6 +172,8 @@ class EndSessionView(View):
                 page = render(
                     request, "identity/endsession_confirm.html", {"fields": fields, "user": user}
                 )
+                if logout.redirect_uri:  # registered: the confirmation's POST goes on there
+                    csp.allow_form_redirect_to(page, logout.redirect_uri)
                 return _no_store(page)
             session_end(request, via="endsession", client_id=logout.client_id)
         if logout.redirect_uri:

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from identity_server import login_throttle, scopes, services, signin, tokens, validators
+from identity_server import csp, login_throttle, scopes, services, signin, tokens, validators
 from tenants.models import AuditEvent
 from tenants.services import Actor, sign_in_record
 
@@ -300,3 +300,9 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)  # signs in: the actor is now the user
         sign_in_record(actor=Actor.from_request(self.request), user=form.get_user())
         return response
+
+    def render_to_response(self, context, **kwargs):
+        # The form's POST goes on to the authorization endpoint and the client (csp.py).
+        response = super().render_to_response(context, **kwargs)
+        redirect_uri = csp.authorization_redirect_uri(self.get_redirect_url())
+        return csp.allow_form_redirect_to(response, redirect_uri) if redirect_uri else response
