@@ -39,7 +39,7 @@ def _uri_lines(label: str, help_text: str) -> forms.CharField:
 
 OIDC_SCOPE_DESCRIPTIONS = {
     "openid": "Sign the user in (an id_token)",
-    "profile": "The user's name",
+    "profile": "Who the user is (profile claims)",
     "email": "The user's email address",
     "offline_access": "Stay signed in (a refresh token)",
 }
