@@ -172,7 +172,7 @@ class AuthorizeView(View):
             actor=Actor.from_request(request),
             organization=membership.organization,
             target=AuditTarget("oauth_client", client.client_id, client.name),
-            details={"scopes": scopes, "requested": requested[:40]},
+            details={"scopes": scopes, "requested": [name[:64] for name in requested[:40]]},
         )
         return self._redirect(redirect_uri, {"code": code}, params.get("state", ""))
 

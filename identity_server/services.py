@@ -6,6 +6,7 @@ Changing a client or its secrets tells every process to drop its cached copy
 
 import secrets
 import time
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from identity_server.models import (
     ClientSecret,
     OAuthClient,
     RefreshToken,
+    Revocation,
     SigningKey,
     SignInGrant,
 )
@@ -401,6 +403,12 @@ def sign_in_grant_create(
     )
     if code is not None:
         AuthorizationCode.objects.filter(pk=code.pk).update(issued_grant=grant)
+        if Revocation.objects.filter(
+            kind=Revocation.Kind.GRANT, value=str(grant.global_id)
+        ).exists():
+            # The code was used again while this exchange ran (code_reuse_revoke).
+            grant.revoked_at, grant.revoked_reason = now, "code_reused"
+            grant.save(update_fields=["revoked_at", "revoked_reason"])
     if refresh_token:
         refresh_token_store(grant=grant, refresh_token=refresh_token)
     return grant
@@ -426,6 +434,28 @@ def refresh_token_claim(*, token: RefreshToken) -> bool:
     if claimed:
         SignInGrant.objects.filter(pk=token.grant_id).update(last_used_at=now)
     return bool(claimed)
+
+
+def code_grant_id(code: AuthorizationCode) -> str:
+    """The global id of the grant a code's exchange creates, known from the code alone, so
+    that a second use racing the first can revoke the grant before it exists."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"identity:code-grant:{code.digest}"))
+
+
+@transaction.atomic
+def code_reuse_revoke(*, code: AuthorizationCode, actor: Actor) -> None:
+    """RFC 6749 §4.1.2: a code used again revokes what its first use issued: its grant, or,
+    while the first exchange is still writing it, the grant's id on the deny-list, which
+    sign_in_grant_create finds (and the access token's `grant_id` too)."""
+    code = AuthorizationCode.objects.select_related("issued_grant").get(pk=code.pk)
+    if code.issued_grant is not None:
+        sign_in_grant_revoke(grant=code.issued_grant, actor=actor, reason="code_reused")
+        return
+    denylist.denylist_add(
+        kind=denylist.Kind.GRANT,
+        value=code_grant_id(code),
+        until=timezone.now() + timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS),
+    )
 
 
 def authorization_code_claim(*, code: AuthorizationCode) -> bool:

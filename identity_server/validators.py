@@ -33,7 +33,6 @@ import hmac
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import unquote_plus
@@ -432,7 +431,7 @@ class IdentityValidator(OAuth2Validator):
         request.sign_in = SignIn(
             user=row.user,
             organization_global_id=str(row.organization.global_id),
-            grant_global_id=str(uuid.uuid4()),
+            grant_global_id=services.code_grant_id(row),
             sid=row.sid,
             auth_time=int(row.auth_time.timestamp()),
             amr=tuple(row.amr),
@@ -451,16 +450,7 @@ class IdentityValidator(OAuth2Validator):
         )
 
     def _code_reused(self, request, client, row) -> bool:
-        if row.issued_grant is not None:
-            services.sign_in_grant_revoke(
-                grant=row.issued_grant,
-                actor=services.client_actor(
-                    client_id=client.client_id,
-                    kind=client.kind,
-                    http_request=_http_request(request),
-                ),
-                reason="code_reused",
-            )
+        services.code_reuse_revoke(code=row, actor=self._actor(request, client))
         return self._grant_refused(
             request, "code_reused", client, "The authorization code has already been used."
         )
@@ -527,9 +517,20 @@ class IdentityValidator(OAuth2Validator):
                 client,
                 NOT_A_MEMBER,
             )
+        sign_in_client = signin.sign_in_client(grant.client_id)
+        if sign_in_client is None:
+            # The application lost its user scopes, or the CLI was disabled.
+            services.sign_in_grant_revoke(grant=grant, actor=actor, reason="client_cannot_sign_in")
+            return self._grant_refused(
+                request,
+                "client_cannot_sign_in",
+                client,
+                "This client can no longer sign users in.",
+            )
         request.user = grant.user
         request.sign_in_grant = grant
         request.sign_in_role = role
+        request.sign_in_client = sign_in_client
         request.sign_in = SignIn(
             user=grant.user,
             organization_global_id=str(grant.organization.global_id),
@@ -541,13 +542,12 @@ class IdentityValidator(OAuth2Validator):
         return True
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
-        grant = request.sign_in_grant
-        # The role may have changed since the sign-in: a demoted admin refreshes to read.
-        client = signin.sign_in_client(grant.client_id)
-        if client is None:
-            return []
+        # The role or the client's user scopes may have changed since the sign-in: a
+        # demoted admin refreshes to read scopes.
         return signin.scopes_granted(
-            client=client, requested=grant.scopes, role=request.sign_in_role
+            client=request.sign_in_client,
+            requested=request.sign_in_grant.scopes,
+            role=request.sign_in_role,
         )
 
     def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):

@@ -36,8 +36,13 @@ def test_discovery_names_the_endpoints_methods_grants_and_scopes(client, setting
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "none",  # public clients with PKCE (SPEC §8)
     ]
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
     assert {"OR.Machines.Read", "PM.OAuthApp.Write", "OrchestratorApiUserAccess"} <= set(
         body["scopes_supported"]
     )

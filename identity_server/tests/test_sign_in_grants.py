@@ -8,7 +8,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from identity_server import denylist, selectors, services, tokens
-from identity_server.models import CLI_CLIENT_ID, RefreshToken
+from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, RefreshToken
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from tenants.models import AuditEvent
 
@@ -106,3 +106,45 @@ def test_a_grant_without_offline_access_has_no_refresh_token_and_ends_with_its_t
     assert refresh_token is None
     assert not grant.refresh_tokens.exists()
     assert (grant.expires_at - timezone.now()).total_seconds() < 3700
+
+
+@pytest.mark.django_db
+def test_a_code_reused_while_its_first_exchange_runs_still_revokes_that_grant(admin_membership):
+    # given a code whose first exchange has used it but not yet written its grant
+    now = timezone.now()
+    code_fields = {
+        "client_id": CLI_CLIENT_ID,
+        "application": None,
+        "user": admin_membership.user,
+        "organization": admin_membership.organization,
+        "sid": "s",
+        "auth_time": now,
+        "amr": ["pwd"],
+    }
+    services.authorization_code_create(
+        redirect_uri="http://localhost:1/oidc/login",
+        scopes=["openid"],
+        code_challenge="",
+        nonce="",
+        **code_fields,
+    )
+    code = AuthorizationCode.objects.get()
+    assert services.authorization_code_claim(code=code)
+    assert not services.authorization_code_claim(code=code)
+
+    # when the second use is refused meanwhile
+    services.code_reuse_revoke(code=code, actor=TEST_ACTOR)
+
+    # then the grant the first exchange writes is born revoked, its tokens deny-listed
+    grant = services.sign_in_grant_create(
+        global_id=services.code_grant_id(code),
+        scopes=["openid"],
+        refresh_token=None,
+        code=code,
+        **code_fields,
+    )
+    grant.refresh_from_db()
+    assert grant.revoked_reason == "code_reused"
+    assert denylist.is_revoked(
+        {"jti": "x", "client_id": CLI_CLIENT_ID, "grant_id": str(grant.global_id)}
+    )
