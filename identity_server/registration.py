@@ -26,13 +26,16 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 
 from identity_server.scopes import CATALOGUE, OFFLINE_ACCESS, unknown_scopes
+from identity_server.signin import PROTOCOL_SCOPES
 
 URI_MAX_LENGTH = 2048
 URIS_PER_CLIENT = 20
 ORIGINS_PER_CLIENT = 20
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-# OpenID Connect Core §5.4 and §11: scopes any client signing users in may ask for.
-OIDC_SCOPES = ("openid", "profile", "email", OFFLINE_ACCESS)
+# OpenID Connect's own scopes (signin.PROTOCOL_SCOPES), in the order pages list them.
+OIDC_SCOPES = tuple(
+    name for name in ("openid", "profile", "email", OFFLINE_ACCESS) if name in PROTOCOL_SCOPES
+)
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -103,7 +106,7 @@ def origin_normalized(origin) -> tuple[str | None, str | None]:
 
 
 def known_user_scope(name: str) -> bool:
-    return name in CATALOGUE or name in OIDC_SCOPES
+    return name in CATALOGUE or name in PROTOCOL_SCOPES
 
 
 def _uri_list_problems(uris, problem, limit: int, what: str) -> list[str]:
