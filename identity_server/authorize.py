@@ -61,8 +61,8 @@ MAX_NONCE_LENGTH = 512
 class PageRefusal(Exception):
     """Client or redirect URI wrong: an error page, never a redirect (§4.1.2.1)."""
 
-    def __init__(self, reason: str, description: str):
-        self.reason, self.description = reason, description
+    def __init__(self, reason: str, description: str, client=None):
+        self.reason, self.description, self.client = reason, description, client
 
 
 class RedirectRefusal(Exception):
@@ -86,11 +86,11 @@ class AuthorizeView(View):
         return self.authorize(request, request.POST, kwargs.get("org"))
 
     def authorize(self, request, params: QueryDict, org_slug: str | None) -> HttpResponse:
-        client = None
         try:
             client, redirect_uri = self._client_and_redirect(params)
         except PageRefusal as refusal:
-            self._audit_failure(request, client, params, refusal.reason)
+            # A known client's refusals reach its organization's audit log.
+            self._audit_failure(request, refusal.client, params, refusal.reason)
             response = render(
                 request,
                 "identity/authorize_error.html",
@@ -120,11 +120,12 @@ class AuthorizeView(View):
             )
         redirect_uri = params.get("redirect_uri", "")
         if not redirect_uri:
-            raise PageRefusal("redirect_missing", "The request has no redirect_uri.")
+            raise PageRefusal("redirect_missing", "The request has no redirect_uri.", client)
         if not signin.redirect_uri_allowed(client, redirect_uri):
             raise PageRefusal(
                 "redirect_mismatch",
                 "The redirect_uri is not one registered for this application.",
+                client,
             )
         return client, redirect_uri
 

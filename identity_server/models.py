@@ -176,7 +176,7 @@ class SignInGrant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The absolute cap (IDENTITY_REFRESH_TOKEN_MAX_DAYS): no refresh past it, however used.
     # A grant without offline_access has no refresh token and ends with its access token.
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=64, blank=True)
@@ -206,7 +206,7 @@ class RefreshToken(models.Model):
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Sliding: IDENTITY_REFRESH_TOKEN_DAYS after issuance, never past the grant's cap.
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):

@@ -3,7 +3,7 @@ classes)."""
 
 from oauth2_provider import oauth2_backends
 from oauthlib.oauth2 import BackendApplicationServer
-from oauthlib.oauth2.rfc6749.endpoints import TokenEndpoint
+from oauthlib.oauth2.rfc6749.endpoints import RevocationEndpoint, TokenEndpoint
 from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant, RefreshTokenGrant
 
 from identity_server.validators import DJANGO_REQUEST, DjangoRequest
@@ -46,4 +46,9 @@ class Server(BackendApplicationServer):
             default_grant_type="client_credentials",
             grant_types=grant_types,
             default_token_type=self.bearer,
+        )
+        # RFC 7009 §2: refresh tokens can be revoked too (introspection stays for access
+        # tokens: a refresh token is only ever the client's business).
+        RevocationEndpoint.__init__(
+            self, request_validator, supported_token_types=["access_token", "refresh_token"]
         )

@@ -383,6 +383,7 @@ def sign_in_grant_create(
     lives as long as its access token, so that it can still be revoked (code reuse,
     sign-out). `global_id` is the one the access token already carries."""
     now = timezone.now()
+    sign_in_rows_prune(now=now)
     lifetime = (
         timedelta(days=settings.IDENTITY_REFRESH_TOKEN_MAX_DAYS)
         if refresh_token
@@ -412,6 +413,19 @@ def sign_in_grant_create(
     if refresh_token:
         refresh_token_store(grant=grant, refresh_token=refresh_token)
     return grant
+
+
+def sign_in_rows_prune(*, now: datetime, batch: int = 500) -> None:
+    """Deletes a batch of grants and refresh tokens that expired over a day ago (each sign-in
+    prunes, so the tables stay the size of what is live). An expired refresh token can only
+    be refused; kept a day, its reuse is still told apart from a forged one meanwhile."""
+    horizon = now - timedelta(days=1)
+    for model in (SignInGrant, RefreshToken):
+        stale = list(
+            model.objects.filter(expires_at__lt=horizon).values_list("pk", flat=True)[:batch]
+        )
+        if stale:
+            model.objects.filter(pk__in=stale).delete()
 
 
 def refresh_token_store(*, grant: SignInGrant, refresh_token: str) -> RefreshToken:

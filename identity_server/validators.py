@@ -23,7 +23,8 @@ the client or the secret exists: an unknown client and a wrong secret get the sa
 User sign-in keeps its codes and refresh tokens in our own tables (identity_server.models
 says why not DOT's); identity_server.signin decides which clients and scopes, for the
 authorization endpoint and these grants alike. A public client (PKCE, no secret) is
-authenticated at the token endpoint by its client_id alone for these two grants only.
+authenticated by its client_id alone for these two grants and for revoking its refresh
+token, nowhere else.
 """
 
 import base64
@@ -54,7 +55,13 @@ from identity_server.clients import (
 )
 from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, OAuthClient, RefreshToken
 from identity_server.scopes import INTROSPECTION_SCOPE, OFFLINE_ACCESS
-from identity_server.tokens import InvalidAccessToken, SignIn, access_token_decode, id_token_encode
+from identity_server.tokens import (
+    REFRESH_TOKEN_PREFIX,
+    InvalidAccessToken,
+    SignIn,
+    access_token_decode,
+    id_token_encode,
+)
 
 # Where identity_server.oauth.OAuthLibCore leaves the Django request among the headers
 # (not an HTTP_* key, so no client can send it).
@@ -187,15 +194,28 @@ class IdentityValidator(OAuth2Validator):
 
     def client_authentication_required(self, request, *args, **kwargs):
         # Client credentials, introspection and revocation: every client authenticates.
-        # A user's grant from a public client (RFC 6749 §4.1.3, §6) sends no credentials.
-        if request.grant_type not in USER_GRANTS:
-            return True
+        # A user's grant from a public client (RFC 6749 §4.1.3, §6) sends no credentials,
+        # nor does its revocation of a refresh token (RFC 7009 §2.1).
+        if request.grant_type == "client_credentials":
+            return True  # the hot path: nothing more to look at
         params = _params(request)
+        if request.grant_type not in USER_GRANTS and not self._is_refresh_revocation(
+            request, params
+        ):
+            return True
         if params.get("client_secret") or any(params.get(n) for n in ASSERTION_PARAMETERS):
             return True
         if request.headers.get("Authorization", "").strip().lower().startswith("basic"):
             return True
         return self._public_client(params.get("client_id", "")) is None
+
+    @staticmethod
+    def _is_refresh_revocation(request, params) -> bool:
+        """RFC 7009 §2.1: a public client revokes its refresh token with its client_id."""
+        if not params.get("token", "").startswith(REFRESH_TOKEN_PREFIX):
+            return False
+        match = getattr(_http_request(request), "resolver_match", None)
+        return match is not None and match.url_name == "revocation"
 
     def _public_client(self, client_id: str) -> ClientSnapshot | None:
         if client_id == CLI_CLIENT_ID:
@@ -646,6 +666,20 @@ class IdentityValidator(OAuth2Validator):
         return {**claims, "scope": " ".join(claims["scope"]), "token_type": "Bearer"}
 
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        if token.startswith(REFRESH_TOKEN_PREFIX):
+            # §2.1: revoking a refresh token ends its grant, access tokens included.
+            row = (
+                RefreshToken.objects.select_related("grant__user", "grant__organization")
+                .filter(digest=secret_digest(token).hex())
+                .first()
+            )
+            if row is not None and row.grant.client_id == request.client.client_id:
+                services.sign_in_grant_revoke(
+                    grant=row.grant,
+                    actor=self._actor(request, request.client),
+                    reason="revoked_by_client",
+                )
+            return
         claims = self._token_claims_for_caller(token, request)
         # §2.2: an invalid or foreign token gets the same 200 as a revoked one.
         if claims is not None and claims["client_id"] == request.client.client_id:

@@ -37,7 +37,7 @@ OAUTHLIB_DESCRIPTIONS = {
     "unsupported_grant_type": (
         "grant_type must be client_credentials, authorization_code or refresh_token."
     ),
-    "unsupported_token_type": "Only access tokens can be introspected or revoked here.",
+    "unsupported_token_type": "Only access and refresh tokens can be introspected or revoked here.",
 }
 
 

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import re
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -348,6 +350,9 @@ def test_a_wrong_client_or_redirect_uri_is_an_error_page_never_a_redirect(
     assert "Location" not in response.headers
     assert "cannot be served" in response.text
     assert audited(reason, action="sign_in.authorize")
+    if reason == "redirect_mismatch":  # the app's admins see it in their audit log
+        event = AuditEvent.objects.get(reason_code=reason)
+        assert event.organization == admin_membership.organization
     assert not AuthorizationCode.objects.exists()
 
 
@@ -660,3 +665,26 @@ def test_cors_is_answered_only_for_a_clients_listed_origins(live_server, admin_m
         )
         assert refused.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
         assert refused.headers.get("Access-Control-Allow-Origin") != "*"
+
+
+def test_a_code_sent_twice_at_once_gets_one_token_and_revokes_it(live_server, issued_code):
+    # given a code, exchanged by two requests racing each other
+    app, code, verifier = issued_code
+    barrier = threading.Barrier(2)
+
+    def race():
+        barrier.wait()
+        return exchange(live_server, app, code, verifier)
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda _: race(), range(2)))
+
+    # then one token at most, the other invalid_grant, and whatever was issued is revoked
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400]
+    (issued,) = [r.json() for r in responses if r.status_code == 200]
+    (refused,) = [r.json() for r in responses if r.status_code == 400]
+    assert refused["error"] == "invalid_grant"
+    assert audited("code_reused")
+    organization = app.organization
+    assert api_status(live_server, organization, issued["access_token"]) == 401

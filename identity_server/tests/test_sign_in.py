@@ -344,3 +344,50 @@ def test_an_app_that_loses_its_user_scopes_can_no_longer_refresh(admin_membershi
     assert response.json()["error"] == "invalid_grant"
     assert AuditEvent.objects.filter(reason_code="client_cannot_sign_in").exists()
     assert SignInGrant.objects.get().revoked_reason == "client_cannot_sign_in"
+
+
+@pytest.mark.django_db
+def test_a_public_client_revokes_its_refresh_token_and_so_the_whole_sign_in(admin_membership):
+    # given a public app's tokens, and another app
+    organization = admin_membership.organization
+    app = public_app(organization)
+    tokens = tokens_for(signed_in(admin_membership.user), app.client_id)
+    other = public_app(organization)
+    revoke = "/identity_/connect/revocation"
+
+    # when another client tries to revoke it, then it keeps working (the same 200)
+    foreign = Client().post(
+        revoke, {"token": tokens["refresh_token"], "client_id": other.client_id}
+    )
+    assert foreign.status_code == 200
+    assert not SignInGrant.objects.filter(revoked_at__isnull=False).exists()
+
+    # when its own client revokes it with its client_id (RFC 7009 §2.1)
+    own = Client().post(
+        revoke,
+        {
+            "token": tokens["refresh_token"],
+            "token_type_hint": "refresh_token",
+            "client_id": app.client_id,
+        },
+    )
+
+    # then the refresh token and the access tokens of the sign-in stop working
+    assert own.status_code == 200
+    assert refresh(app.client_id, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    api = f"/identity_/api/ExternalClient/{organization.global_id}"
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert Client().get(api, headers=headers).status_code == 401
+    assert SignInGrant.objects.get().revoked_reason == "revoked_by_client"
+
+
+@pytest.mark.django_db
+def test_a_public_client_cannot_revoke_access_tokens_without_authenticating(admin_membership):
+    app = public_app(admin_membership.organization)
+    tokens = tokens_for(signed_in(admin_membership.user), app.client_id)
+    response = Client().post(
+        "/identity_/connect/revocation",
+        {"token": tokens["access_token"], "client_id": app.client_id},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"

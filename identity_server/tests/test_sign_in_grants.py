@@ -2,13 +2,14 @@
 page and sign-out use (SPEC §8)."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.http import Http404
 from django.utils import timezone
 
 from identity_server import denylist, selectors, services, tokens
-from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, RefreshToken
+from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, RefreshToken, SignInGrant
 from identity_server.tests.factories import TEST_ACTOR, client_with_secret
 from tenants.models import AuditEvent
 
@@ -148,3 +149,25 @@ def test_a_code_reused_while_its_first_exchange_runs_still_revokes_that_grant(ad
     assert denylist.is_revoked(
         {"jti": "x", "client_id": CLI_CLIENT_ID, "grant_id": str(grant.global_id)}
     )
+
+
+@pytest.mark.django_db
+def test_grants_and_refresh_tokens_expired_over_a_day_ago_are_pruned_by_later_sign_ins(
+    admin_membership,
+):
+    # given one grant long expired, one just expired, one live with a stale refresh token
+    old, _ = _grant(admin_membership, sid="old")
+    recent, _ = _grant(admin_membership, sid="recent")
+    live, _ = _grant(admin_membership, sid="live")
+    now = timezone.now()
+    SignInGrant.objects.filter(pk=old.pk).update(expires_at=now - timedelta(days=2))
+    SignInGrant.objects.filter(pk=recent.pk).update(expires_at=now - timedelta(hours=1))
+    RefreshToken.objects.filter(grant=live).update(expires_at=now - timedelta(days=2))
+
+    # when someone signs in again
+    newest, _ = _grant(admin_membership, sid="new")
+
+    # then only what expired over a day ago is gone
+    assert set(SignInGrant.objects.values_list("sid", flat=True)) == {"recent", "live", "new"}
+    assert not RefreshToken.objects.filter(grant=live).exists()
+    assert RefreshToken.objects.filter(grant=newest).exists()
