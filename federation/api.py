@@ -54,7 +54,10 @@ class ExternalClientCreateView(OrganizationAPIView):
     its first secret, shown only in this answer."""
 
     required_scopes = {"post": WRITE}
-    error_fields = serializers.ExternalAppInput.ERROR_FIELDS
+
+    @property
+    def error_fields(self):
+        return serializers.external_app_error_fields(self.request)
 
     def post(self, request, org=None):
         app, plaintext = services.external_app_create(
@@ -94,11 +97,14 @@ class ExternalClientListView(OrganizationAPIView):
     delete=extend_schema(responses={204: None}),
 )
 class ExternalClientDetailView(OrganizationAPIView):
-    """GET, PUT (name, redirect URI and scopes; confidentiality is fixed) and DELETE (its
-    credentials and secrets go with it, and its tokens are revoked)."""
+    """GET, PUT (name, scopes and the user sign-in fields; confidentiality is fixed) and
+    DELETE (its credentials and secrets go with it, and its tokens are revoked)."""
 
     required_scopes = {"get": READ, "put": WRITE, "delete": WRITE}
-    error_fields = serializers.ExternalAppInput.ERROR_FIELDS
+
+    @property
+    def error_fields(self):
+        return serializers.external_app_error_fields(self.request)
 
     def get(self, request, partition_global_id, client_id, org=None):
         return Response(_app_json(self._app(client_id)))

@@ -15,9 +15,9 @@ from federation.models import (
     ISSUER_MAX_LENGTH,
     JWKS_URI_MAX_LENGTH,
     NAME_MAX_LENGTH,
-    REDIRECT_URI_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
 )
+from identity_server.registration import OIDC_SCOPES, URI_MAX_LENGTH
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.site import TokenQuotaFields
 from tenants.site import InputForm
@@ -33,9 +33,28 @@ def _exact(label: str, max_length: int, help_text: str) -> forms.CharField:
     )
 
 
+def _uri_lines(label: str, help_text: str) -> forms.CharField:
+    """A list of URIs or origins, one a line (`ExternalAppForm.api_data` makes the list)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
+    )
+
+
+OIDC_SCOPE_DESCRIPTIONS = {
+    "openid": "Sign the user in (an id_token)",
+    "profile": "Who the user is (profile claims)",
+    "email": "The user's email address",
+    "offline_access": "Stay signed in (a refresh token)",
+}
+
+
 class ExternalAppForm(TokenQuotaFields, InputForm):
-    """Seed 003's application: `ExternalAppInput`'s fields. Whether it is confidential is
-    chosen once, at creation (`editing` leaves it out)."""
+    """Seed 003's application: `ExternalAppInput`'s fields, the lists one a line and the
+    scopes in two pickers (application, user). Whether it is confidential is chosen once,
+    at creation (`editing` leaves it out)."""
 
     name = forms.CharField(max_length=NAME_MAX_LENGTH)
     isConfidential = forms.BooleanField(
@@ -44,49 +63,112 @@ class ExternalAppForm(TokenQuotaFields, InputForm):
         initial=True,
         help_text=(
             "A confidential application proves who it is with a client secret (or a "
-            "federated credential) and gets its first secret now. A public one has no "
-            "secrets. This cannot be changed later."
+            "federated credential) and gets its first secret now. A public one (a browser "
+            "or desktop app signing users in with PKCE) has no secrets and only user scopes. "
+            "This cannot be changed later."
         ),
     )
-    redirectUri = forms.CharField(
-        label="Redirect URI",
-        required=False,
-        max_length=REDIRECT_URI_MAX_LENGTH,
-        help_text="Only for an application that signs users in; leave it empty otherwise.",
-    )
     scopes = forms.MultipleChoiceField(
+        label="Application scopes",
         required=False,
         choices=[(name, name) for name in CATALOGUE],
         widget=forms.CheckboxSelectMultiple,
         help_text=(
-            "What the application may do with its tokens. A resource's scope covers reading "
-            "and writing; .Read and .Write one each."
+            "What the application may do on its own behalf (client credentials). A "
+            "resource's scope covers reading and writing; .Read and .Write one each."
         ),
     )
+    userScopes = forms.MultipleChoiceField(
+        label="User scopes",
+        required=False,
+        choices=[(name, name) for name in [*OIDC_SCOPES, *CATALOGUE]],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=(
+            "What the application may do for a user who signs in to it; the user's role "
+            "limits it further (members get only .Read)."
+        ),
+    )
+    redirectUris = _uri_lines(
+        "Redirect URIs",
+        "Where users come back after signing in, one a line, compared exactly: https, or "
+        "http on localhost for a desktop app. Needed with user scopes.",
+    )
+    postLogoutRedirectUris = _uri_lines(
+        "Post-logout redirect URIs",
+        "Where the application may send users after they sign out, one a line.",
+    )
+    allowedCorsOrigins = _uri_lines(
+        "Allowed CORS origins",
+        "Browser origins (scheme://host[:port]) allowed to call the token endpoint, one a "
+        "line; for single-page applications.",
+    )
+    backchannelLogoutUri = forms.CharField(
+        label="Back-channel logout URI",
+        required=False,
+        empty_value=None,
+        max_length=URI_MAX_LENGTH,
+        help_text=(
+            "An https address this server POSTs a signed logout token to when a user who "
+            "signed in to the application signs out (OpenID Connect Back-Channel Logout)."
+        ),
+    )
+
+    LISTS = ("redirectUris", "postLogoutRedirectUris", "allowedCorsOrigins")
+    # A service's error keys as this form's fields.
+    ERROR_FIELDS = {
+        "confidential": "isConfidential",
+        "user_scopes": "userScopes",
+        "redirect_uris": "redirectUris",
+        "post_logout_redirect_uris": "postLogoutRedirectUris",
+        "allowed_origins": "allowedCorsOrigins",
+        "backchannel_logout_uri": "backchannelLogoutUri",
+        **TokenQuotaFields.ERROR_FIELDS,
+    }
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if editing:
             del self.fields["isConfidential"]
 
+    def api_data(self) -> dict:
+        """As an API client sends the application: every scope as `{"name", "type"}`, each
+        list as a list (an empty one clears it)."""
+        data = super().api_data()
+        data["scopes"] = [{"name": name, "type": "application"} for name in data.get("scopes", [])]
+        data["scopes"] += [{"name": name, "type": "user"} for name in data.pop("userScopes", [])]
+        for name in self.LISTS:
+            data[name] = (data.get(name) or "").split()
+        return data
+
     def scope_groups(self) -> list[dict]:
-        """The catalogue grouped by resource, each scope with whether it is ticked: the
-        submitted choice, or the application's scopes."""
-        chosen = set(self["scopes"].value() or [])
+        return self._groups("scopes", "scope", scopes_by_resource(CATALOGUE))
+
+    def user_scope_groups(self) -> list[dict]:
+        return self._groups(
+            "userScopes",
+            "user-scope",
+            {"OpenID Connect": list(OIDC_SCOPES), **scopes_by_resource(CATALOGUE)},
+        )
+
+    def _groups(self, field: str, id_prefix: str, groups: dict) -> list[dict]:
+        """The scopes grouped by resource, each with whether it is ticked: the submitted
+        choice, or the application's scopes."""
+        chosen = set(self[field].value() or [])
         return [
             {
                 "resource": resource,
                 "scopes": [
                     {
                         "name": name,
-                        "description": CATALOGUE[name].description,
+                        "description": OIDC_SCOPE_DESCRIPTIONS.get(name)
+                        or CATALOGUE[name].description,
                         "checked": name in chosen,
-                        "id": f"scope-{name.replace('.', '-')}",
+                        "id": f"{id_prefix}-{name.replace('.', '-')}",
                     }
                     for name in names
                 ],
             }
-            for resource, names in scopes_by_resource(CATALOGUE).items()
+            for resource, names in groups.items()
         ]
 
 

@@ -5,7 +5,9 @@ removed) + `/.well-known/openid-configuration`, and its `issuer` must equal the 
 exactly (§4.3). RFC 7517 §5: the key set at its `jwks_uri`; RFC 7518 §6.3: RSA keys.
 
 This is the only module that makes outbound HTTP requests, so every one of them passes
-the same guards against server-side request forgery (an admin names the URL):
+the same guards against server-side request forgery (an admin names the URL); besides the
+GETs of identity providers, `post_form` POSTs back-channel logout tokens (SPEC §8) to the
+URIs applications register:
 - HTTPS only; an issuer has a host and no user name, password, query or fragment.
 - The host is resolved once, and every address it resolves to must be public: not
   loopback, private, shared, link-local, unique-local, site-local, multicast, reserved,
@@ -622,6 +624,65 @@ def fetch_json(
             f"{_quoted(url)} sent JSON that is not an object.",
         )
     return document
+
+
+def post_form(url: str, form: dict[str, str], *, deadline: float | None = None) -> int:
+    """POST `form` (application/x-www-form-urlencoded) to `url` through the same guards as
+    fetch_json: HTTPS only, checked and pinned addresses (FEDERATION_OUTBOUND_ALLOWLIST),
+    no redirects, no proxies, one deadline, at most MAX_BODY_BYTES of answer read (and
+    then dropped). Returns the 2xx status; anything else raises IssuerUnreachable (reason
+    `http_status` for another status, `redirect_refused` for a 3xx). For OpenID Connect
+    Back-Channel Logout 1.0 §2.5, whose receivers answer 200 or 204."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+    problem = _url_problem(url)
+    if problem is not None:
+        raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}", problem[1])
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 443
+    targets = checked_addresses(host, port, deadline)
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        session.mount(
+            "https://", _PinnedAdapter(host=host, port=port, targets=targets, deadline=deadline)
+        )
+        remaining = deadline - time.monotonic()
+        with session.post(
+            url,
+            data=form,
+            headers={"Accept-Encoding": "identity"},
+            allow_redirects=False,
+            stream=True,
+            timeout=(remaining, remaining),
+        ) as response:
+            status = response.status_code
+            if 300 <= status < 400:
+                raise IssuerUnreachable(
+                    "redirect_refused",
+                    f"{url} redirects ({status}); not followed",
+                    f"HTTP {status} at {_quoted(url)}: a redirect, which is not followed.",
+                )
+            if not 200 <= status < 300:
+                raise IssuerUnreachable(
+                    "http_status",
+                    f"{url} answered HTTP {status}",
+                    f"HTTP {status} at {_quoted(url)}.",
+                )
+            response.raw.read(MAX_BODY_BYTES)
+    except IssuerUnreachable:
+        raise
+    except (
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        OSError,
+        ValueError,
+    ) as error:
+        raise _transport_failure(url, error, deadline) from error
+    finally:
+        session.close()
+    return status
 
 
 # --- discovery and keys ---------------------------------------------------------------

@@ -1,13 +1,15 @@
 """External applications and their federated credentials (SPEC §2, §5; seeds 001, 003, 004).
 
 An external application belongs to an organization and owns one `external_app` OAuth
-client: its `id` in the API is that client's ID, and its scopes, confidentiality and
-secrets live on the client (identity_server). A federated credential lets a workload
-authenticate as the application with a JWT from its own identity provider: the token's
-`iss` and `aud` must match the credential's issuer and audience exactly, and its `sub`
-either the credential's subject exactly or, instead, the token's claims its claims-matching
-expression (federation.expressions, SPEC §11). Its trust-policy tests are sample claim
-sets that must match (`must_match`) or must not (`must_not_match`); every save runs them.
+client: its `id` in the API is that client's ID, and its scopes, confidentiality,
+secrets and what it registers for user sign-in (redirect URIs and the rest, SPEC §8) live
+on the client (identity_server), where the authorization endpoint reads them. A federated
+credential lets a workload authenticate as the application with a JWT from its own
+identity provider: the token's `iss` and `aud` must match the credential's issuer and
+audience exactly, and its `sub` either the credential's subject exactly or, instead, the
+token's claims its claims-matching expression (federation.expressions, SPEC §11). Its
+trust-policy tests are sample claim sets that must match (`must_match`) or must not
+(`must_not_match`); every save runs them.
 """
 
 import uuid
@@ -27,7 +29,6 @@ DESCRIPTION_MAX_LENGTH = 512  # seed 004
 ISSUER_MAX_LENGTH = 1024
 AUDIENCE_MAX_LENGTH = 512
 SUBJECT_MAX_LENGTH = 512
-REDIRECT_URI_MAX_LENGTH = 2048
 EXPRESSION_MAX_LENGTH = 1024  # SPEC §11
 # Seed 004: "Each application supports a maximum of 20 federated credentials."
 CREDENTIALS_PER_APP = 20
@@ -38,7 +39,6 @@ class ExternalApp(models.Model):
         Organization, on_delete=models.CASCADE, related_name="external_apps"
     )
     name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_display_name])
-    redirect_uri = models.CharField(max_length=REDIRECT_URI_MAX_LENGTH, blank=True)
     # Its client goes only with it (services.external_app_delete revokes the client's
     # tokens). RESTRICT rather than PROTECT: deleting the organization cascades to both.
     client = models.OneToOneField(

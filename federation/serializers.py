@@ -14,7 +14,7 @@ each value is of the right JSON type.
 """
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
 from federation.models import AppKey, ExternalApp, FederatedCredential
 from identity_server.scopes import CATALOGUE, scopes_by_resource
@@ -28,100 +28,211 @@ from identity_server.serializers import (
     quota_json,
 )
 
-# Scopes an application uses on its own behalf; UiPath's "user" scopes need a signed-in
-# user, and this server has no user sign-in flow.
+# UiPath's scope types: an application scope is used on the application's own behalf (client
+# credentials); a user scope is granted by a signed-in user (SPEC §8).
 APPLICATION_SCOPE_TYPE = "application"
+USER_SCOPE_TYPE = "user"
 
 # --- external applications ---------------------------------------------------------------
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "type": {"type": "string", "enum": ["application", "user"]},
+                    },
+                },
+            ]
+        },
+    }
+)
 class ScopesField(serializers.Field):
-    """`["OR.Machines", ...]`, or UiPath's objects `[{"name": "OR.Machines", "type":
-    "application"}, ...]`."""
+    """`["OR.Machines", ...]` (application scopes), or UiPath's objects `[{"name":
+    "OR.Machines", "type": "application" | "user"}, ...]`; `{"application": [...], "user":
+    [...]}` inside."""
 
     default_error_messages = {
         "not_a_list": "Must be a list of scope names or scope objects.",
-        "user_scope": (
-            "User scopes are not supported (this server has no user sign-in); "
-            "grant application scopes."
-        ),
+        "bad_type": "A scope's type is `application` or `user`.",
     }
 
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("not_a_list")
-        names = []
+        names = {APPLICATION_SCOPE_TYPE: [], USER_SCOPE_TYPE: []}
         for item in data:
+            kind = APPLICATION_SCOPE_TYPE
             if isinstance(item, dict):
-                kind = item.get("type", APPLICATION_SCOPE_TYPE)
-                if not isinstance(kind, str) or kind.lower() != APPLICATION_SCOPE_TYPE:
-                    self.fail("user_scope")
+                kind = item.get("type") or APPLICATION_SCOPE_TYPE
+                if not isinstance(kind, str) or kind.lower() not in names:
+                    self.fail("bad_type")
+                kind = kind.lower()
                 item = item.get("name")
             if not isinstance(item, str):
                 self.fail("not_a_list")
-            names.append(item)
+            names[kind].append(item)
         return names
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class StringListField(serializers.Field):
+    """A list of strings (null for none), kept as sent: the service judges each one."""
+
+    default_error_messages = {"not_a_list": "Must be a list of strings."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("not_a_list")
+        return data
 
 
 class ExternalAppInput(serializers.Serializer):
     name = StrictCharField()
     isConfidential = serializers.BooleanField(required=False, default=True)
-    redirectUri = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    redirectUri = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+    redirectUris = StringListField(required=False, allow_null=True)
+    postLogoutRedirectUris = StringListField(required=False, allow_null=True)
+    allowedCorsOrigins = StringListField(required=False, allow_null=True)
+    backchannelLogoutUri = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
     scopes = ScopesField(required=False)
 
-    FIELDS = ("name", "isConfidential", "redirectUri", "scopes")
-    # Error keys as the API names them (identity_server.errors.validation_problem_handler).
+    FIELDS = (
+        "name",
+        "isConfidential",
+        "redirectUri",
+        "redirectUris",
+        "postLogoutRedirectUris",
+        "allowedCorsOrigins",
+        "backchannelLogoutUri",
+        "scopes",
+    )
+    # Error keys as the API names them (identity_server.errors.validation_problem_handler);
+    # see external_app_error_fields for the redirect URIs.
     ERROR_FIELDS = {
-        "redirect_uri": "redirectUri",
         "confidential": "isConfidential",
+        "user_scopes": "scopes",
+        "redirect_uris": "redirectUris",
+        "post_logout_redirect_uris": "postLogoutRedirectUris",
+        "allowed_origins": "allowedCorsOrigins",
+        "backchannel_logout_uri": "backchannelLogoutUri",
         **{field: name for name, field in QUOTA_FIELDS.items()},
     }
 
 
+def external_app_error_fields(request) -> dict:
+    """ERROR_FIELDS for this request: a problem with the redirect URIs is keyed by the field
+    the client sent them in, `redirectUri` (UiPath's, one URI) unless it sent
+    `redirectUris`."""
+    try:
+        data = request.data
+    except exceptions.ParseError:  # the body's own error is being answered
+        data = None
+    sent = fields_any_case(data, ExternalAppInput.FIELDS) if isinstance(data, dict) else {}
+    key = "redirectUris" if "redirectUris" in sent else "redirectUri"
+    return {**ExternalAppInput.ERROR_FIELDS, "redirect_uris": key}
+
+
+def _redirect_uris(values: dict) -> list[str] | None:
+    """The redirect URIs a body names: `redirectUris` when sent (`redirectUri`, if also
+    sent, must be one of them: GET answers it as the first), else `redirectUri` alone, else
+    None (not named)."""
+    single = values.get("redirectUri")
+    if "redirectUris" in values:
+        uris = values["redirectUris"] or []
+        if single and single not in uris:
+            raise serializers.ValidationError(
+                {"redirectUri": ["Must be one of redirectUris, or left out."]}
+            )
+        return uris
+    if "redirectUri" in values:
+        return [single] if single else []
+    return None
+
+
 def external_app_input(data, *, creating: bool) -> dict:
-    """Service arguments from a create or update body (an update names `isConfidential`
-    only if the body does: it cannot change)."""
+    """Service arguments from a create or update body. `scopes` is every scope, each
+    application or user, as UiPath's PUT sends them; the redirect URIs, post-logout
+    redirect URIs, allowed origins and back-channel logout URI are changed by an update
+    only if the body names them, so a client that knows only UiPath's fields keeps them.
+    An update names `isConfidential` only if the body does: it cannot change."""
     serializer = ExternalAppInput(data=fields_any_case(data, ExternalAppInput.FIELDS))
     serializer.is_valid(raise_exception=True)
     values = serializer.validated_data
+    scopes = values.get("scopes", {APPLICATION_SCOPE_TYPE: [], USER_SCOPE_TYPE: []})
     fields = {
         "name": values["name"],
-        "redirect_uri": values.get("redirectUri") or "",
-        "scopes": values.get("scopes", []),
+        "scopes": scopes[APPLICATION_SCOPE_TYPE],
+        "user_scopes": scopes[USER_SCOPE_TYPE],
     }
+    if (redirect_uris := _redirect_uris(values)) is not None:
+        fields["redirect_uris"] = redirect_uris
+    for field, name in (
+        ("post_logout_redirect_uris", "postLogoutRedirectUris"),
+        ("allowed_origins", "allowedCorsOrigins"),
+    ):
+        if name in values:
+            fields[field] = values[name] or []
+    if "backchannelLogoutUri" in values:
+        fields["backchannel_logout_uri"] = values["backchannelLogoutUri"] or ""
     if creating or "isConfidential" in serializer.initial_data:
         fields["confidential"] = values["isConfidential"]
     return {**fields, **quota_input(data)}
 
 
-def _scope_json(name: str) -> dict:
+def _scope_json(name: str, kind: str = APPLICATION_SCOPE_TYPE) -> dict:
     scope = CATALOGUE.get(name)
     return {
         "name": name,
         "displayName": name,
         "description": scope.description if scope else "",
-        "type": APPLICATION_SCOPE_TYPE,
+        "type": kind,
     }
 
 
-def _resources_json(scopes: list[str]) -> list[dict]:
+def _scopes_json(client) -> list[dict]:
+    return [_scope_json(name) for name in client.scopes] + [
+        _scope_json(name, USER_SCOPE_TYPE) for name in client.user_scopes
+    ]
+
+
+def _resources_json(scopes: list[dict]) -> list[dict]:
+    by_name = {}
+    for scope in scopes:
+        by_name.setdefault(scope["name"], []).append(scope)
     return [
-        {"name": resource, "scopes": [_scope_json(name) for name in names]}
-        for resource, names in scopes_by_resource(scopes).items()
+        {"name": resource, "scopes": [s for name in names for s in by_name.pop(name, [])]}
+        for resource, names in scopes_by_resource(list(by_name)).items()
     ]
 
 
 def external_app_json(app: ExternalApp, *, secrets=()) -> dict:
+    """`redirectUri` is the first redirect URI (UiPath's one), `redirectUris` all of them."""
     client = app.client
+    scopes = _scopes_json(client)
+    redirect_uris = client.redirect_uris.split()
     return {
         "id": client.client_id,
         "name": app.name,
         "isConfidential": client.is_confidential,
-        "redirectUri": app.redirect_uri or None,
+        "redirectUri": redirect_uris[0] if redirect_uris else None,
+        "redirectUris": redirect_uris,
+        "postLogoutRedirectUris": client.post_logout_redirect_uris.split(),
+        "allowedCorsOrigins": client.allowed_origins.split(),
+        "backchannelLogoutUri": client.backchannel_logout_uri or None,
         "partitionGlobalId": str(app.organization.global_id),
-        "scopes": [_scope_json(name) for name in client.scopes],
-        "resources": _resources_json(client.scopes),
+        "scopes": scopes,
+        "resources": _resources_json(scopes),
         "secrets": [client_secret_json(secret) for secret in secrets],
         **quota_json(client),
         "createdAt": iso_utc(app.created_at),

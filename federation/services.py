@@ -40,6 +40,11 @@ from federation.models import (
 )
 from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
+from identity_server.registration import (
+    clean_registration,
+    registration_of,
+    stored_registration,
+)
 from identity_server.services import (
     QUOTA_FIELDS,
     client_create,
@@ -56,7 +61,16 @@ from tenants.services import (
     save_unique_name,
 )
 
-APP_FIELDS = ("name", "redirect_uri", "scopes", "confidential")
+# The user sign-in fields (SPEC §8), kept on the client and checked by
+# identity_server.registration; lists here, as the API takes them.
+SIGN_IN_FIELDS = (
+    "user_scopes",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "allowed_origins",
+    "backchannel_logout_uri",
+)
+APP_FIELDS = ("name", "scopes", "confidential", *SIGN_IN_FIELDS)
 CREDENTIAL_FIELDS = (
     "name",
     "description",
@@ -85,6 +99,17 @@ def _validate_app(app: ExternalApp) -> None:
     app.full_clean(exclude=["organization", "client"], validate_unique=False)
 
 
+def _registration_json(registration: dict) -> dict:
+    """A clean registration (identity_server.registration) as the audit log shows it:
+    lists rather than DOT's space-separated strings."""
+    return {
+        field: value.split()
+        if isinstance(value, str) and field != "backchannel_logout_uri"
+        else value
+        for field, value in registration.items()
+    }
+
+
 @transaction.atomic
 def external_app_create(
     *,
@@ -93,25 +118,40 @@ def external_app_create(
     actor: Actor,
     scopes=(),
     confidential: bool = True,
-    redirect_uri: str = "",
+    user_scopes=(),
+    redirect_uris=(),
+    post_logout_redirect_uris=(),
+    allowed_origins=(),
+    backchannel_logout_uri: str = "",
     **quota,
 ) -> tuple[ExternalApp, str | None]:
     """A new application and its client; a confidential one also gets its first secret.
-    `quota` sets the client's token quotas (QUOTA_FIELDS). Returns the application and that
-    secret's plaintext (None for a public one), which is never stored and cannot be shown
-    again."""
+    Returns the application and that secret's plaintext (None for a public one), which is
+    never stored and cannot be shown again. `scopes` are its application scopes
+    (client credentials), `user_scopes` those a signed-in user may grant it (SPEC §8);
+    `quota` sets the client's token quotas (QUOTA_FIELDS)."""
     if set(quota) - set(QUOTA_FIELDS):
         raise TypeError(
             f"external_app_create: unknown fields {sorted(set(quota) - set(QUOTA_FIELDS))}"
         )
-    app = ExternalApp(organization=organization, name=name, redirect_uri=redirect_uri or "")
+    app = ExternalApp(organization=organization, name=name)
     _validate_app(app)
+    registration = clean_registration(
+        confidential=confidential,
+        scopes=list(scopes),
+        user_scopes=list(user_scopes),
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
+        allowed_origins=list(allowed_origins),
+        backchannel_logout_uri=backchannel_logout_uri or "",
+    )
     client_fields = {
         "organization": organization,
         "name": name,
         "kind": OAuthClient.Kind.EXTERNAL_APP,
         "scopes": list(scopes),
         "confidential": confidential,
+        "registration": registration,
     }
     plaintext = None
     if confidential:
@@ -131,7 +171,7 @@ def external_app_create(
             "client_id": app.client.client_id,
             "confidential": confidential,
             "scopes": app.client.scopes,
-            "redirect_uri": app.redirect_uri,
+            **_registration_json(registration),
         },
     )
     return app, plaintext
@@ -139,35 +179,46 @@ def external_app_create(
 
 @transaction.atomic
 def external_app_update(*, app: ExternalApp, actor: Actor, **changes) -> ExternalApp:
-    """Changes `name`, `redirect_uri` or `scopes` (tokens already issued keep theirs), or
-    the client's token quotas (QUOTA_FIELDS, audited as the client's). Whether the
-    application is confidential is fixed at creation: `confidential` may only repeat it."""
+    """Changes `name`, `scopes` or the user sign-in fields (SIGN_IN_FIELDS; one left out
+    stays as it is); tokens already issued keep their scopes. Or the client's token quotas
+    (QUOTA_FIELDS, audited as the client's). Whether the application is confidential is
+    fixed at creation: `confidential` may only repeat it. The audit event has each changed
+    field before and after."""
     quota = {field: changes.pop(field) for field in QUOTA_FIELDS if field in changes}
     unknown = set(changes) - set(APP_FIELDS)
     if unknown:
         raise TypeError(f"external_app_update: unknown fields {sorted(unknown)}")
     app = ExternalApp.objects.select_for_update().select_related("client").get(pk=app.pk)
-    if changes.pop("confidential", app.client.is_confidential) != app.client.is_confidential:
+    client = app.client
+    if changes.pop("confidential", client.is_confidential) != client.is_confidential:
         raise ValidationError(
             {"confidential": "An application's type is set when it is created; create another."}
         )
-    client_changes = dict(quota)
-    if "scopes" in changes:
-        client_changes["scopes"] = changes.pop("scopes")
-    if "redirect_uri" in changes:
-        changes["redirect_uri"] = changes["redirect_uri"] or ""
-    diff = apply_changes(app, changes)
+    wanted = registration_of(client)
+    wanted.update({f: changes[f] for f in ("scopes", *SIGN_IN_FIELDS) if f in changes})
+    registration = clean_registration(**wanted)
+    before = stored_registration(client)
+    diff = apply_changes(app, {"name": changes["name"]} if "name" in changes else {})
     if diff:
         _validate_app(app)
         app.save(update_fields=[*diff, "updated_at"])
+    client_changes = {f: value for f, value in registration.items() if value != before[f]}
+    client_changes.update(quota)
+    if "scopes" in changes:
+        client_changes["scopes"] = changes["scopes"]
     if "name" in diff:
         client_changes["name"] = app.name
-    if client_changes:
-        scopes_before = list(app.client.scopes)
-        client_update(client=app.client, actor=actor, **client_changes)
-        if app.client.scopes != scopes_before:
-            diff["scopes"] = {"before": scopes_before, "after": app.client.scopes}
+    scopes_before = list(client.scopes)
+    client_update(client=client, actor=actor, **client_changes)
+    if client.scopes != scopes_before:
+        diff["scopes"] = {"before": scopes_before, "after": client.scopes}
+    shown_before, shown_after = _registration_json(before), _registration_json(registration)
+    for field in SIGN_IN_FIELDS:
+        if shown_before[field] != shown_after[field]:
+            diff[field] = {"before": shown_before[field], "after": shown_after[field]}
     if diff:
+        if "name" not in diff:
+            app.save(update_fields=["updated_at"])
         audit_record(
             action="external_app.update",
             actor=actor,

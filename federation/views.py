@@ -17,7 +17,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from federation import assertions, jwks, selectors, serializers, services
-from federation.forms import AppKeyForm, EvaluateForm, ExternalAppForm, FederatedCredentialForm
+from federation.forms import (
+    OIDC_SCOPE_DESCRIPTIONS,
+    AppKeyForm,
+    EvaluateForm,
+    ExternalAppForm,
+    FederatedCredentialForm,
+)
 from federation.models import CREDENTIALS_PER_APP, KEYS_PER_APP
 from identity_server import endpoints
 from identity_server.scopes import CATALOGUE, scopes_by_resource
@@ -39,7 +45,7 @@ from tenants.site import (
     submit_form,
 )
 
-APP_ERROR_FIELDS = serializers.ExternalAppInput.ERROR_FIELDS
+APP_ERROR_FIELDS = ExternalAppForm.ERROR_FIELDS
 CREDENTIAL_ERROR_FIELDS = serializers.FederatedCredentialInput.ERROR_FIELDS
 
 
@@ -98,10 +104,11 @@ def _app_page(request, app, *, secret_form=None, key_form=None):
         **_keys_context(app, key_form),
         "app": app,
         "delete_question": " ".join(_app_delete_question(app)),
-        "scope_groups": [
-            (resource, [{"name": name, "description": _scope_description(name)} for name in names])
-            for resource, names in scopes_by_resource(app.client.scopes).items()
-        ],
+        "scope_groups": _scope_groups(app.client.scopes),
+        "user_scope_groups": _scope_groups(app.client.user_scopes),
+        "redirect_uris": app.client.redirect_uris.split(),
+        "post_logout_redirect_uris": app.client.post_logout_redirect_uris.split(),
+        "allowed_origins": app.client.allowed_origins.split(),
         **client_secrets_context(
             app.client,
             form=secret_form,
@@ -175,7 +182,19 @@ def _app_connect(app) -> dict:
 
 def _scope_description(name: str) -> str:
     scope = CATALOGUE.get(name)
-    return scope.description if scope else ""
+    return scope.description if scope else OIDC_SCOPE_DESCRIPTIONS.get(name, "")
+
+
+def _scope_groups(names) -> list[tuple[str, list[dict]]]:
+    """The scopes by resource server; OpenID Connect's own (user scopes) under its name."""
+    oidc = [name for name in names if name in OIDC_SCOPE_DESCRIPTIONS]
+    groups = scopes_by_resource([name for name in names if name not in OIDC_SCOPE_DESCRIPTIONS])
+    if oidc:
+        groups = {"OpenID Connect": oidc, **groups}
+    return [
+        (resource, [{"name": name, "description": _scope_description(name)} for name in names])
+        for resource, names in groups.items()
+    ]
 
 
 # Each destructive action asks one question, in the dialog (site.js) or on the page
@@ -207,8 +226,17 @@ def app_detail(request, access, client_id):
 @site_page(admin_only=True)
 def app_edit(request, access, client_id):
     app = _app(access, client_id)
-    initial = {"name": app.name, "redirectUri": app.redirect_uri, "scopes": app.client.scopes}
-    initial |= ExternalAppForm.initial_of(app.client)
+    client = app.client
+    initial = {
+        "name": app.name,
+        "scopes": client.scopes,
+        "userScopes": client.user_scopes,
+        "redirectUris": "\n".join(client.redirect_uris.split()),
+        "postLogoutRedirectUris": "\n".join(client.post_logout_redirect_uris.split()),
+        "allowedCorsOrigins": "\n".join(client.allowed_origins.split()),
+        "backchannelLogoutUri": client.backchannel_logout_uri,
+    }
+    initial |= ExternalAppForm.initial_of(client)
     form = ExternalAppForm(form_data(request), initial=initial, editing=True)
     saved = submit_form(
         request,

@@ -118,7 +118,10 @@ def client_create(
     actor: Actor,
     tenant: Tenant | None = None,
     confidential: bool = True,
+    registration: dict | None = None,
 ) -> OAuthClient:
+    """`registration`: the user sign-in fields as identity_server.registration's
+    clean_registration answers them (already checked)."""
     if (kind == OAuthClient.Kind.MACHINE) != (tenant is not None):
         raise ValueError("Machine clients, and only they, belong to a tenant.")
     client = OAuthClient(
@@ -130,21 +133,28 @@ def client_create(
         client_type=(
             OAuthClient.CLIENT_CONFIDENTIAL if confidential else OAuthClient.CLIENT_PUBLIC
         ),
+        **(registration or {}),
     )
     client.save()
     _audit_client(
         "client.create",
         client,
         actor,
-        details={"kind": kind, "scopes": client.scopes, "confidential": confidential},
+        details={
+            "kind": kind,
+            "scopes": client.scopes,
+            "confidential": confidential,
+            **(registration or {}),
+        },
     )
     return client
 
 
 @transaction.atomic
 def client_update(*, client: OAuthClient, actor: Actor, **changes) -> OAuthClient:
-    """Changes `name`, `scopes`, `confidential` or the quota fields (QUOTA_FIELDS); tokens
-    already issued keep their scopes."""
+    """Changes `name`, `scopes`, `confidential`, the user sign-in fields (already checked
+    by identity_server.registration) or the quota fields (QUOTA_FIELDS); tokens already
+    issued keep their scopes."""
     _clean_quota(changes)
     if "scopes" in changes:
         changes["scopes"] = _clean_scopes(changes["scopes"])

@@ -379,3 +379,67 @@ def access_token_decode(token: str) -> dict:
     if not isinstance(claims.get("client_id"), str) or not isinstance(claims.get("scope"), list):
         raise InvalidAccessToken("missing claims")
     return claims
+
+
+# --- sign-out (SPEC §8) -------------------------------------------------------------------
+
+# OpenID Connect Back-Channel Logout 1.0 §2.4.
+LOGOUT_TOKEN_TYPE = "logout+jwt"  # noqa: S105  (a media type, not a secret)
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# Long enough for the retries of identity_server.signout, short enough to be useless later.
+LOGOUT_TOKEN_LIFETIME = 120
+# Far above any id_token we sign; refused before any parsing.
+ID_TOKEN_HINT_MAX_LENGTH = 8192
+
+
+def id_token_hint_decode(token: str) -> dict:
+    """OpenID Connect RP-Initiated Logout 1.0 §2: the claims of an id_token we issued (one
+    of our published keys, RS256, our issuer, a client as `aud`, a `sub`), expired or not:
+    the hint names who is signing out, and a session often outlives its id_token. An access
+    token is not an id_token. InvalidAccessToken otherwise."""
+    if not isinstance(token, str) or len(token) > ID_TOKEN_HINT_MAX_LENGTH:
+        raise InvalidAccessToken("not a token we issued")
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        key = _verifier(kid) if isinstance(kid, str) else None
+        if key is None or header.get("typ") in (TOKEN_TYPE, LOGOUT_TOKEN_TYPE):
+            raise InvalidAccessToken("unknown key")
+        claims = jwt.decode(
+            token,
+            key.verifier,
+            algorithms=[ALGORITHM],
+            issuer=settings.IDENTITY_ISSUER,
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_at_hash": False,  # a hint comes without its access token
+                "leeway": LEEWAY_SECONDS,
+            },
+        )
+    except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise InvalidAccessToken(str(error)) from None
+    audience = claims.get("aud")
+    if not isinstance(claims.get("sub"), str) or not isinstance(audience, str) or not audience:
+        raise InvalidAccessToken("missing claims")
+    return claims
+
+
+def logout_token_encode(*, client_id: str, sub: str, sid: str) -> str:
+    """OpenID Connect Back-Channel Logout 1.0 §2.4: a logout token for `client_id`, naming
+    the user and the site session that ended; no nonce (§2.4 forbids one)."""
+    now = int(time.time())
+    claims = {
+        "iss": settings.IDENTITY_ISSUER,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_LIFETIME,
+        "jti": uuid.uuid4().hex,
+        "sub": sub,
+        "sid": sid,
+        "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+    }
+    key = current_signing_key()
+    return jwt.encode(
+        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": LOGOUT_TOKEN_TYPE}
+    )

@@ -5,13 +5,13 @@ API prefixes, unknown routes and errors answer JSON (identity_server.errors).
 """
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from federation import api as federation_api
 from federation import site_urls as federation_site
-from identity_server import authorize, errors, status
+from identity_server import authorize, errors, signout, status
+from identity_server import site_urls as identity_site
 from identity_server import views as identity_views
 from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
 from machines import api as machines_api
@@ -28,10 +28,11 @@ handler500 = "identity_server.errors.server_error"
 
 # The admin site: each app lists its pages in its site_urls.py (tenants/site_urls.py
 # describes the layout); a new app's pages are one more module here.
-SITE_PAGES = (tenants_site, machines_site, federation_site)
+SITE_PAGES = (tenants_site, machines_site, federation_site, identity_site)
 
 token_view = identity_views.TokenView.as_view()
 authorize_view = authorize.AuthorizeView.as_view()
+endsession_view = signout.EndSessionView.as_view()
 credentials = federation_api.FederatedCredentialViewSet
 
 
@@ -106,6 +107,14 @@ urlpatterns = [
         name="authorize-tenant",
     ),
     path("identity_/connect/userinfo", authorize.UserInfoView.as_view(), name="userinfo"),
+    # Sign-out (SPEC §8): RP-Initiated Logout, then back-channel logout to the clients.
+    path("identity_/connect/endsession", endsession_view, name="endsession"),
+    path("<str:org>/identity_/connect/endsession", endsession_view, name="endsession-org"),
+    path(
+        "<str:org>/<str:tenant>/identity_/connect/endsession",
+        endsession_view,
+        name="endsession-tenant",
+    ),
     path(
         "identity_/connect/introspect", identity_views.IntrospectView.as_view(), name="introspect"
     ),
@@ -249,7 +258,7 @@ urlpatterns = [
     *external_client_routes("<str:org>/", "-org"),
     path("django-admin/", admin.site.urls),
     path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", signout.SiteLogoutView.as_view(), name="logout"),
     path("", tenants_views.home, name="home"),
     # Platform operators' pages (superusers; a 404 to everyone else): beside the home page,
     # under no organization. No organization slug can be `portal_`.

@@ -23,6 +23,7 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from identity_server import (
+    csp,
     login_throttle,
     metrics,
     ratelimit,
@@ -277,6 +278,11 @@ class OpenIDConfiguration(PublicDocument):
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "authorization_endpoint": f"{issuer}/connect/authorize",
             "userinfo_endpoint": f"{issuer}/connect/userinfo",
+            # OpenID Connect RP-Initiated Logout 1.0 and Back-Channel Logout 1.0 §2.1
+            # (identity_server.signout): logout tokens carry the session's `sid`.
+            "end_session_endpoint": f"{issuer}/connect/endsession",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
@@ -384,3 +390,9 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)  # signs in: the actor is now the user
         sign_in_record(actor=Actor.from_request(self.request), user=form.get_user())
         return response
+
+    def render_to_response(self, context, **kwargs):
+        # The form's POST goes on to the authorization endpoint and the client (csp.py).
+        response = super().render_to_response(context, **kwargs)
+        redirect_uri = csp.authorization_redirect_uri(self.get_redirect_url())
+        return csp.allow_form_redirect_to(response, redirect_uri) if redirect_uri else response

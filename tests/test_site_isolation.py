@@ -16,9 +16,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import resolve
+from django.utils import timezone
 
 from federation.models import AppKey
 from federation.tests.factories import external_app, stored_credential
+from identity_server import services as identity_services
+from identity_server.models import CLI_CLIENT_ID
 from identity_server.urls import SITE_PAGES
 from machines.credential_stores import credential_store_database
 from machines.tests.factories import machine_create, machine_with_secret, robot_create
@@ -119,7 +122,19 @@ FEDERATION_PAGES = [
     ),
 ]
 
-PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES
+# The identity core: a member's sign-ins (grants) to applications.
+IDENTITY_PAGES = [
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/grants/", id="grants"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/grants/revoke/", id="grants-revoke"
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/grants/{w.grant_id}/revoke/",
+        id="grant-revoke",
+    ),
+]
+
+PAGES = TENANTS_PAGES + MACHINES_PAGES + FEDERATION_PAGES + IDENTITY_PAGES
 
 # Platform operators' pages, under `/portal_/` and no organization: superusers only, the
 # 404 of a missing page to everyone else (tenants/tests/test_organization_create.py). Not
@@ -196,6 +211,22 @@ class World:
         jwk = {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "k"}
         key = AppKey.objects.create(app=self._app, name="Key", kind="publicKey", jwk=jwk)
         return str(key.pk)
+
+    @functools.cached_property
+    def grant_id(self) -> str:
+        """A sign-in grant of the admin to the official CLI."""
+        grant = identity_services.sign_in_grant_create(
+            client_id=CLI_CLIENT_ID,
+            application=None,
+            user=self.admin,
+            organization=self.organization,
+            sid="sid",
+            scopes=["openid"],
+            auth_time=timezone.now(),
+            amr=["pwd"],
+            refresh_token=None,
+        )
+        return str(grant.global_id)
 
 
 def _client(user) -> Client:

@@ -9,15 +9,20 @@ from identity_server.tests.factories import TEST_ACTOR
 
 
 def external_app(
-    *, organization, scopes=("PM.OAuthApp",), confidential=True, name="Deployments"
+    *, organization, scopes=None, confidential=True, name="Deployments", **sign_in
 ) -> tuple[ExternalApp, str | None]:
-    """An application and the plaintext of its first secret (None for a public one)."""
+    """An application and the plaintext of its first secret (None for a public one). Its
+    scopes default to `PM.OAuthApp`, for a confidential one (a public one has no application
+    scopes); `sign_in` are the user sign-in fields (user_scopes, redirect_uris, ...)."""
+    if scopes is None:
+        scopes = ("PM.OAuthApp",) if confidential else ()
     return services.external_app_create(
         organization=organization,
         name=name,
         scopes=scopes,
         confidential=confidential,
         actor=TEST_ACTOR,
+        **sign_in,
     )
 
 

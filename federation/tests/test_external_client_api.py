@@ -117,7 +117,8 @@ def test_create_also_answers_under_the_organization_prefix(api, organization):
 
 
 def test_a_public_application_has_no_secret(api, organization):
-    response = api.post(BASE, create_body(organization, isConfidential=False))
+    user_scopes = [{"name": "OR.Robots.Read", "type": "user"}]
+    response = api.post(BASE, create_body(organization, isConfidential=False, scopes=user_scopes))
 
     assert response.status_code == 201, response.content
     assert "secret" not in response.json()
@@ -145,9 +146,71 @@ def test_scopes_may_be_plain_names(api, organization):
         pytest.param({"scopes": ["OR.Nothing"]}, "scopes", id="unknown scope"),
         pytest.param({"scopes": "OR.Machines"}, "scopes", id="scopes not a list"),
         pytest.param(
-            {"scopes": [{"name": "OR.Machines", "type": "user"}]}, "scopes", id="user scope"
+            {"scopes": [{"name": "OR.Nothing", "type": "user"}]}, "scopes", id="unknown user scope"
+        ),
+        pytest.param(
+            {"scopes": [{"name": "OR.Machines", "type": "robot"}]}, "scopes", id="unknown type"
         ),
         pytest.param({"redirectUri": "x" * 2049}, "redirectUri", id="redirect too long"),
+        pytest.param(
+            {"redirectUri": "http://example.com/cb"}, "redirectUri", id="redirect not https"
+        ),
+        pytest.param(
+            {"redirectUri": "https://example.com/cb#top"}, "redirectUri", id="redirect fragment"
+        ),
+        pytest.param({"redirectUri": "/callback"}, "redirectUri", id="redirect not absolute"),
+        pytest.param(
+            {"redirectUri": None, "redirectUris": ["https://a.example/cb", "app://cb"]},
+            "redirectUris",
+            id="one of several redirects bad",
+        ),
+        pytest.param(
+            {"redirectUris": "https://a.example/cb"}, "redirectUris", id="redirects not a list"
+        ),
+        pytest.param(
+            {"redirectUri": "https://b.example/cb", "redirectUris": ["https://a.example/cb"]},
+            "redirectUri",
+            id="redirect not among redirects",
+        ),
+        pytest.param(
+            {
+                "redirectUri": None,
+                "scopes": [{"name": "openid", "type": "user"}],
+            },
+            "redirectUri",
+            id="user scopes without redirect",
+        ),
+        pytest.param(
+            {"postLogoutRedirectUris": ["http://example.com/bye"]},
+            "postLogoutRedirectUris",
+            id="post-logout not https",
+        ),
+        pytest.param(
+            {"allowedCorsOrigins": ["https://spa.example/app"]},
+            "allowedCorsOrigins",
+            id="origin with a path",
+        ),
+        pytest.param({"allowedCorsOrigins": ["*"]}, "allowedCorsOrigins", id="origin wildcard"),
+        pytest.param(
+            {"allowedCorsOrigins": ["http://spa.example"]},
+            "allowedCorsOrigins",
+            id="origin not https",
+        ),
+        pytest.param(
+            {"backchannelLogoutUri": "http://127.0.0.1:9/logout"},
+            "backchannelLogoutUri",
+            id="back-channel logout not https",
+        ),
+        pytest.param(
+            {"backchannelLogoutUri": "https://rp.example/logout#x"},
+            "backchannelLogoutUri",
+            id="back-channel logout fragment",
+        ),
+        pytest.param(
+            {"isConfidential": False},
+            "scopes",
+            id="public app with application scopes",
+        ),
         pytest.param({"partitionGlobalId": None}, "partitionGlobalId", id="no organization"),
     ],
 )
@@ -399,3 +462,162 @@ def test_deleting_another_organizations_secret_is_a_404(api, organization, other
 
     assert response.status_code == 404
     assert ClientSecret.objects.filter(pk=secret.pk).exists()
+
+
+# --- user sign-in (SPEC §8) ---------------------------------------------------------------
+
+
+def sign_in_body(organization, **fields) -> dict:
+    return create_body(
+        organization,
+        **{
+            "redirectUri": None,
+            "redirectUris": ["https://app.example/signed-in", "http://127.0.0.1/callback"],
+            "postLogoutRedirectUris": ["https://app.example/bye"],
+            "allowedCorsOrigins": ["HTTPS://SPA.Example:443", "http://localhost:5173"],
+            "backchannelLogoutUri": "https://app.example/backchannel",
+            "scopes": [
+                {"name": "OR.Machines", "type": "application"},
+                "OR.Robots",
+                {"name": "openid", "type": "user"},
+                {"name": "OR.Machines.Read", "type": "User"},
+            ],
+            **fields,
+        },
+    )
+
+
+def test_create_takes_user_scopes_and_the_sign_in_fields_and_answers_them(api, organization):
+    # when
+    response = api.post(BASE, sign_in_body(organization))
+
+    # then
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert [(s["name"], s["type"]) for s in body["scopes"]] == [
+        ("OR.Machines", "application"),
+        ("OR.Robots", "application"),
+        ("OR.Machines.Read", "user"),
+        ("openid", "user"),
+    ]
+    assert body["redirectUri"] == "https://app.example/signed-in"
+    assert body["redirectUris"] == ["https://app.example/signed-in", "http://127.0.0.1/callback"]
+    assert body["postLogoutRedirectUris"] == ["https://app.example/bye"]
+    # as a browser sends them in Origin: lower case, no default port
+    assert body["allowedCorsOrigins"] == ["https://spa.example", "http://localhost:5173"]
+    assert body["backchannelLogoutUri"] == "https://app.example/backchannel"
+    client = OAuthClient.objects.get(client_id=body["id"])
+    assert client.scopes == ["OR.Machines", "OR.Robots"]
+    assert client.user_scopes == ["OR.Machines.Read", "openid"]
+    assert client.redirect_uris == "https://app.example/signed-in http://127.0.0.1/callback"
+    assert client.allowed_origins == "https://spa.example http://localhost:5173"
+    assert api.get(f"{apps_url(organization)}/{body['id']}").json() == {
+        key: value for key, value in body.items() if key != "secret"
+    }
+    event = AuditEvent.objects.get(action="external_app.create")
+    assert event.details["user_scopes"] == ["OR.Machines.Read", "openid"]
+    assert event.details["redirect_uris"] == body["redirectUris"]
+    assert event.details["backchannel_logout_uri"] == "https://app.example/backchannel"
+
+
+def test_a_public_application_signs_users_in_with_user_scopes_only(api, organization):
+    body = sign_in_body(
+        organization, isConfidential=False, scopes=[{"name": "OR.Robots.Read", "type": "user"}]
+    )
+
+    response = api.post(BASE, body)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["isConfidential"] is False
+    assert [s["type"] for s in response.json()["scopes"]] == ["user"]
+
+
+def test_uipaths_one_redirect_uri_still_works_alone(api, organization):
+    body = create_body(organization, scopes=[{"name": "OR.Robots", "type": "user"}])
+
+    response = api.post(BASE, body)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["redirectUris"] == ["https://example.com/callback"]
+
+
+def test_update_keeps_the_sign_in_fields_it_does_not_name_and_audits_each_change(api, organization):
+    # given
+    app_id = api.post(BASE, sign_in_body(organization)).json()["id"]
+    url = f"{apps_url(organization)}/{app_id}"
+
+    # when: a client that knows only UiPath's fields sends its PUT
+    response = api.put(
+        url,
+        {
+            "name": "Deployments",
+            "redirectUri": "https://app.example/new",
+            "scopes": [{"name": "openid", "type": "user"}, {"name": "OR.Robots", "type": "user"}],
+        },
+    )
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["redirectUris"] == ["https://app.example/new"]
+    assert body["postLogoutRedirectUris"] == ["https://app.example/bye"]
+    assert body["allowedCorsOrigins"] == ["https://spa.example", "http://localhost:5173"]
+    assert body["backchannelLogoutUri"] == "https://app.example/backchannel"
+    assert [(s["name"], s["type"]) for s in body["scopes"]] == [
+        ("OR.Robots", "user"),
+        ("openid", "user"),
+    ]
+    event = AuditEvent.objects.get(action="external_app.update")
+    assert event.details["user_scopes"] == {
+        "before": ["OR.Machines.Read", "openid"],
+        "after": ["OR.Robots", "openid"],
+    }
+    assert event.details["redirect_uris"] == {
+        "before": ["https://app.example/signed-in", "http://127.0.0.1/callback"],
+        "after": ["https://app.example/new"],
+    }
+    assert event.details["scopes"] == {"before": ["OR.Machines", "OR.Robots"], "after": []}
+    assert "allowed_origins" not in event.details
+
+    # when: the new fields, named, are cleared
+    cleared = api.put(
+        url,
+        {
+            "name": "Deployments",
+            "redirectUris": ["https://app.example/new"],
+            "scopes": [{"name": "openid", "type": "user"}],
+            "postLogoutRedirectUris": None,
+            "allowedCorsOrigins": [],
+            "backchannelLogoutUri": None,
+        },
+    ).json()
+
+    # then
+    assert cleared["postLogoutRedirectUris"] == cleared["allowedCorsOrigins"] == []
+    assert cleared["backchannelLogoutUri"] is None
+    last = AuditEvent.objects.filter(action="external_app.update").latest("pk")
+    assert last.details["backchannel_logout_uri"] == {
+        "before": "https://app.example/backchannel",
+        "after": "",
+    }
+
+
+def test_an_update_refused_changes_nothing(api, organization):
+    app_id = api.post(BASE, sign_in_body(organization)).json()["id"]
+    url = f"{apps_url(organization)}/{app_id}"
+
+    response = api.put(
+        url,
+        {
+            "name": "Deployments",
+            "allowedCorsOrigins": ["https://spa.example/"],
+            "scopes": [{"name": "openid", "type": "user"}],
+        },
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["allowedCorsOrigins"]
+    assert "no path" in response.json()["errors"]["allowedCorsOrigins"][0]
+    client = OAuthClient.objects.get(client_id=app_id)
+    assert client.user_scopes == ["OR.Machines.Read", "openid"]
+    assert not AuditEvent.objects.filter(action="external_app.update").exists()

@@ -18,9 +18,9 @@ def _migrate(targets) -> None:
 
 
 def _migrate_to_latest() -> None:
-    """Back to every app's latest migration, later ones than AFTER included, for the tests
-    that follow."""
+    """Every app back at its latest migration, as the other tests expect the schema."""
     executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
@@ -98,3 +98,39 @@ def test_credentials_from_before_expressions_keep_their_subject_and_get_no_tests
         "",
     )
     assert (credential.must_match, credential.must_not_match, credential.matcher) == ([], [], None)
+
+
+REDIRECT_BEFORE = [("federation", "0004_claims_matching_expressions")]
+REDIRECT_AFTER = [("federation", "0005_redirect_uri_to_client")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_applications_redirect_uri_moves_to_its_client_and_back():
+    # given: an application with a redirect URI where 0002 kept it, and one without
+    app, _ = external_app(
+        organization=OrganizationFactory(), redirect_uris=["https://app.example/first"]
+    )
+    other, _ = external_app(organization=app.organization, name="Other")
+    _migrate(REDIRECT_BEFORE)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT redirect_uri FROM federation_externalapp WHERE id = %s", [app.pk]
+            )
+            assert cursor.fetchone() == ("https://app.example/first",)  # moved back
+            cursor.execute(
+                "UPDATE federation_externalapp SET redirect_uri = %s WHERE id = %s",
+                ["https://app.example/cb", app.pk],
+            )
+            cursor.execute("UPDATE identity_server_oauthclient SET redirect_uris = ''")
+
+        # when
+        _migrate(REDIRECT_AFTER)
+
+        # then
+        app.client.refresh_from_db()
+        other.client.refresh_from_db()
+        assert app.client.redirect_uris == "https://app.example/cb"
+        assert other.client.redirect_uris == ""
+    finally:
+        _migrate_to_latest()

@@ -27,7 +27,7 @@ API = "/identity_/api/ExternalClient"
 
 def field_errors(response, field: str) -> list[str]:
     """The messages shown beside a field (includes/field.html; the scopes' fieldset)."""
-    element_id = "scopes_error" if field == "scopes" else f"id_{field}_error"
+    element_id = f"{field}_error" if field in ("scopes", "userScopes") else f"id_{field}_error"
     match = re.search(
         rf'<div class="field-error" id="{element_id}">(.*?)</div>', _text(response), re.S
     )
@@ -135,7 +135,7 @@ def credentials_api(app) -> str:
 
 
 def new_app_form(**fields) -> dict:
-    return {"name": "Deployments", "isConfidential": "on", "redirectUri": "", **fields}
+    return {"name": "Deployments", "isConfidential": "on", "redirectUris": "", **fields}
 
 
 # --- external applications ------------------------------------------------------------------
@@ -229,7 +229,29 @@ def test_the_create_form_offers_the_catalogue_grouped_by_resource(admin, organiz
         pytest.param({"name": "n" * 129}, {"name": "n" * 129}, id="name too long"),
         pytest.param({"scopes": ["OR.Nope"]}, {"scopes": ["OR.Nope"]}, id="unknown scope"),
         pytest.param(
-            {"redirectUri": "r" * 2049}, {"redirectUri": "r" * 2049}, id="redirect too long"
+            {"redirectUris": "https://a.example/" + "r" * 2049},
+            {"redirectUris": ["https://a.example/" + "r" * 2049]},
+            id="redirect too long",
+        ),
+        pytest.param(
+            {"redirectUris": "http://app.example/cb"},
+            {"redirectUris": ["http://app.example/cb"]},
+            id="redirect not https",
+        ),
+        pytest.param(
+            {"allowedCorsOrigins": "https://spa.example/"},
+            {"allowedCorsOrigins": ["https://spa.example/"]},
+            id="origin with a path",
+        ),
+        pytest.param(
+            {"backchannelLogoutUri": "http://rp.example/logout"},
+            {"backchannelLogoutUri": "http://rp.example/logout"},
+            id="back-channel logout not https",
+        ),
+        pytest.param(
+            {"userScopes": ["OR.Robots.Read"]},
+            {"scopes": [{"name": "OR.Robots.Read", "type": "user"}], "redirectUris": []},
+            id="user scopes without a redirect URI",
         ),
     ],
 )
@@ -243,7 +265,7 @@ def test_create_refuses_what_the_api_refuses_in_its_words_and_keeps_the_input(
     assert api_answer.status_code == 400
 
     # when
-    fields = new_app_form(scopes=["OR.Robots.Read"], redirectUri="https://app.example/cb")
+    fields = new_app_form(scopes=["OR.Robots.Read"])
     page = admin.post(apps_url(organization, "new"), {**fields, **form})
 
     # then
@@ -271,7 +293,7 @@ def test_editing_changes_name_and_scopes_and_keeps_the_type(admin, app):
 
     # when
     response = admin.post(
-        app_url(app, "edit"), {"name": "Releases", "redirectUri": "", "scopes": ["OR.Robots"]}
+        app_url(app, "edit"), {"name": "Releases", "redirectUris": "", "scopes": ["OR.Robots"]}
     )
 
     # then
@@ -284,6 +306,52 @@ def test_editing_changes_name_and_scopes_and_keeps_the_type(admin, app):
         True,
     )
     assert "The application was saved." in _text(admin.get(response.url))
+
+
+def test_an_application_that_signs_users_in_is_created_edited_and_shown(admin, organization):
+    # when
+    response = admin.post(
+        apps_url(organization, "new"),
+        new_app_form(
+            isConfidential="",
+            userScopes=["openid", "OR.Robots.Read"],
+            redirectUris="https://spa.example/signed-in\r\nhttp://localhost/cb\r\n",
+            postLogoutRedirectUris="https://spa.example/",
+            allowedCorsOrigins="https://spa.example",
+            backchannelLogoutUri="https://spa.example/backchannel",
+        ),
+    )
+
+    # then
+    app = ExternalApp.objects.get(organization=organization)
+    assert response.status_code == 302, _text(response)
+    assert app.client.user_scopes == ["OR.Robots.Read", "openid"]
+    assert app.client.redirect_uris == "https://spa.example/signed-in http://localhost/cb"
+    assert app.client.backchannel_logout_uri == "https://spa.example/backchannel"
+    page = _text(admin.get(app_url(app)))
+    for shown in (
+        "User scopes",
+        "https://spa.example/signed-in",
+        "https://spa.example/backchannel",
+    ):
+        assert shown in page
+    form = admin.get(app_url(app, "edit"))
+    assert input_value(form, "redirectUris") == "https://spa.example/signed-in\nhttp://localhost/cb"
+    assert input_value(form, "allowedCorsOrigins") == "https://spa.example"
+    assert set(re.findall(r'name="userScopes" value="([^"]+)"[^>]*checked', _text(form))) == {
+        "openid",
+        "OR.Robots.Read",
+    }
+
+    # when: the redirect URIs are emptied while user scopes remain
+    refused = admin.post(
+        app_url(app, "edit"),
+        {"name": app.name, "userScopes": ["openid"], "redirectUris": ""},
+    )
+
+    # then
+    assert refused.status_code == 200
+    assert "needs at least one redirect URI" in field_errors(refused, "redirectUris")[0]
 
 
 def test_editing_refuses_a_blank_name_like_the_api(admin, api, app):

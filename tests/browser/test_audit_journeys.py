@@ -58,7 +58,7 @@ def test_each_action_of_the_journeys_is_found_in_the_filtered_audit_log(
     # ...an external application and a federated credential for the identity provider
     page.goto(f"{site}/apps/new/")
     page.get_by_label("Name").fill("Deployments")
-    page.get_by_label("OR.Machines.Read").check()
+    page.get_by_label("OR.Machines.Read").first.check()  # the application scope
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("status").first).to_contain_text("was created")
     page.get_by_role("link", name="Federated credentials").first.click()

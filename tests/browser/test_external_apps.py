@@ -34,7 +34,7 @@ def test_create_an_application_and_a_federated_credential_against_the_identity_p
     page.get_by_role("link", name="Create an application").first.click()
     page.get_by_label("Name").fill("Deployments")
     expect(page.get_by_label("Confidential application")).to_be_checked()
-    page.get_by_label("OR.Machines.Read").check()
+    page.get_by_label("OR.Machines.Read").first.check()  # the application scope
     page.get_by_label("PM.OAuthApp", exact=False).first.check()
     page.get_by_role("button", name="Create").click()
 

@@ -65,7 +65,7 @@ def test_reloading_a_new_applications_page_makes_no_second_application_or_secret
 
     # when: a confidential application is created, then its page reloaded twice
     page.get_by_label("Name").fill("Deployments")
-    page.get_by_label("OR.Machines.Read").check()
+    page.get_by_label("OR.Machines.Read").first.check()  # the application scope
     page.get_by_role("button", name="Create").click()
     first_secret = _shown_secret(page)
     page.reload()
