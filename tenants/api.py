@@ -28,7 +28,13 @@ class TenantsAndOrganizationInfo(APIView):
             tenants = tenants.filter(global_id=token_tenant)
         return Response(
             {
-                "organization": {"id": str(organization.global_id), "name": organization.name},
+                # UiPath's `name` is the URL segment (the `uipath` CLI builds
+                # `{server}/{name}/{tenant}` from it); `displayName` is what people read.
+                "organization": {
+                    "id": str(organization.global_id),
+                    "name": organization.slug,
+                    "displayName": organization.name,
+                },
                 "tenants": [{"id": str(t.global_id), "name": t.name} for t in tenants],
             }
         )

@@ -176,7 +176,8 @@ def test_uipath_auth_with_client_credentials_writes_our_organization_and_tenant(
     assert info.status_code == 200
     assert info.json()["organization"] == {
         "id": created["organization_id"],
-        "name": "Acme Robotics",
+        "name": "acme",
+        "displayName": "Acme Robotics",
     }
     introspection = requests.post(
         f"{base}/identity_/connect/introspect",

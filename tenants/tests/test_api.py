@@ -21,7 +21,11 @@ def test_tenant_info_lists_the_organization_and_its_tenants(client, admin_member
     # then
     assert response.status_code == 200
     body = response.json()
-    assert body["organization"] == {"id": str(organization.global_id), "name": organization.name}
+    assert body["organization"] == {
+        "id": str(organization.global_id),
+        "name": organization.slug,  # the URL's name, as UiPath's: clients build URLs from it
+        "displayName": organization.name,
+    }
     assert body["tenants"] == [
         {"id": str(t.global_id), "name": t.name}
         for t in sorted([organization.tenants.get(name="DefaultTenant"), second], key=str)
@@ -81,7 +85,11 @@ def test_tenant_info_answers_a_token_of_the_organization(
     # then
     assert response.status_code == 200
     assert response.json() == {
-        "organization": {"id": str(organization.global_id), "name": organization.name},
+        "organization": {
+            "id": str(organization.global_id),
+            "name": organization.slug,
+            "displayName": organization.name,
+        },
         "tenants": [{"id": str(t.global_id), "name": t.name} for t in organization.tenants.all()],
     }
 
@@ -103,7 +111,11 @@ def test_tenant_info_shows_a_machine_token_only_its_own_tenant(
     # then: a machine's token is bound to its tenant (tenants.access)
     assert response.status_code == 200
     assert response.json() == {
-        "organization": {"id": str(organization.global_id), "name": organization.name},
+        "organization": {
+            "id": str(organization.global_id),
+            "name": organization.slug,
+            "displayName": organization.name,
+        },
         "tenants": [{"id": str(own.global_id), "name": own.name}],
     }
 

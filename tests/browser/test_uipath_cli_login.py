@@ -14,7 +14,7 @@ from its source in uipath/_cli/_auth/):
    CORS) and hands the tokens to the CLI;
 4. the CLI reads `prt_id` from the token, calls tenantsAndOrganizationInfo with it, picks
    the tenant named by --tenant, and writes `.env`: UIPATH_ACCESS_TOKEN, UIPATH_URL
-   (`{server}/{organization name}/{tenant}`), UIPATH_TENANT_ID, UIPATH_ORGANIZATION_ID.
+   (`{server}/{organization's URL name}/{tenant}`), UIPATH_TENANT_ID, UIPATH_ORGANIZATION_ID.
 Only $BROWSER is ours: a script that hands the URL to this test instead of opening a
 desktop browser, so Playwright's Chromium opens it.
 """
@@ -147,7 +147,7 @@ def test_uipath_auth_signs_the_user_in_on_our_page_and_writes_its_env(
     dotenv = _dotenv(tmp_path / ".env")
     assert dotenv["UIPATH_ORGANIZATION_ID"] == str(organization.global_id)
     assert dotenv["UIPATH_TENANT_ID"] == str(tenant.global_id)
-    assert dotenv["UIPATH_URL"] == f"{live_server.url}/{organization.name}/Finance"
+    assert dotenv["UIPATH_URL"] == f"{live_server.url}/{organization.slug}/Finance"
     # and its token is the user's, for the CLI, in that organization
     claims = jwt.decode(dotenv["UIPATH_ACCESS_TOKEN"], options={"verify_signature": False})
     assert (claims["client_id"], claims["sub"], claims["sub_type"]) == (
