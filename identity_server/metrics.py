@@ -98,19 +98,32 @@ def _label(value: str, pattern: re.Pattern, allowed=None) -> str:
 # --- what callers record ------------------------------------------------------------------
 
 
+# The token endpoint's children, by their (closed, already normalised) labels: `labels()`
+# validates and locks on every call, a measurable part of a warm token request.
+_token_children: dict[tuple, tuple] = {}
+
+
 def token_request_observed(
     *, grant: str, auth_method: str, reason: str, duration: float, issued: bool
 ) -> None:
     """One answered token request. `reason` is the refusal's reason code (ignored when
     `issued`); `grant` and `auth_method` may be what the client sent, unchecked."""
     outcome = "issued" if issued else "refused"
-    TOKEN_REQUESTS.labels(
+    key = (
         _label(grant, _REASON, GRANTS) if grant else "none",
         _label(auth_method, _REASON, AUTH_METHODS),
         outcome,
         "ok" if issued else _label(reason, _REASON),
-    ).inc()
-    TOKEN_DURATION.labels(outcome).observe(duration)
+    )
+    children = _token_children.get(key)
+    if children is None:
+        children = _token_children[key] = (
+            TOKEN_REQUESTS.labels(*key),
+            TOKEN_DURATION.labels(outcome),
+        )
+    requests, durations = children
+    requests.inc()
+    durations.observe(duration)
 
 
 def rate_limited(*, limit: str, endpoint: str = "token") -> None:

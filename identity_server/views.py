@@ -159,7 +159,8 @@ def client_auth_method(request) -> str:
     form = _form(request)
     if form.get("client_assertion"):
         return "private_key_jwt"
-    if request.headers.get("Authorization", "")[:6].lower() == "basic ":
+    # META rather than request.headers, which would build a mapping of every header.
+    if request.META.get("HTTP_AUTHORIZATION", "")[:6].lower() == "basic ":
         return "client_secret_basic"
     return "client_secret_post" if form.get("client_secret") else "none"
 
@@ -189,7 +190,7 @@ class TokenView(OAuthEndpoint):
 
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
-        origin = request.headers.get("Origin")
+        origin = request.META.get("HTTP_ORIGIN")  # not request.headers: see client_auth_method
         if origin:
             response["Vary"] = "Origin"
             try:
