@@ -90,7 +90,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
-from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -104,6 +103,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from identity_server import metrics, shared_cache
 from identity_server.checks import parse_host_port
+from identity_server.transport import body_capped, error_cause, socket_cut
 
 logger = logging.getLogger(__name__)
 
@@ -334,11 +334,6 @@ def _not_fetchable(host: str) -> str:
 # --- the connection -------------------------------------------------------------------
 
 
-def _cut(sock: socket.socket) -> None:
-    with suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
 class _NoConnection(urllib3.exceptions.NewConnectionError):
     def __init__(self, conn, failures: str):
         super().__init__(conn, failures)
@@ -392,7 +387,7 @@ class _PinnedConnection(HTTPSConnection):
         on it. A duplicate descriptor survives the TLS wrapping, which detaches `sock`."""
         self._twin = sock.dup()
         self._watchdog = threading.Timer(
-            max(0.0, self._deadline - time.monotonic()), _cut, args=(self._twin,)
+            max(0.0, self._deadline - time.monotonic()), socket_cut, args=(self._twin,)
         )
         self._watchdog.daemon = True
         self._watchdog.start()
@@ -457,23 +452,10 @@ class _PinnedAdapter(HTTPAdapter):
 # --- fetching -------------------------------------------------------------------------
 
 
-def _cause(error: BaseException | None, kinds) -> BaseException | None:
-    """The first exception of `kinds` in the chain requests and urllib3 wrap around it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, kinds):
-            return error
-        seen.add(id(error))
-        wrapped = [getattr(error, "reason", None), *error.args[:1]]
-        wrapped += [error.__cause__, error.__context__]
-        error = next((e for e in wrapped if isinstance(e, BaseException)), None)
-    return None
-
-
 def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnreachable:
     # urllib3 files a refused connection under its timeouts; it is not one.
-    refused = _cause(error, _NoConnection)
-    if time.monotonic() >= deadline or (refused is None and _cause(error, _TIMEOUTS)):
+    refused = error_cause(error, _NoConnection)
+    if time.monotonic() >= deadline or (refused is None and error_cause(error, _TIMEOUTS)):
         return IssuerUnreachable(
             "deadline_exceeded",
             f"{url} did not answer completely within the "
@@ -487,7 +469,7 @@ def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnr
             f"{url} is unreachable: {refused.failures}",
             f"No connection to {host}: it refused or could not be reached.",
         )
-    untrusted = _cause(error, (ssl.SSLCertVerificationError,))
+    untrusted = error_cause(error, (ssl.SSLCertVerificationError,))
     if untrusted is not None:
         return IssuerUnreachable(
             "tls_failed",
@@ -495,7 +477,7 @@ def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnr
             f"TLS certificate not trusted: the certificate of {host} failed verification "
             f"({_escaped(untrusted.verify_message or 'no reason given')}).",
         )
-    tls = _cause(error, (ssl.SSLError, ssl.CertificateError))
+    tls = error_cause(error, (ssl.SSLError, ssl.CertificateError))
     if tls is not None:
         return IssuerUnreachable(
             "tls_failed",
@@ -546,18 +528,10 @@ def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -
         f"{url} sent more than {MAX_BODY_BYTES} bytes",
         f"{_quoted(url)} sent more than {MAX_BODY_BYTES // 1024} KiB, this server's limit.",
     )
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    body = body_capped(response, MAX_BODY_BYTES)
+    if body is None:
         raise too_large
-    body = bytearray()
-    while len(body) <= MAX_BODY_BYTES:
-        chunk = response.raw.read(MAX_BODY_BYTES + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    if len(body) > MAX_BODY_BYTES:
-        raise too_large
-    return bytes(body)
+    return body
 
 
 def fetch_json(

@@ -34,7 +34,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,6 +46,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from identity_server.checks import parse_host_port
+from identity_server.transport import body_capped, error_cause, socket_cut
 from machines.vaults import UNAUTHORIZED, VAULT_UNREACHABLE, VaultConfig, VaultError
 
 MAX_BODY_BYTES = 256 * 1024
@@ -149,11 +150,6 @@ def tls_context(config: VaultConfig, what: str) -> ssl.SSLContext:
 # --- the connection, cut at the deadline --------------------------------------------------
 
 
-def _cut(sock) -> None:
-    with suppress(OSError):
-        sock.shutdown(2)  # SHUT_RDWR: whatever read or handshake is blocked on it returns
-
-
 class _Watched:
     """A connection made within the operation's deadline, name resolution included, whose
     socket is shut down at the deadline."""
@@ -197,7 +193,7 @@ class _Watched:
             # A duplicate descriptor survives the TLS wrapping, which detaches `sock`.
             self._twin = sock.dup()
             self._watchdog = threading.Timer(
-                max(0.0, self.deadline - time.monotonic()), _cut, args=(self._twin,)
+                max(0.0, self.deadline - time.monotonic()), socket_cut, args=(self._twin,)
             )
             self._watchdog.daemon = True
             self._watchdog.start()
@@ -222,19 +218,6 @@ class _WatchedHTTP(_Watched, HTTPConnection):
 
 class _WatchedHTTPS(_Watched, HTTPSConnection):
     pass
-
-
-def _cause(error: BaseException | None, kinds) -> BaseException | None:
-    """The first exception of `kinds` in the chain requests and urllib3 wrap around it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, kinds):
-            return error
-        seen.add(id(error))
-        wrapped = [getattr(error, "reason", None), *error.args[:1]]
-        wrapped += [error.__cause__, error.__context__]
-        error = next((e for e in wrapped if isinstance(e, BaseException)), None)
-    return None
 
 
 _TIMEOUTS = (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)
@@ -311,22 +294,13 @@ class GuardedAdapter(HTTPAdapter):
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise unreachable(self.what, f"{where_to} sent a compressed answer, which is refused.")
-        too_large = unreachable(
-            self.what,
-            f"{where_to} sent more than {MAX_BODY_BYTES // 1024} KiB, this server's limit.",
-        )
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise too_large
-        body = bytearray()
-        while len(body) <= MAX_BODY_BYTES:
-            chunk = response.raw.read(MAX_BODY_BYTES + 1 - len(body))
-            if not chunk:
-                break
-            body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise too_large
-        return bytes(body)
+        body = body_capped(response, MAX_BODY_BYTES)
+        if body is None:
+            raise unreachable(
+                self.what,
+                f"{where_to} sent more than {MAX_BODY_BYTES // 1024} KiB, this server's limit.",
+            )
+        return body
 
     def _too_slow(self) -> VaultError:
         return unreachable(
@@ -335,20 +309,20 @@ class GuardedAdapter(HTTPAdapter):
 
     def _failure(self, url: str, error: Exception) -> VaultError:
         host = where(url)
-        refused = _cause(error, urllib3.exceptions.NewConnectionError)
-        if time.monotonic() >= self.deadline or (refused is None and _cause(error, _TIMEOUTS)):
+        refused = error_cause(error, urllib3.exceptions.NewConnectionError)
+        if time.monotonic() >= self.deadline or (refused is None and error_cause(error, _TIMEOUTS)):
             return self._too_slow()
         if refused is not None:
             return unreachable(
                 self.what, f"no connection to {host}: it refused or could not be reached."
             )
-        untrusted = _cause(error, (ssl.SSLCertVerificationError,))
+        untrusted = error_cause(error, (ssl.SSLCertVerificationError,))
         if untrusted is not None:
             reason = untrusted.verify_message or "no reason given"
             return unreachable(
                 self.what, f"the TLS certificate of {host} is not trusted ({reason})."
             )
-        tls = _cause(error, (ssl.SSLError, ssl.CertificateError))
+        tls = error_cause(error, (ssl.SSLError, ssl.CertificateError))
         if tls is not None:
             reason = getattr(tls, "reason", None) or "no reason given"
             if reason in CLIENT_CERTIFICATE_ALERTS:
@@ -376,5 +350,5 @@ def guarded_session(config: VaultConfig, what: str):
 
 def vault_error_in(error: BaseException) -> VaultError | None:
     """A VaultError the transport raised, when a library wrapped it in its own."""
-    found = _cause(error, VaultError)
+    found = error_cause(error, VaultError)
     return found if isinstance(found, VaultError) else None
