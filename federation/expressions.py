@@ -34,7 +34,7 @@ Nothing here touches the network or the database.
 """
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -222,8 +222,25 @@ class Term:
 class Expression:
     value: str
     terms: tuple[Term, ...]
+    # What a `sub` must start with for any term on `sub` to match (None: no such term): one
+    # C-level comparison turns away most of an issuer's other expression credentials on the
+    # token path, before any term is evaluated.
+    sub_prefix: str | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self):
+        prefixes = [
+            term.literal if term.pattern is None else term.pattern.prefix
+            for term in self.terms
+            if term.claim == "sub"
+        ]
+        if prefixes:
+            object.__setattr__(self, "sub_prefix", max(prefixes, key=len))
 
     def matches(self, claims: dict) -> bool:
+        if self.sub_prefix is not None:
+            sub = claims.get("sub")
+            if not isinstance(sub, str) or not sub.startswith(self.sub_prefix):
+                return False
         return all(term.matches(claims) for term in self.terms)
 
 
