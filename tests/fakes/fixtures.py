@@ -7,23 +7,34 @@ import logging
 import pytest
 
 
-@pytest.fixture(scope="session")
-def fake_vault_server():
-    from tests.fakes.vault import FakeVault
-
-    server = FakeVault()
+def _served(fake_class):
+    """A session's server of `fake_class`, stopped at the end."""
+    server = fake_class()
     server.reset()
     yield server
     server.down()
 
 
+def _allowlisted(server, settings):
+    """The session's server for one test: reset before and after, its address the only one
+    allowlisted."""
+    server.reset()
+    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = server.allowlist
+    yield server
+    server.reset()
+
+
+@pytest.fixture(scope="session")
+def fake_vault_server():
+    from tests.fakes.vault import FakeVault
+
+    yield from _served(FakeVault)
+
+
 @pytest.fixture
 def fake_vault(fake_vault_server, settings):
     """A HashiCorp Vault (tests/fakes/vault.py), its address allowlisted."""
-    fake_vault_server.reset()
-    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_vault_server.allowlist
-    yield fake_vault_server
-    fake_vault_server.reset()
+    yield from _allowlisted(fake_vault_server, settings)
 
 
 @pytest.fixture(scope="session")
@@ -87,10 +98,7 @@ def moto_server(moto_server_session, settings):
 def fake_key_vault_server():
     from tests.fakes.azure_keyvault import FakeKeyVault
 
-    server = FakeKeyVault()
-    server.reset()
-    yield server
-    server.down()
+    yield from _served(FakeKeyVault)
 
 
 @pytest.fixture
@@ -108,26 +116,17 @@ def fake_key_vault(fake_key_vault_server, settings, monkeypatch):
         return real("127.0.0.1" if host == VAULT_HOST else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    fake_key_vault_server.reset()
-    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_key_vault_server.allowlist
-    yield fake_key_vault_server
-    fake_key_vault_server.reset()
+    yield from _allowlisted(fake_key_vault_server, settings)
 
 
 @pytest.fixture(scope="session")
 def fake_ccp_server():
     from tests.fakes.cyberark_ccp import FakeCCP
 
-    server = FakeCCP()
-    server.reset()
-    yield server
-    server.down()
+    yield from _served(FakeCCP)
 
 
 @pytest.fixture
 def fake_ccp(fake_ccp_server, settings):
     """CyberArk's CCP (tests/fakes/cyberark_ccp.py), its address allowlisted."""
-    fake_ccp_server.reset()
-    settings.CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = fake_ccp_server.allowlist
-    yield fake_ccp_server
-    fake_ccp_server.reset()
+    yield from _allowlisted(fake_ccp_server, settings)
