@@ -12,6 +12,20 @@ from tenants.tests.factories import MembershipFactory, TenantFactory
 pytest_plugins = ["tests.idp", "tests.logout_receiver", "tests.logcheck", "tests.fakes.fixtures"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, the test database is a file, as under `make run`, rather than Django's
+    in-memory default: there the live server's request threads share the test's one
+    connection (two concurrent requests interleave inside each other's transactions) and
+    other threads' connections get "table is locked" at once instead of waiting their turn
+    to write."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.db")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness protects stored passwords, not tests."""

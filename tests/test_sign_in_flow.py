@@ -17,7 +17,6 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -668,12 +667,6 @@ def test_cors_is_answered_only_for_a_clients_listed_origins(live_server, admin_m
         assert refused.headers.get("Access-Control-Allow-Origin") != "*"
 
 
-# The live server's request threads share the test's one connection to an in-memory SQLite
-# database, so two racing requests interleave inside each other's transactions there; the
-# race's rules are tested on both databases by test_sign_in_grants.py.
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="concurrent requests need their own connections"
-)
 def test_a_code_sent_twice_at_once_gets_one_token_and_revokes_it(live_server, issued_code):
     # given a code, exchanged by two requests racing each other
     app, code, verifier = issued_code
