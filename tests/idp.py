@@ -43,6 +43,8 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from tests.fakes.base import send_raw
+
 SHAPES = ("github", "entra", "gcp", "k8s")
 ENTRA_TENANT = "3f9a5e1c-2b7d-4c8e-9a61-5d0f7e2b4c13"
 # Names the server's certificate is valid for; `identity-provider.test` (RFC 6761) lets a
@@ -542,25 +544,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         answer, delay, trickle, wake = self.server.idp._answer(self.path)
-        headers = {"Connection": "close", **answer.headers}
+        headers = dict(answer.headers)
         if answer.content_type:
             headers["Content-Type"] = answer.content_type
         if answer.declare_length:
             headers["Content-Length"] = str(len(answer.body))
-        head = f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}\r\n"
-        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
-        data = head.encode("latin-1") + answer.body
-        self.close_connection = True
-        if not trickle:
-            if delay and wake.wait(delay):
-                return
-            self.wfile.write(data)
-            return
-        for index in range(len(data)):
-            if wake.wait(delay):
-                return
-            self.wfile.write(data[index : index + 1])
-            self.wfile.flush()
+        send_raw(self, answer.status, headers, answer.body, delay=delay, trickle=trickle, wake=wake)
 
     def log_message(self, format, *args):
         """Quiet: the test output is not the place for an access log."""

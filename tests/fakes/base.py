@@ -133,6 +133,36 @@ class FakeServer:
         return reply, delay, trickle, wake
 
 
+def send_raw(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: dict,
+    body: bytes,
+    *,
+    delay: float,
+    trickle: bool,
+    wake: threading.Event,
+) -> None:
+    """Writes a whole response by hand and closes the connection: after `delay` seconds, or,
+    with `trickle`, a byte every `delay` seconds (a server that hangs or crawls). `wake`
+    set ends the wait and sends nothing more (the fake is being stopped or reset)."""
+    headers = {"Connection": "close", **headers}
+    head = f"HTTP/1.1 {status} {handler.responses.get(status, ('',))[0]}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    data = head.encode("latin-1") + body
+    handler.close_connection = True
+    if not trickle:
+        if delay and wake.wait(delay):
+            return
+        handler.wfile.write(data)
+        return
+    for index in range(len(data)):
+        if wake.wait(delay):
+            return
+        handler.wfile.write(data[index : index + 1])
+        handler.wfile.flush()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -164,21 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
             client_certificate=self.request.getpeercert() or None,
         )
         reply, delay, trickle, wake = self.server.fake._dispatch(request)
-        headers = {"Connection": "close", "Content-Length": str(len(reply.body)), **reply.headers}
-        head = f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}\r\n"
-        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
-        data = head.encode("latin-1") + reply.body
-        self.close_connection = True
-        if not trickle:
-            if delay and wake.wait(delay):
-                return
-            self.wfile.write(data)
-            return
-        for index in range(len(data)):
-            if wake.wait(delay):
-                return
-            self.wfile.write(data[index : index + 1])
-            self.wfile.flush()
+        headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+        send_raw(self, reply.status, headers, reply.body, delay=delay, trickle=trickle, wake=wake)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_LIST = do_HEAD = _serve
 
