@@ -79,7 +79,6 @@ within the deadline).
 import base64
 import binascii
 import hashlib
-import http.client
 import ipaddress
 import json
 import logging
@@ -90,6 +89,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -103,7 +103,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from identity_server import metrics, shared_cache
 from identity_server.checks import parse_host_port
-from identity_server.transport import body_capped, error_cause, socket_cut
+from identity_server.transport import TRANSPORT_ERRORS, body_capped, error_cause, socket_cut
 
 logger = logging.getLogger(__name__)
 
@@ -534,16 +534,12 @@ def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -
     return body
 
 
-def fetch_json(
-    url: str, *, deadline: float | None = None, media_types=JSON_TYPES, what: str = "The URL"
-) -> dict:
-    """GET `url` through every guard of the module docstring; the JSON object it serves.
-
-    `deadline` is a time.monotonic() value (default: FEDERATION_FETCH_TIMEOUT_SECONDS from
-    now); `what` names the URL in a refusal's message. Raises IssuerUnreachable.
-    """
-    if deadline is None:
-        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+@contextmanager
+def _guarded_session(url: str, deadline: float, what: str = "The URL"):
+    """A requests session for one call to `url` through every guard of the module
+    docstring, with the seconds left before `deadline`: the URL checked, its addresses
+    checked and pinned, no proxy or environment settings; any transport failure becomes
+    IssuerUnreachable."""
     problem = _url_problem(url, what)
     if problem is not None:
         raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}", problem[1])
@@ -556,30 +552,39 @@ def fetch_json(
         session.mount(
             "https://", _PinnedAdapter(host=host, port=port, targets=targets, deadline=deadline)
         )
-        remaining = deadline - time.monotonic()
-        with session.get(
+        yield session, deadline - time.monotonic()
+    except IssuerUnreachable:
+        raise
+    except TRANSPORT_ERRORS as error:
+        raise _transport_failure(url, error, deadline) from error
+    finally:
+        session.close()
+
+
+def fetch_json(
+    url: str, *, deadline: float | None = None, media_types=JSON_TYPES, what: str = "The URL"
+) -> dict:
+    """GET `url` through every guard of the module docstring; the JSON object it serves.
+
+    `deadline` is a time.monotonic() value (default: FEDERATION_FETCH_TIMEOUT_SECONDS from
+    now); `what` names the URL in a refusal's message. Raises IssuerUnreachable.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+    with (
+        _guarded_session(url, deadline, what) as (session, remaining),
+        session.get(
             url,
             headers={"Accept": ", ".join(media_types), "Accept-Encoding": "identity"},
             allow_redirects=False,
             stream=True,
             timeout=(remaining, remaining),
-        ) as response:
-            if time.monotonic() >= deadline:
-                # The watchdog cut the headers short; urllib3 keeps what it had read.
-                raise _transport_failure(url, TimeoutError(), deadline)
-            body = _body(response, url, media_types)
-    except IssuerUnreachable:
-        raise
-    except (
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        http.client.HTTPException,
-        OSError,
-        ValueError,
-    ) as error:
-        raise _transport_failure(url, error, deadline) from error
-    finally:
-        session.close()
+        ) as response,
+    ):
+        if time.monotonic() >= deadline:
+            # The watchdog cut the headers short; urllib3 keeps what it had read.
+            raise _transport_failure(url, TimeoutError(), deadline)
+        body = _body(response, url, media_types)
     if time.monotonic() >= deadline:
         # The watchdog may have cut a body short, and what was read may still parse.
         raise _transport_failure(url, TimeoutError(), deadline)
@@ -609,53 +614,31 @@ def post_form(url: str, form: dict[str, str], *, deadline: float | None = None) 
     Back-Channel Logout 1.0 §2.5, whose receivers answer 200 or 204."""
     if deadline is None:
         deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
-    problem = _url_problem(url)
-    if problem is not None:
-        raise IssuerUnreachable(problem[0], f"{_shown(url)}: {problem[1]}", problem[1])
-    parts = urlsplit(url)
-    host, port = parts.hostname, parts.port or 443
-    targets = checked_addresses(host, port, deadline)
-    session = requests.Session()
-    session.trust_env = False
-    try:
-        session.mount(
-            "https://", _PinnedAdapter(host=host, port=port, targets=targets, deadline=deadline)
-        )
-        remaining = deadline - time.monotonic()
-        with session.post(
+    with (
+        _guarded_session(url, deadline) as (session, remaining),
+        session.post(
             url,
             data=form,
             headers={"Accept-Encoding": "identity"},
             allow_redirects=False,
             stream=True,
             timeout=(remaining, remaining),
-        ) as response:
-            status = response.status_code
-            if 300 <= status < 400:
-                raise IssuerUnreachable(
-                    "redirect_refused",
-                    f"{url} redirects ({status}); not followed",
-                    f"HTTP {status} at {_quoted(url)}: a redirect, which is not followed.",
-                )
-            if not 200 <= status < 300:
-                raise IssuerUnreachable(
-                    "http_status",
-                    f"{url} answered HTTP {status}",
-                    f"HTTP {status} at {_quoted(url)}.",
-                )
-            response.raw.read(MAX_BODY_BYTES)
-    except IssuerUnreachable:
-        raise
-    except (
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        http.client.HTTPException,
-        OSError,
-        ValueError,
-    ) as error:
-        raise _transport_failure(url, error, deadline) from error
-    finally:
-        session.close()
+        ) as response,
+    ):
+        status = response.status_code
+        if 300 <= status < 400:
+            raise IssuerUnreachable(
+                "redirect_refused",
+                f"{url} redirects ({status}); not followed",
+                f"HTTP {status} at {_quoted(url)}: a redirect, which is not followed.",
+            )
+        if not 200 <= status < 300:
+            raise IssuerUnreachable(
+                "http_status",
+                f"{url} answered HTTP {status}",
+                f"HTTP {status} at {_quoted(url)}.",
+            )
+        response.raw.read(MAX_BODY_BYTES)
     return status
 
 

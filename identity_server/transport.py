@@ -4,8 +4,22 @@ Their policies differ (public addresses only vs. a vault's private network); the
 do not.
 """
 
+import http.client
 import socket
 from contextlib import suppress
+
+import requests
+import urllib3.exceptions
+
+# What a request through either transport may raise besides its own refusals: a connection,
+# TLS, protocol or decoding failure (each transport words it for its callers).
+TRANSPORT_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
 
 def socket_cut(sock: socket.socket) -> None:

@@ -26,7 +26,6 @@ the server refuses the client certificate in the handshake, with a message that 
 store's kind and the host, never a secret, a header or anything the server sent.
 """
 
-import http.client
 import socket
 import ssl
 import tempfile
@@ -46,7 +45,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from identity_server.checks import parse_host_port
-from identity_server.transport import body_capped, error_cause, socket_cut
+from identity_server.transport import TRANSPORT_ERRORS, body_capped, error_cause, socket_cut
 from machines.vaults import UNAUTHORIZED, VAULT_UNREACHABLE, VaultConfig, VaultError
 
 MAX_BODY_BYTES = 256 * 1024
@@ -268,13 +267,7 @@ class GuardedAdapter(HTTPAdapter):
                 response.close()
         except VaultError:
             raise
-        except (
-            requests.RequestException,
-            urllib3.exceptions.HTTPError,
-            http.client.HTTPException,
-            OSError,
-            ValueError,
-        ) as error:
+        except TRANSPORT_ERRORS as error:
             raise self._failure(request.url, error) from None
         if time.monotonic() >= self.deadline:
             raise self._too_slow()
