@@ -229,17 +229,24 @@ def forget_loaded_keys() -> None:
 # --- tokens ----------------------------------------------------------------------------
 
 
-def access_token_claims(*, client, scopes, authenticated_by: dict) -> dict:
-    """SPEC §3 claims for a token issued to `client` (an identity_server.clients
-    ClientSnapshot); `authenticated_by` names the secret or credential that authenticated it."""
-    now = int(time.time())
-    claims = {
+def _access_token_frame(now: int) -> dict:
+    """The registered claims every access token has, a client's or a user's (SPEC §3)."""
+    return {
         "iss": settings.IDENTITY_ISSUER,
         "aud": settings.IDENTITY_AUDIENCE,
         "iat": now,
         "nbf": now,
         "exp": now + settings.ACCESS_TOKEN_LIFETIME,
         "jti": uuid.uuid4().hex,
+    }
+
+
+def access_token_claims(*, client, scopes, authenticated_by: dict) -> dict:
+    """SPEC §3 claims for a token issued to `client` (an identity_server.clients
+    ClientSnapshot); `authenticated_by` names the secret or credential that authenticated it."""
+    now = int(time.time())
+    claims = {
+        **_access_token_frame(now),
         "client_id": client.client_id,
         "sub": client.client_id,
         "sub_type": SUB_TYPES[client.kind],
@@ -273,12 +280,7 @@ def user_access_token_claims(*, client_id: str, sign_in: SignIn, scopes) -> dict
     now = int(time.time())
     user = sign_in.user
     claims = {
-        "iss": settings.IDENTITY_ISSUER,
-        "aud": settings.IDENTITY_AUDIENCE,
-        "iat": now,
-        "nbf": now,
-        "exp": now + settings.ACCESS_TOKEN_LIFETIME,
-        "jti": uuid.uuid4().hex,
+        **_access_token_frame(now),
         "client_id": client_id,
         "sub": str(user.pk),
         "sub_type": "user",
