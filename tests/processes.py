@@ -71,9 +71,23 @@ def served_project(**env: str) -> Iterator[str]:
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         result = run_python("manage.py", *command, **env)
         assert result.returncode == 0, result.stderr
+    with gunicorn_serving(env) as (base, _server):
+        yield base
+
+
+@contextmanager
+def gunicorn_serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn (2 workers, and `options`) serving the project, as it is configured, on a
+    free loopback port, once it answers; yields its base URL and process, stops it after."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
-        [VENV_BIN / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=2"],
+        [
+            VENV_BIN / "gunicorn",
+            "identity_server.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            "--workers=2",
+            *options,
+        ],
         env=project_env(**env),
         cwd=settings.BASE_DIR,
         stdout=subprocess.DEVNULL,
@@ -83,12 +97,12 @@ def served_project(**env: str) -> Iterator[str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{base}/identity_/.well-known/openid-configuration", timeout=1)
+            requests.get(f"{base}/healthz", timeout=1)
             break
         except (requests.ConnectionError, requests.Timeout):  # still booting, on a busy host
             time.sleep(0.2)
     try:
-        yield base
+        yield base, server
     finally:
         server.terminate()
         server.wait(timeout=10)

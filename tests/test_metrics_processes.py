@@ -10,10 +10,9 @@ import time
 
 import pytest
 import requests
-from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.processes import VENV_BIN, free_port, project_env, run_python
+from tests.processes import gunicorn_serving, run_python
 
 METRICS_TOKEN = "scrape-" + "t" * 40
 ISSUED = {
@@ -45,34 +44,9 @@ def deployment(tmp_path_factory):
     # An earlier run's files in the folder must not count: gunicorn empties it at start.
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_1.db").write_bytes(b"stale")
-    port = free_port()
     access_log = tmp_path / "access.log"
-    server = subprocess.Popen(  # noqa: S603
-        [
-            VENV_BIN / "gunicorn",
-            "identity_server.wsgi",
-            f"--bind=127.0.0.1:{port}",
-            "--workers=2",
-            f"--access-logfile={access_log}",
-        ],
-        env=project_env(**env),
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/healthz", timeout=1)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    try:
+    with gunicorn_serving(env, f"--access-logfile={access_log}") as (base, server):
         yield base, credentials, tmp_path, server
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _scrape(base) -> dict:
