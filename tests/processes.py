@@ -1,5 +1,6 @@
 """Running the project in a separate process, as an operator would, with a chosen environment."""
 
+import json
 import os
 import socket
 import subprocess
@@ -62,6 +63,47 @@ def run_python(*args: str, **env: str) -> subprocess.CompletedProcess:
         timeout=60,
         check=False,
     )
+
+
+# A client's secrets changed by another process, as an admin's request on another worker
+# would: the project's services, through the configured database and shared cache.
+_CREATE_SECRET = """
+import django, json, sys
+django.setup()
+from identity_server import services
+from identity_server.models import OAuthClient
+from tenants.services import Actor
+client = OAuthClient.objects.get(client_id=sys.argv[1])
+row, secret = services.client_secret_create(client=client, actor=Actor.system("test"))
+print(json.dumps({"id": row.pk, "secret": secret}))
+"""
+
+_DELETE_SECRET = """
+import django, sys
+django.setup()
+from identity_server import services
+from identity_server.models import ClientSecret
+from tenants.services import Actor
+secret = ClientSecret.objects.get(pk=sys.argv[1])
+services.client_secret_delete(secret=secret, actor=Actor.system("test"))
+"""
+
+
+def python_ok(*args: str, **env: str) -> str:
+    """run_python's output; the test fails with its stderr if it did not succeed."""
+    result = run_python(*args, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def secret_created_elsewhere(client_id: str, **env: str) -> dict:
+    """A new secret of the client, created in another process: {"id", "secret"}."""
+    return json.loads(python_ok("-c", _CREATE_SECRET, client_id, **env))
+
+
+def secret_deleted_elsewhere(secret_id: int, **env: str) -> None:
+    """Deletes the secret in another process."""
+    python_ok("-c", _DELETE_SECRET, str(secret_id), **env)
 
 
 @contextmanager

@@ -23,7 +23,13 @@ from identity_server.tests.http import Api, token_request
 from machines.models import Machine
 from tenants.models import AuditEvent
 from tenants.tests.factories import PASSWORD
-from tests.processes import free_port, run_python, served_project
+from tests.processes import (
+    free_port,
+    python_ok,
+    secret_created_elsewhere,
+    secret_deleted_elsewhere,
+    served_project,
+)
 from tests.test_site_isolation import PAGES, World
 
 pytestmark = pytest.mark.django_db
@@ -229,28 +235,6 @@ def test_no_api_route_answers_500(client, api, script, tenant):
 
 # --- several processes ----------------------------------------------------------------------
 
-CREATE_SECRET = """
-import django, json, sys
-django.setup()
-from identity_server import services
-from identity_server.models import OAuthClient
-from tenants.services import Actor
-client = OAuthClient.objects.get(client_id=sys.argv[1])
-row, secret = services.client_secret_create(client=client, actor=Actor.system("test"))
-print(json.dumps({"id": row.pk, "secret": secret}))
-"""
-
-DELETE_SECRET = """
-import django, sys
-django.setup()
-from identity_server import services
-from identity_server.models import ClientSecret
-from tenants.services import Actor
-services.client_secret_delete(
-    secret=ClientSecret.objects.get(pk=sys.argv[1]), actor=Actor.system("test")
-)
-"""
-
 
 @pytest.mark.django_db(transaction=False)
 def test_a_deployment_without_its_shared_cache_keeps_working(tmp_path):
@@ -262,11 +246,6 @@ def test_a_deployment_without_its_shared_cache_keeps_working(tmp_path):
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
 
-    def python(*args) -> str:
-        result = run_python(*args, **env)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     def token(client_id, secret) -> int:
         form = {"grant_type": "client_credentials", "client_id": client_id}
         form["client_secret"] = secret
@@ -275,17 +254,17 @@ def test_a_deployment_without_its_shared_cache_keeps_working(tmp_path):
     with served_project(**env) as base:
         # when an operator creates a client
         command = ["manage.py", "create_client", "--org", "demo", "--name", "Outage", "--json"]
-        credentials = json.loads(python(*command))
+        credentials = json.loads(python_ok(*command, **env))
         client_id = credentials["client_id"]
         assert {token(client_id, credentials["client_secret"]) for _ in range(6)} == {200}
 
         # when a second secret is created in another process, it works at once in every worker
-        created = json.loads(python("-c", CREATE_SECRET, client_id))
+        created = secret_created_elsewhere(client_id, **env)
         assert {token(client_id, created["secret"]) for _ in range(6)} == {200}
 
         # when it is deleted in another process, every worker refuses it within the
         # per-process expiry (the workers cannot be told: they re-read the client)
-        python("-c", DELETE_SECRET, str(created["id"]))
+        secret_deleted_elsewhere(created["id"], **env)
         time.sleep(GENERATION_CHECK_SECONDS)
         assert {token(client_id, created["secret"]) for _ in range(6)} == {401}
         assert token(client_id, credentials["client_secret"]) == 200

@@ -16,33 +16,17 @@ import redis
 import requests
 
 from identity_server.clients import GENERATION_CHECK_SECONDS
-from tests.processes import run_python, served_project
+from tests.processes import (
+    python_ok,
+    secret_created_elsewhere,
+    secret_deleted_elsewhere,
+    served_project,
+)
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"),
     reason="processes share client changes through Redis; set REDIS_URL to test it",
 )
-
-CREATE_SECRET = """
-import django, json, sys
-django.setup()
-from identity_server import services
-from identity_server.models import OAuthClient
-from tenants.services import Actor
-client = OAuthClient.objects.get(client_id=sys.argv[1])
-row, secret = services.client_secret_create(client=client, actor=Actor.system("test"))
-print(json.dumps({"id": row.pk, "secret": secret}))
-"""
-
-DELETE_SECRET = """
-import django, sys
-django.setup()
-from identity_server import services
-from identity_server.models import ClientSecret
-from tenants.services import Actor
-secret = ClientSecret.objects.get(pk=sys.argv[1])
-services.client_secret_delete(secret=secret, actor=Actor.system("test"))
-"""
 
 
 def _own_redis_database(url: str) -> str:
@@ -64,12 +48,6 @@ def deployment(tmp_path_factory):
         yield base, env
 
 
-def _python(env, *args) -> str:
-    result = run_python(*args, **env)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def _token(base, client_id, secret) -> requests.Response:
     return requests.post(
         f"{base}/identity_/connect/token",
@@ -82,8 +60,8 @@ def test_secret_changes_in_one_process_reach_the_workers(deployment):
     base, env = deployment
     # given an app created by an operator's command, in another process
     credentials = json.loads(
-        _python(env, "manage.py", "create_client", "--org", "demo", "--name", "Cross",
-                "--scopes", "OR.Machines", "--json")
+        python_ok("manage.py", "create_client", "--org", "demo", "--name", "Cross",
+                  "--scopes", "OR.Machines", "--json", **env)
     )  # fmt: skip
     client_id = credentials["client_id"]
     # (several requests, so that both workers have the client in memory)
@@ -92,7 +70,7 @@ def test_secret_changes_in_one_process_reach_the_workers(deployment):
     } == {200}
 
     # when a second secret is created elsewhere, it works at once in every worker
-    created = json.loads(_python(env, "-c", CREATE_SECRET, client_id))
+    created = secret_created_elsewhere(client_id, **env)
     assert {_token(base, client_id, created["secret"]).status_code for _ in range(6)} == {200}
     token = _token(base, client_id, created["secret"]).json()["access_token"]
     machines = f"{base}/demo/DefaultTenant/orchestrator_/odata/Machines"
@@ -101,7 +79,7 @@ def test_secret_changes_in_one_process_reach_the_workers(deployment):
     assert first.status_code == 200, first.text
 
     # when it is deleted elsewhere
-    _python(env, "-c", DELETE_SECRET, str(created["id"]))
+    secret_deleted_elsewhere(created["id"], **env)
 
     # then its tokens are refused at once, and the secret within the generation check
     assert requests.get(machines, headers=bearer, timeout=5).status_code == 401
