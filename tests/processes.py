@@ -111,8 +111,7 @@ def served_project(**env: str) -> Iterator[str]:
     """Migrates and seeds the configured database, then serves the project with gunicorn
     (2 workers) on a free loopback port; yields its base URL and stops it afterwards."""
     for command in (["migrate", "--noinput"], ["seed_demo"]):
-        result = run_python("manage.py", *command, **env)
-        assert result.returncode == 0, result.stderr
+        python_ok("manage.py", *command, **env)
     with gunicorn_serving(env) as (base, _server):
         yield base
 

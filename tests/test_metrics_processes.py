@@ -12,7 +12,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.processes import gunicorn_serving, run_python
+from tests.processes import gunicorn_serving, python_ok
 
 METRICS_TOKEN = "scrape-" + "t" * 40
 ISSUED = {
@@ -34,12 +34,11 @@ def deployment(tmp_path_factory):
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     for command in (["migrate", "--noinput"], ["seed_demo"]):
-        result = run_python("manage.py", *command, **env)
-        assert result.returncode == 0, result.stderr
+        python_ok("manage.py", *command, **env)
     credentials = json.loads(
-        run_python(
+        python_ok(
             "manage.py", "create_client", "--org", "demo", "--name", "Scraped", "--json", **env
-        ).stdout
+        )
     )
     # An earlier run's files in the folder must not count: gunicorn empties it at start.
     (tmp_path / "metrics").mkdir()

@@ -31,7 +31,7 @@ import pytest
 import requests
 
 from tests.cloud_redirect import CloudRedirect
-from tests.processes import run_python, served_project
+from tests.processes import python_ok, served_project
 
 UIPATH_CLI_VERSION = "2.14.44"
 
@@ -101,9 +101,7 @@ def server(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",
     }
     with served_project(**env) as base:
-        setup = run_python("-c", SETUP, **env)
-        assert setup.returncode == 0, setup.stderr
-        yield base, json.loads(setup.stdout)
+        yield base, json.loads(python_ok("-c", SETUP, **env))
 
 
 def _cli_env(redirect: CloudRedirect, home: Path) -> dict[str, str]:
