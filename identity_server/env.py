@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -54,3 +55,65 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
                 f"{name} must list IP addresses or networks, and {item!r} is neither."
             ) from None
     return networks
+
+
+# EMAIL_URL schemes: (STARTTLS, implicit TLS); Django's SMTP backend picks the port each
+# implies when the URL names none (25, 587, 465).
+_EMAIL_SCHEMES = {
+    "smtp": (False, False),
+    "smtp+tls": (True, False),  # STARTTLS (RFC 3207) after connecting
+    "smtps": (False, True),  # TLS from the first byte (RFC 8314 §3.3)
+}
+EMAIL_CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_TIMEOUT_SECONDS = 10
+
+
+def email_settings(url: str, name: str = "EMAIL_URL") -> dict:
+    """MAILERS (Django's mail settings) and EMAIL_CONFIGURED for an SMTP URL:
+    `smtp://user:password@host:port`, `smtp+tls://…` (STARTTLS) or `smtps://…` (implicit
+    TLS), the user name and password percent-encoded. An empty URL is the console backend
+    (mails printed, nothing sent) and EMAIL_CONFIGURED false. Anything else is refused with
+    a message that never repeats the password."""
+    if not url.strip():
+        return {
+            "MAILERS": {"default": {"BACKEND": EMAIL_CONSOLE_BACKEND}},
+            "EMAIL_CONFIGURED": False,
+        }
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _EMAIL_SCHEMES:
+        raise ImproperlyConfigured(
+            f"{name} must start smtp://, smtp+tls:// (STARTTLS) or smtps:// (TLS), "
+            f"not {scheme + '://' if scheme else 'without a scheme'}."
+        )
+    shown = f"{scheme}://{parts.hostname or ''}"  # what an error may repeat
+    # First: a / ? or # in an unencoded password ends the host part early.
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} ({shown}) must be scheme://user:password@host:port, without a path or "
+            "query; percent-encode a / ? # or @ in the user name or password."
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} ({shown}) has a port that is not a number.") from None
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name} ({shown}) names no host.")
+    starttls, implicit_tls = _EMAIL_SCHEMES[scheme]
+    options = {
+        "host": parts.hostname,
+        "port": port,
+        "use_tls": starttls,
+        "use_ssl": implicit_tls,
+        "timeout": EMAIL_TIMEOUT_SECONDS,
+    }
+    if parts.username is not None:
+        options |= {
+            "username": unquote(parts.username),
+            "password": unquote(parts.password or ""),
+        }
+    return {
+        "MAILERS": {"default": {"BACKEND": EMAIL_SMTP_BACKEND, "OPTIONS": options}},
+        "EMAIL_CONFIGURED": True,
+    }

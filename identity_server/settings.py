@@ -9,7 +9,14 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from identity_server.env import env_bool, env_int, env_list, env_networks, env_str
+from identity_server.env import (
+    email_settings,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -87,6 +94,19 @@ TENANT_CREATED_HOOKS = ["machines.credential_stores.credential_store_database_cr
 # HTTP or on a port other than 443 (machines.vaults), and the deadline of one vault call.
 CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = env_list("CREDENTIAL_STORE_OUTBOUND_ALLOWLIST", [])
 CREDENTIAL_STORE_TIMEOUT_SECONDS = env_int("CREDENTIAL_STORE_TIMEOUT_SECONDS", 5)
+
+# Mail (SPEC §9): invitations and password recovery (tenants.mail sends). EMAIL_URL names
+# the SMTP server, `smtp://user:password@host:port`, `smtp+tls://…` (STARTTLS) or
+# `smtps://…` (implicit TLS); unset, mails are printed to the console (`make run`) and a
+# new member gets a generated password shown once instead of an invitation
+# (EMAIL_CONFIGURED). A bad URL stops start-up here (identity_server.env.email_settings).
+_email = email_settings(env_str("EMAIL_URL", ""))
+MAILERS = _email["MAILERS"]
+EMAIL_CONFIGURED = _email["EMAIL_CONFIGURED"]
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Identity Server <identity@localhost>")
+# Password reset links work once, for an hour; invitation links once, for a week.
+PASSWORD_RESET_TIMEOUT = 3600
+INVITATION_TIMEOUT = 7 * 24 * 3600
 
 INSTALLED_APPS = [
     "identity_server.apps.SuperuserAdminConfig",
