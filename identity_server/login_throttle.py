@@ -14,6 +14,11 @@ can still sign in, a warning is logged, and nothing is counted until it is back.
 
 Reason codes in the audit log: `wrong_credentials` (a failure counted), `throttled` (a
 refusal of the limit, audited once per username or address and window).
+
+Password reset requests (identity_server.recovery) are throttled the same way, with their
+own counters: every request counts (one for an address without an account as well, so the
+throttle tells nothing about which have one), per email address, so that nobody can flood
+someone's mailbox, and per client address, over the same window.
 """
 
 import hashlib
@@ -60,3 +65,36 @@ def record_failure(*, username: str, address: str | None) -> None:
 
 def clear_username(*, username: str) -> None:
     shared_cache.cache_delete(_username_key(username), operation=shared_cache.THROTTLE)
+
+
+# --- password reset requests --------------------------------------------------------------
+
+RESET_EMAIL_LIMIT = 3
+RESET_ADDRESS_LIMIT = 20
+
+
+def _reset_keys(*, email: str, address: str | None) -> dict[str, int]:
+    name = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return {
+        f"reset-requests:email:{name}": RESET_EMAIL_LIMIT,
+        f"reset-requests:address:{address or 'unknown'}": RESET_ADDRESS_LIMIT,
+    }
+
+
+def reset_request_throttled(*, email: str, address: str | None) -> bool:
+    """Counts a password reset request; True when it is beyond either limit of the window
+    (False when the shared cache is gone: fails open)."""
+    limits = _reset_keys(email=email, address=address)
+    counts = shared_cache.count_many(
+        [(key, WINDOW_SECONDS) for key in limits], operation=shared_cache.THROTTLE
+    )
+    if counts is None:
+        return False
+    return any(count > limit for count, limit in zip(counts, limits.values(), strict=True))
+
+
+def reset_first_refusal(*, email: str, address: str | None) -> bool:
+    """Whether this is the window's first refused reset request for this email and address
+    (the one that is audited)."""
+    key = "reset-refused:" + "|".join(_reset_keys(email=email, address=address))
+    return shared_cache.add_or_open(hashlib.sha256(key.encode()).hexdigest(), 1, WINDOW_SECONDS)

@@ -47,12 +47,13 @@ from django.contrib.auth import views as auth_views
 from django.db import connections, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from federation import jwks
-from identity_server import csp, signin, tokens
+from identity_server import csp, services, signin, tokens
 from identity_server.clients import CLIENT_ID_PATTERN
 from identity_server.models import AuthorizationCode, OAuthClient, SignInGrant
 from tenants.models import AuditEvent, Organization
@@ -285,6 +286,38 @@ def session_end(request, *, via: str, client_id: str = "") -> None:
         )
     if deliveries:
         transaction.on_commit(lambda: backchannel_send(deliveries))
+
+
+@transaction.atomic
+def sessions_end_everywhere(*, user, actor: Actor, reason: str) -> int:
+    """Ends every session of `user`, wherever it is (after a password reset, SPEC §9);
+    returns how many sign-ins to applications ended.
+
+    - Site sessions need no search: Django keeps in each one a hash derived from the
+      password hash and ends a session whose hash no longer matches at its next request
+      (django.contrib.auth.get_user), so a new password ends every session of the old one.
+    - Sign-ins to applications: each active grant is revoked with `reason` (its refresh
+      tokens stop working, its access tokens are deny-listed until they expire), and codes
+      not yet exchanged are deleted. Unlike a sign-out (which leaves grants to the grants
+      page), a reset is what someone does who fears another has their password.
+    - The clients those sessions signed in to are told by back-channel logout, after the
+      commit, as at a sign-out."""
+    now = timezone.now()
+    grants = list(
+        SignInGrant.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now)
+    )
+    codes = AuthorizationCode.objects.filter(user=user, used_at__isnull=True)
+    sids = {grant.sid for grant in grants} | set(codes.values_list("sid", flat=True))
+    deliveries = [
+        delivery for sid in sorted(sids) for delivery in backchannel_deliveries(sid=sid, user=user)
+    ]
+    ended = sum(
+        services.sign_in_grant_revoke(grant=grant, actor=actor, reason=reason) for grant in grants
+    )
+    codes.delete()
+    if deliveries:
+        transaction.on_commit(lambda: backchannel_send(deliveries))
+    return ended
 
 
 # --- back-channel logout ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from federation import api as federation_api
 from federation import site_urls as federation_site
-from identity_server import authorize, errors, signout, status
+from identity_server import authorize, errors, recovery, signout, status
 from identity_server import site_urls as identity_site
 from identity_server import views as identity_views
 from identity_server.authentication import BearerTokenAuthentication, SessionAuthentication
@@ -259,6 +259,37 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", signout.SiteLogoutView.as_view(), name="logout"),
+    # Local accounts (SPEC §9): password recovery, and the page of an invitation's link.
+    path(
+        "accounts/password/reset/",
+        recovery.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        recovery.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        recovery.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        recovery.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/invitation/done/",
+        recovery.InvitationCompleteView.as_view(),
+        name="invitation-complete",
+    ),
+    path(
+        "accounts/invitation/<uidb64>/<token>/",
+        recovery.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
     path("", tenants_views.home, name="home"),
     # Platform operators' pages (superusers; a 404 to everyone else): beside the home page,
     # under no organization. No organization slug can be `portal_`.

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.db.models import Q
 
+from tenants import mail
 from tenants.models import SETTING_DEFINITIONS, AuditEvent, Membership, Tenant
 from tenants.site import InputForm
 
@@ -59,7 +60,24 @@ class MemberAddForm(forms.Form):
         help_text="An existing user, or a new account with this name: its password is "
         "shown to you once, to pass on.",
     )
+    email = forms.CharField(
+        label="Email",
+        max_length=254,
+        required=False,
+        help_text="For a new account: where it recovers its password.",
+    )
     role = forms.ChoiceField(label="Role", choices=Membership.Role.choices, initial="member")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if mail.mail_configured():  # services.member_add invites new accounts then
+            self.fields["username"].help_text = (
+                "An existing user, or a new account with this name, invited by email to set "
+                "its own password."
+            )
+            self.fields[
+                "email"
+            ].help_text = "Needed for a new account: a link to set its password is sent there."
 
 
 class MemberRoleForm(forms.Form):

@@ -4,7 +4,7 @@ import ipaddress
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils.module_loading import import_string
 from rest_framework.throttling import BaseThrottle
 
+from tenants import invitations, mail
 from tenants.models import (
     SETTING_DEFINITIONS,
     AuditEvent,
@@ -143,15 +144,30 @@ def _user_target(user) -> AuditTarget:
 def sign_in_record(
     *, actor: Actor, user, outcome: str = AuditEvent.Outcome.SUCCESS, reason_code: str = ""
 ) -> None:
-    """A sign-in to the admin site (or an attempt on an account), written to the audit log
-    of every organization `user` belongs to, so that its administrators see who signed in
-    and who tried their accounts. A username that is no account's belongs to no
-    organization: its failures are kept without one (platform operators see them)."""
+    """A sign-in to the admin site (or an attempt on an account): `user_event_record`'s
+    `user.sign_in`."""
+    user_event_record(
+        action="user.sign_in", actor=actor, user=user, outcome=outcome, reason_code=reason_code
+    )
+
+
+def user_event_record(
+    *,
+    action: str,
+    actor: Actor,
+    user,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    reason_code: str = "",
+) -> None:
+    """An event of an account (a sign-in, a password reset), written to the audit log of
+    every organization `user` belongs to, so that its administrators see who signed in and
+    who tried their accounts. No account (a username or an address that is no account's)
+    belongs to no organization: its event is kept without one (platform operators see it)."""
     target = _user_target(user) if user else None
     organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
     for organization in organizations or [None]:
         audit_record(
-            action="user.sign_in",
+            action=action,
             actor=actor,
             organization=organization,
             target=target,
@@ -404,12 +420,13 @@ def _new_account(*, username: str, email: str = "", key: str = "username"):
 
 
 def _account_save(
-    user, *, password: str, organization: Organization, actor: Actor, key: str = "username"
+    user, *, password: str | None, organization: Organization, actor: Actor, key: str = "username"
 ) -> None:
-    """Saves a new account (from _new_account) with `password`, audited in the
-    organization it is created for. An account of that name made by a concurrent request
-    since the caller looked is a refusal keyed `key`, never a change to that account."""
-    user.set_password(password)
+    """Saves a new account (from _new_account) with `password` (None: no usable password
+    until its owner sets one), audited in the organization it is created for. An account
+    of that name made by a concurrent request since the caller looked is a refusal keyed
+    `key`, never a change to that account."""
+    user.set_password(password)  # None sets an unusable one
     try:
         with transaction.atomic():
             user.save()
@@ -424,25 +441,81 @@ def _account_save(
 
 @transaction.atomic
 def member_add(
-    *, organization: Organization, username: str, role: str, actor: Actor
-) -> tuple[Membership, str | None]:
+    *,
+    organization: Organization,
+    username: str,
+    role: str,
+    actor: Actor,
+    email: str = "",
+    site_url: str = "",
+) -> "MemberAdded":
     """Adds the user named `username` to the organization, creating the account when no
-    user has that name; then the account's generated password is returned, once (else
-    None). An existing member is refused: their role is changed with membership_set."""
-    _refuse_nul(username=username)
-    username = username.strip()
+    user has that name. A new account, on a server that sends mail (EMAIL_URL), gets no
+    password: an invitation to set one goes to `email`, which it then needs (the link is
+    under `site_url`, the site's `https://host`); without mail, its generated password is
+    returned, once. An existing account only gains the membership (an `email`
+    other than its own is refused); an existing member is refused: their role is changed
+    with membership_set."""
+    _refuse_nul(username=username, email=email)
+    username, email = username.strip(), email.strip()
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
-    password = None
+    password, invite = None, False
     if user is None:
-        user = _new_account(username=username)
-        password = secrets.token_urlsafe(12)
-        _account_save(user, password=password, organization=organization, actor=actor)
+        invite = mail.mail_configured()
+        if invite and not email:
+            raise ValidationError(
+                {"email": "A new account needs an email address: its invitation is sent there."},
+                code="required",
+            )
+        user = _new_account(username=username, email=email)
+        if invite:
+            _account_save(user, password=None, organization=organization, actor=actor)
+            invitation_send(user=user, organization=organization, site_url=site_url, actor=actor)
+        else:
+            password = secrets.token_urlsafe(12)
+            _account_save(user, password=password, organization=organization, actor=actor)
     elif Membership.objects.filter(organization=organization, user=user).exists():
         raise ValidationError(
             {"username": f"“{username}” is already a member."}, code="already_member"
         )
-    return membership_set(organization=organization, user=user, role=role, actor=actor), password
+    elif email and email != user.email:
+        raise ValidationError(
+            {
+                "email": f"“{username}” already has an account with another email address; "
+                "leave the email empty to add that account."
+            }
+        )
+    membership = membership_set(organization=organization, user=user, role=role, actor=actor)
+    return MemberAdded(membership, password, invite)
+
+
+class MemberAdded(NamedTuple):
+    membership: Membership
+    password: str | None  # a new account's generated password, without mail
+    invited: bool  # a new account invited by email
+
+
+@transaction.atomic
+def invitation_send(*, user, organization: Organization, site_url: str, actor: Actor) -> None:
+    """Mails `user` a one-time link to set their password (tenants.invitations), after the
+    commit; audited `user.invited`. Only for an account that has no password yet: one that
+    has signs in with it, or recovers it (identity_server.recovery)."""
+    if user.has_usable_password() or not user.email:
+        raise ValidationError(
+            "Only an account without a password and with an email address can be invited.",
+            code="not_invitable",
+        )
+    invitations.invitation_mail_on_commit(
+        user=user, organization=organization, site_url=site_url, inviter=actor.name
+    )
+    audit_record(
+        action="user.invited",
+        actor=actor,
+        organization=organization,
+        target=_user_target(user),
+        details={"email": user.email},
+    )
 
 
 @transaction.atomic

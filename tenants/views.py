@@ -205,21 +205,29 @@ def tenant_rename_page(request, access, tenant_id):
 @site_page
 def members_page(request, access):
     """The organization's members and their roles; administrators add members here (a new
-    account's password is shown once, after the redirect: tenants.site's
-    Post/Redirect/Get)."""
+    account is invited by email when the server sends mail; otherwise its password is
+    shown once, after the redirect: tenants.site's Post/Redirect/Get)."""
     organization = access.organization
     form = MemberAddForm(form_data(request))
     added = submit_form(
         request,
         form,
         lambda data: services.member_add(
-            organization=organization, **data, actor=Actor.from_request(request)
+            organization=organization,
+            **data,
+            site_url=request.build_absolute_uri("/"),
+            actor=Actor.from_request(request),
         ),
     )
     if added is not None:
-        membership, password = added
+        membership, password, invited = added
         username = membership.user.get_username()
-        messages.success(request, f"“{username}” added.")
+        if invited:
+            messages.success(
+                request, f"“{username}” added; an invitation to set a password was sent."
+            )
+        else:
+            messages.success(request, f"“{username}” added.")
         page_url = reverse("org-members", args=[organization.slug])
         if password is None:
             return redirect(page_url)
