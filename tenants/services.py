@@ -490,6 +490,11 @@ def member_add(
     return MemberAdded(membership, password, invite)
 
 
+def invitation_pending(user) -> bool:
+    """Whether `user` may get an invitation: never signed in, no password, an address."""
+    return bool(user.email) and user.last_login is None and not user.has_usable_password()
+
+
 class MemberAdded(NamedTuple):
     membership: Membership
     password: str | None  # a new account's generated password, without mail
@@ -499,11 +504,14 @@ class MemberAdded(NamedTuple):
 @transaction.atomic
 def invitation_send(*, user, organization: Organization, site_url: str, actor: Actor) -> None:
     """Mails `user` a one-time link to set their password (tenants.invitations), after the
-    commit; audited `user.invited`. Only for an account that has no password yet: one that
-    has signs in with it, or recovers it (identity_server.recovery)."""
-    if user.has_usable_password() or not user.email:
+    commit; audited `user.invited`. Only for an account that is still waiting for its first
+    password (`invitation_pending`): one with a password signs in with it or recovers it
+    (identity_server.recovery), and one that signed in through an identity provider does
+    not gain a local password this way."""
+    if not invitation_pending(user):
         raise ValidationError(
-            "Only an account without a password and with an email address can be invited.",
+            "Only an account that has never signed in, has no password yet and has an "
+            "email address can be invited.",
             code="not_invitable",
         )
     invitations.invitation_mail_on_commit(

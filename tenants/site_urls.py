@@ -28,6 +28,7 @@ organization_pages = [
     path("members/", views.members_page, name="org-members"),
     path("members/<int:user_id>/role/", views.member_role, name="org-members-role"),
     path("members/<int:user_id>/remove/", views.member_remove, name="org-members-remove"),
+    path("members/<int:user_id>/invite/", views.member_invite, name="org-members-invite"),
     path("settings/", views.organization_settings, name="org-settings"),
     path("audit/", views.audit_log, name="org-audit"),
     path("audit/<int:event_id>/", views.audit_detail, name="org-audit-detail"),

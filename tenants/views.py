@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
 
-from tenants import services
+from tenants import mail, services
 from tenants.access import site_page
 from tenants.forms import (
     AuditFilterForm,
@@ -232,10 +232,14 @@ def members_page(request, access):
         if password is None:
             return redirect(page_url)
         return redirect_with_secret_once(request, page_url, password, about=username)
+    memberships = list(membership_list(organization=organization))
+    for membership in memberships:
+        membership.invitation_pending = services.invitation_pending(membership.user)
     context = {
-        "memberships": membership_list(organization=organization),
+        "memberships": memberships,
         "form": form,
         "role_choices": Membership.Role.choices,
+        "mail_configured": mail.mail_configured(),
     }
     if request.method == "GET" and (kept := secret_once_take(request)) is not None:
         context.update(new_account=kept.about, password=kept.secret)
@@ -266,6 +270,28 @@ def member_role(request, access, user_id):
             role = Membership.Role(form.cleaned_data["role"]).label
             messages.success(request, f"“{username}” is now {role.lower()}.")
     # Members read the members page too, so an admin who demoted themselves lands there.
+    return redirect("org-members", organization.slug)
+
+
+@site_page
+@require_POST
+def member_invite(request, access, user_id):
+    """A new invitation for a member still waiting for their first password (the last one
+    expired or was lost); the earlier links keep working until they expire."""
+    organization = access.organization
+    membership = membership_get(organization=organization, user_id=user_id)
+    username = membership.user.get_username()
+    try:
+        services.invitation_send(
+            user=membership.user,
+            organization=organization,
+            site_url=request.build_absolute_uri("/"),
+            actor=Actor.from_request(request),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"A new invitation was sent to “{username}”.")
     return redirect("org-members", organization.slug)
 
 

@@ -156,3 +156,56 @@ def test_without_mail_the_new_account_keeps_its_email_for_recovery(admin, org, s
     user = get_user_model().objects.get(username="bruno")
     assert user.email == "bruno@example.com" and user.has_usable_password()
     assert not AuditEvent.objects.filter(action="user.invited").exists()
+
+
+def test_an_admin_invites_again_a_member_still_waiting(admin, org, smtp_server):
+    # given
+    invite(admin, org)
+    smtp_server.wait_for(1)
+    user = get_user_model().objects.get(username="bruno")
+    members = admin.get(reverse("org-members", args=[org.slug])).content.decode()
+
+    # when
+    again = admin.post(reverse("org-members-invite", args=[org.slug, user.pk]), follow=True)
+    second = smtp_server.wait_for(2)[1]
+    accept(message_link(second))
+    after = admin.post(reverse("org-members-invite", args=[org.slug, user.pk]), follow=True)
+
+    # then
+    assert "invited</span>" in members and "Invite again" in members
+    assert "A new invitation was sent to “bruno”." in again.content.decode()
+    assert Client().login(username="bruno", password=CHOSEN)
+    assert "Only an account that has never signed in" in after.content.decode()
+    assert len(smtp_server.received()) == 2
+    assert AuditEvent.objects.filter(action="user.invited").count() == 2
+
+
+def test_a_member_who_signed_in_elsewhere_is_not_invited(admin, org, smtp_server):
+    # given: an account without a password that has signed in (an identity provider's)
+    user = UserFactory(username="idp-user", email="idp@example.com", password=None)
+    Membership.objects.create(organization=org, user=user, role="member")
+    Client().force_login(user)
+
+    # when
+    response = admin.post(reverse("org-members-invite", args=[org.slug, user.pk]), follow=True)
+
+    # then
+    assert "Only an account that has never signed in" in response.content.decode()
+    assert smtp_server.received() == []
+
+
+def test_plain_members_may_not_invite(client, org, smtp_server):
+    # given
+    member = Membership.objects.create(
+        organization=org, user=UserFactory(), role=Membership.Role.MEMBER
+    )
+    waiting = UserFactory(email="w@example.com", password=None)
+    Membership.objects.create(organization=org, user=waiting, role="member")
+    client.force_login(member.user)
+
+    # when
+    response = client.post(reverse("org-members-invite", args=[org.slug, waiting.pk]))
+
+    # then
+    assert response.status_code == 403
+    assert smtp_server.received() == []
