@@ -2,31 +2,52 @@
 backend as settings configure it from EMAIL_URL (identity_server.env.email_settings;
 without one, the console backend prints them).
 
-A mail leaves after the response, once the transaction that decided it has committed, on
+Mail work runs after the response, once the transaction that decided it has committed, on
 a small pool of threads, so that:
 - a slow or unreachable SMTP server never delays or fails the request that asked for it
   (identity_server.env sets its timeout);
-- a password reset request for an address with an account takes as long as one for an
-  address without (for which nothing is sent): the answer's timing does not tell which
-  addresses have accounts.
-A failed delivery is logged as a warning with its kind and the error's class only: the
-body holds a one-time link, and the SMTP password is never in a message.
+- a job may also do the reading that depends on who has an address (`mail_job_on_commit`):
+  the password reset request does all of its per-account work there, so its answer takes
+  as long for an address without an account as for one with (timing tells nothing).
+A job runs with the request's context (its request id reaches the audit events it writes)
+and its own database connection, closed at the end. A failure is logged as a warning with
+the job's kind and the error's class only: a body holds a one-time link, and the SMTP
+password is never in a message.
 """
 
+import contextvars
+import email.policy
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connections, transaction
 
 logger = logging.getLogger(__name__)
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
 _pending: set[Future] = set()
 _pending_lock = threading.Lock()
+
+
+class PlainMail(EmailMessage):
+    """A plain-text mail from DEFAULT_FROM_EMAIL whose ASCII body goes as 7bit, lines whole
+    (RFC 5322 §2.1.1 allows 998 characters): a link longer than 78 characters is not
+    wrapped by quoted-printable, so the console of `make run` prints it as a mail client
+    shows it."""
+
+    def __init__(self, *, to: str, subject: str, body: str):
+        super().__init__(subject=" ".join(subject.split()), body=body, to=[to])
+
+    def message(self, *, policy=email.policy.default):
+        msg = super().message(policy=policy)
+        if self.body.isascii() and max(map(len, self.body.splitlines()), default=0) <= 998:
+            msg.set_content(self.body, subtype="plain", charset="utf-8", cte="7bit")
+        return msg
 
 
 def mail_configured() -> bool:
@@ -36,14 +57,21 @@ def mail_configured() -> bool:
 
 
 def mail_send_on_commit(*, to: str, subject: str, body: str, kind: str) -> None:
-    """Sends a plain-text mail from DEFAULT_FROM_EMAIL to `to` once the current transaction
-    commits (at once outside one), off the request; `kind` names it in the log."""
-    message = EmailMessage(subject=" ".join(subject.split()), body=body, to=[to])
-    transaction.on_commit(lambda: _submit(message, kind))
+    """Sends a plain-text mail to `to` once the current transaction commits (at once
+    outside one), off the request; `kind` names it in the log."""
+    message = PlainMail(to=to, subject=subject, body=body)
+    mail_job_on_commit(message.send, kind=kind)
 
 
-def _submit(message: EmailMessage, kind: str) -> None:
-    future = _pool.submit(_deliver, message, kind)
+def mail_job_on_commit(job: Callable[[], object], *, kind: str) -> None:
+    """Runs `job` (which may read and write the database and send mail) on the pool once
+    the current transaction commits (at once outside one); `kind` names it in the log."""
+    context = contextvars.copy_context()
+    transaction.on_commit(lambda: _submit(context, job, kind))
+
+
+def _submit(context: contextvars.Context, job, kind: str) -> None:
+    future = _pool.submit(context.run, _run, job, kind)
     with _pending_lock:
         _pending.add(future)
     future.add_done_callback(_forget)
@@ -54,16 +82,18 @@ def _forget(future: Future) -> None:
         _pending.discard(future)
 
 
-def _deliver(message: EmailMessage, kind: str) -> None:
+def _run(job, kind: str) -> None:
     try:
-        message.send()
+        job()
     except Exception as error:  # a thread's error has nowhere else to go
         logger.warning("Sending a %s mail failed: %s", kind, type(error).__name__)
+    finally:
+        connections.close_all()  # this thread's own
 
 
 def mail_drain(timeout: float = 30) -> bool:
-    """Waits until every queued mail has been handed to the backend (tests, a clean
-    shutdown); False if some are still being sent after `timeout` seconds."""
+    """Waits until every queued job has finished (tests, a clean shutdown); False if some
+    are still running after `timeout` seconds."""
     with _pending_lock:
         pending = set(_pending)
     _done, not_done = futures_wait(pending, timeout=timeout)

@@ -136,14 +136,17 @@ def test_the_console_backend_prints_the_mail(settings, capsys, transactional_db)
     # given
     use_email_url(settings, "")
 
+    link = "http://127.0.0.1:8000/accounts/password/reset/MQ/" + "a1b2c3" * 12 + "/"
+
     # when
-    mail.mail_send_on_commit(to="ada@example.com", subject="Hello", body="A link", kind="test")
+    body = f"Open this link:\n\n{link}\n"
+    mail.mail_send_on_commit(to="ada@example.com", subject="Hello", body=body, kind="test")
     assert mail.mail_drain()
 
-    # then
+    # then: the link whole, on one line, to copy from the console
     printed = capsys.readouterr().out
     assert "To: ada@example.com" in printed and "Subject: Hello" in printed
-    assert "A link" in printed
+    assert f"\n{link}\n" in printed
 
 
 def test_a_mail_goes_through_starttls_with_the_urls_credentials(

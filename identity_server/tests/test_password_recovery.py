@@ -149,6 +149,7 @@ def test_an_address_without_an_account_gets_the_same_answer_and_no_mail(smtp_ser
     requested = AuditEvent.objects.filter(action="user.password_reset_requested")
     known = requested.get(details__known_user=True)
     assert (known.organization, known.target_id) == (member.organization, str(member.user.pk))
+    assert known.request_id == answers["ada@example.com"]["X-Request-Id"]
     unknown = requested.filter(details__known_user=False)
     assert unknown.count() == 3
     assert all(event.organization is None and event.target_id == "" for event in unknown)
