@@ -6,8 +6,9 @@ of the account ended after a reset.
 The database is committed as requests commit it (transaction=True): mail leaves only once
 the request's transaction has committed (tenants.mail)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+import jwt
 import pytest
 from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
@@ -15,10 +16,10 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from federation.tests.factories import external_app
 from identity_server import login_throttle, services, tokens
 from identity_server.models import SignInGrant
 from identity_server.signin import SESSION_SID_KEY
-from identity_server.tests.factories import client_with_secret
 from tenants.models import AuditEvent, Membership
 from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.smtp import message_link
@@ -212,25 +213,32 @@ def test_throttling_fails_open_when_the_shared_cache_is_gone(
 # --- every session ended -------------------------------------------------------------------
 
 
-def test_a_reset_signs_the_account_out_everywhere(smtp_server, member):
-    # given: the account signed in to the site in one browser, which signed in to an app
+def test_a_reset_signs_the_account_out_everywhere(smtp_server, member, logout_receiver):
+    # given: the account signed in to the site in one browser, and from that session to an
+    # application that registered a back-channel logout endpoint
     user = member.user
     browser = Client()
     assert browser.login(username=user.get_username(), password=PASSWORD)
     session = browser.session
     session[SESSION_SID_KEY] = "sid-1"
     session.save()
-    app, _secret = client_with_secret(organization=member.organization)
+    app, _secret = external_app(
+        organization=member.organization,
+        user_scopes=["openid"],
+        redirect_uris=["https://app.example/cb"],
+        backchannel_logout_uri=logout_receiver.url(),
+    )
+    refresh_token = tokens.refresh_token_generator(None)
     grant = services.sign_in_grant_create(
-        client_id=app.client_id,
-        application=app,
+        client_id=app.client.client_id,
+        application=app.client,
         user=user,
         organization=member.organization,
         sid="sid-1",
         scopes=["openid", "offline_access"],
         auth_time=timezone.now(),
         amr=["pwd"],
-        refresh_token=tokens.refresh_token_generator(None),
+        refresh_token=refresh_token,
     )
     assert browser.get("/").status_code == 200
 
@@ -238,7 +246,7 @@ def test_a_reset_signs_the_account_out_everywhere(smtp_server, member):
     ask_reset(Client(), "ada@example.com")
     set_password(Client(), message_link(smtp_server.wait_for(1)[0]))
 
-    # then
+    # then: the site session is over, the grant revoked, the application told
     page = browser.get("/")
     assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
     grant = SignInGrant.objects.get(pk=grant.pk)
@@ -246,4 +254,6 @@ def test_a_reset_signs_the_account_out_everywhere(smtp_server, member):
     assert AuditEvent.objects.filter(
         action="sign_in_grant.revoke", reason_code="password_reset"
     ).exists()
-    assert isinstance(grant.revoked_at, datetime)
+    [notification] = logout_receiver.received(1)
+    claims = jwt.decode(notification.form["logout_token"], options={"verify_signature": False})
+    assert (claims["sub"], claims["sid"]) == (str(user.pk), "sid-1")
