@@ -172,3 +172,33 @@ def check_metrics_settings(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, DEPLOY_SAFETY)
+def check_mail_settings(app_configs=None, **kwargs):
+    """Outside DEBUG, with EMAIL_URL set: a sender at `localhost` (most SMTP services refuse
+    it, and recipients' filters drop it), and an SMTP password sent without TLS to a host
+    that is not this one."""
+    if settings.DEBUG or not settings.EMAIL_CONFIGURED:
+        return []
+    problems = []
+    if settings.DEFAULT_FROM_EMAIL.rstrip(">").lower().endswith("@localhost"):
+        problems.append(
+            Warning(
+                f"DEFAULT_FROM_EMAIL is {settings.DEFAULT_FROM_EMAIL}: invitations and "
+                "password reset mails would come from an address at localhost.",
+                hint="Set DEFAULT_FROM_EMAIL to an address your SMTP service sends for.",
+                id="identity.W170",
+            )
+        )
+    options = settings.MAILERS["default"].get("OPTIONS", {})
+    plain = not (options.get("use_tls") or options.get("use_ssl"))
+    if plain and options.get("password") and not _is_loopback(options.get("host", "")):
+        problems.append(
+            Warning(
+                "EMAIL_URL is smtp:// with a password: it would cross the network unencrypted.",
+                hint="Use smtp+tls:// (STARTTLS) or smtps:// (TLS).",
+                id="identity.W171",
+            )
+        )
+    return problems

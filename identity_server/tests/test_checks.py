@@ -4,7 +4,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 
-from identity_server.checks import check_metrics_settings, check_production_safety, parse_host_port
+from identity_server.checks import (
+    check_mail_settings,
+    check_metrics_settings,
+    check_production_safety,
+    parse_host_port,
+)
+from identity_server.env import email_settings
 from tests.processes import run_python
 
 PRODUCTION = {
@@ -195,3 +201,37 @@ def test_the_wsgi_application_starts_with_a_production_configuration():
 def test_a_short_metrics_token_is_refused(settings, token, expected):
     settings.METRICS_BEARER_TOKEN = token
     assert [m.id for m in check_metrics_settings()] == expected
+
+
+def _mail_ids(settings, url: str, sender: str, *, debug: bool = False) -> list[str]:
+    for name, value in email_settings(url).items():
+        setattr(settings, name, value)
+    settings.DEFAULT_FROM_EMAIL = sender
+    settings.DEBUG = debug
+    return [m.id for m in check_mail_settings()]
+
+
+@pytest.mark.parametrize(
+    ("url", "sender", "debug", "expected"),
+    [
+        pytest.param("", "Identity <identity@localhost>", False, [], id="no mail"),
+        pytest.param(
+            "smtp+tls://u:p@smtp.example.com", "Acme <id@acme.example>", False, [], id="sound"
+        ),
+        pytest.param(
+            "smtps://u:p@smtp.example.com",
+            "Identity Server <identity@localhost>",
+            False,
+            ["identity.W170"],
+            id="sender at localhost",
+        ),
+        pytest.param(
+            "smtp://u:p@smtp.example.com", "id@acme.example", False, ["identity.W171"], id="clear"
+        ),
+        pytest.param("smtp://u:p@127.0.0.1:25", "id@acme.example", False, [], id="local relay"),
+        pytest.param("smtp://smtp.example.com", "id@acme.example", False, [], id="no password"),
+        pytest.param("smtp://u:p@smtp.example.com", "x@localhost", True, [], id="debug"),
+    ],
+)
+def test_mail_settings_outside_debug(settings, url, sender, debug, expected):
+    assert _mail_ids(settings, url, sender, debug=debug) == expected
