@@ -162,6 +162,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
                 reason_code="token_invalid",
             )
             response.status_code = 400
+            # Django would log the 400 with the path, which holds the token; the request log
+            # (identity_server.requestlog) records the route and status without it.
+            response._has_been_logged = True
         return response
 
     def form_valid(self, form):

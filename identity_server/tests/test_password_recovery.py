@@ -55,7 +55,7 @@ def can_sign_in(username: str, password: str) -> bool:
 # --- the link ----------------------------------------------------------------------------
 
 
-def test_the_mailed_link_sets_a_new_password_once(client, smtp_server, member):
+def test_the_mailed_link_sets_a_new_password_once(client, smtp_server, member, caplog):
     # given
     user = member.user
 
@@ -77,6 +77,7 @@ def test_the_mailed_link_sets_a_new_password_once(client, smtp_server, member):
     assert done.status_code == 302 and done["Location"] == "/accounts/password/reset/done/"
     assert again.status_code == 400
     assert "This link does not work" in again.content.decode()
+    assert link.rstrip("/").rsplit("/", 1)[1] not in caplog.text  # no log holds the token
     assert can_sign_in(user.get_username(), NEW_PASSWORD)
     assert not can_sign_in(user.get_username(), PASSWORD)
     reset = AuditEvent.objects.get(action="user.password_reset", outcome="success")
