@@ -30,6 +30,7 @@ generator (a week, its own salt); setting the password is audited `user.invitati
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse_lazy
@@ -167,6 +168,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             response._has_been_logged = True
         return response
 
+    @transaction.atomic  # the new password and the end of every session, or neither
     def form_valid(self, form):
         response = super().form_valid(form)  # the new password is saved
         actor = Actor.from_request(self.request)
