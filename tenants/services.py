@@ -144,11 +144,22 @@ def _user_target(user) -> AuditTarget:
 def sign_in_record(
     *, actor: Actor, user, outcome: str = AuditEvent.Outcome.SUCCESS, reason_code: str = ""
 ) -> None:
-    """A sign-in to the admin site (or an attempt on an account): `user_event_record`'s
-    `user.sign_in`."""
-    user_event_record(
-        action="user.sign_in", actor=actor, user=user, outcome=outcome, reason_code=reason_code
-    )
+    """A sign-in to the admin site (or an attempt on an account), written to the audit log
+    of every organization `user` belongs to, so that its administrators see who signed in
+    and who tried their accounts. A username that is no account's belongs to no
+    organization: its failures are kept without one (platform operators see them)."""
+    target = _user_target(user) if user else None
+    organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
+    for organization in organizations or [None]:
+        audit_record(
+            action="user.sign_in",
+            actor=actor,
+            organization=organization,
+            target=target,
+            outcome=outcome,
+            reason_code=reason_code,
+            details={"known_user": user is not None},
+        )
 
 
 def user_event_record(
@@ -159,10 +170,11 @@ def user_event_record(
     outcome: str = AuditEvent.Outcome.SUCCESS,
     reason_code: str = "",
 ) -> None:
-    """An event of an account (a sign-in, a password reset), written to the audit log of
-    every organization `user` belongs to, so that its administrators see who signed in and
-    who tried their accounts. No account (a username or an address that is no account's)
-    belongs to no organization: its event is kept without one (platform operators see it)."""
+    """An event of an account (a password reset, an invitation accepted), written as
+    sign_in_record writes sign-ins: to the audit log of every organization `user` belongs
+    to, so that its administrators see what happened to their accounts; without an account
+    (an address that is no account's), once without organization (platform operators see
+    it)."""
     target = _user_target(user) if user else None
     organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
     for organization in organizations or [None]:
