@@ -71,13 +71,12 @@ class MemberAddForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if mail.mail_configured():  # services.member_add invites new accounts then
-            self.fields["username"].help_text = (
+            username, email = self.fields["username"], self.fields["email"]
+            username.help_text = (
                 "An existing user, or a new account with this name, invited by email to set "
                 "its own password."
             )
-            self.fields[
-                "email"
-            ].help_text = "Needed for a new account: a link to set its password is sent there."
+            email.help_text = "Needed for a new account: a link to set its password goes there."
 
 
 class MemberRoleForm(forms.Form):
