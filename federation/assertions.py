@@ -122,7 +122,7 @@ class ParsedAssertion:
 # --- parsing ------------------------------------------------------------------------------
 
 
-_TO_STANDARD_ALPHABET = str.maketrans("-_", "+/")
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 # RFC 4648 §3.5: the last character of a part of 4n+2 (4n+3) characters carries 2 (4) bits
 # of data and 4 (2) unused bits, which must be zero, so one token has exactly one spelling.
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
@@ -137,9 +137,8 @@ def _b64url_decode(part: str) -> bytes:
         raise AssertionRejected("malformed", "A part of the JWT is not canonical base64url.")
     try:
         # The alphabet is checked above: nothing is skipped silently.
-        return binascii.a2b_base64(
-            part.translate(_TO_STANDARD_ALPHABET) + "=" * (-remainder % 4), strict_mode=True
-        )
+        standard = part.encode("ascii").translate(_TO_STANDARD_ALPHABET)
+        return binascii.a2b_base64(standard + b"=" * (-remainder % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         raise AssertionRejected("malformed", "A part of the JWT is not base64url.") from None
 
