@@ -76,6 +76,25 @@ def test_access_tokens_verify_with_pyjwt_under_either_algorithm(
         pyjwt_verify(client, token, settings, other)
 
 
+def test_a_warm_es256_token_request_reads_and_writes_nothing_in_the_database(
+    client, app, settings, django_assert_num_queries
+):
+    # given ES256, and a client served once (the EC key made and loaded)
+    settings.IDENTITY_SIGNING_ALGORITHM = "ES256"
+    oauth_client, secret = app
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": oauth_client.client_id,
+        "client_secret": secret,
+    }
+    assert client.post("/identity_/connect/token", form).status_code == 200
+
+    # then
+    with django_assert_num_queries(0):
+        response = client.post("/identity_/connect/token", form)
+    assert pyjwt.get_unverified_header(response.json()["access_token"])["alg"] == "ES256"
+
+
 @pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
 def test_the_jwks_and_discovery_follow_the_algorithm(client, db, settings, algorithm):
     # given
