@@ -36,9 +36,10 @@ An application may also sign its own assertions with a key it registered (SPEC �
 `private_key_jwt` as RFC 7523 §2.2 is commonly meant): see "the application's own keys"
 below for those checks.
 
-python-jose verifies the signature, with the algorithm pinned; everything it would
-otherwise decide (which algorithm, which claims are required) is decided here first,
-because it accepts tokens without `aud` or `exp` unless told otherwise.
+Every decision (which algorithm, which claims are required) is made here, and the
+signature is verified with `cryptography` directly, with the algorithm pinned by the key
+(RFC 8725 §3.1); each public key is built once per process from its JWK. A new assertion
+is parsed and decoded once, whichever route (federated or the application's own) takes it.
 
 `client_assertion_authenticate` is the token endpoint's assertion authentication (the
 validator's CLIENT_ASSERTION_AUTHENTICATOR): it reads the client with its credentials from
@@ -51,6 +52,7 @@ explains near misses, for admins; it never issues a token.
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import math
@@ -66,8 +68,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from django.conf import settings
 from django.db.models import F
-from jose import jwk
-from jose.exceptions import JOSEError
 
 from federation import jwks
 from federation.expressions import (
@@ -122,51 +122,67 @@ class ParsedAssertion:
 # --- parsing ------------------------------------------------------------------------------
 
 
+_TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
+# RFC 4648 §3.5: the last character of a part of 4n+2 (4n+3) characters carries 2 (4) bits
+# of data and 4 (2) unused bits, which must be zero, so one token has exactly one spelling.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
 def _b64url_decode(part: str) -> bytes:
     """RFC 7515 §2: base64url without padding; anything else is refused, not repaired."""
     if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
         raise AssertionRejected("malformed", "A part of the JWT is not base64url.")
+    remainder = len(part) % 4
+    if remainder and part[-1] not in _CANONICAL_LAST[remainder]:
+        raise AssertionRejected("malformed", "A part of the JWT is not canonical base64url.")
     try:
-        decoded = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        # The alphabet is checked above: nothing is skipped silently.
+        standard = part.encode("ascii").translate(_TO_STANDARD_ALPHABET)
+        return binascii.a2b_base64(standard + b"=" * (-remainder % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         raise AssertionRejected("malformed", "A part of the JWT is not base64url.") from None
-    # Unused trailing bits must be zero, so one token has exactly one spelling.
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != part:
-        raise AssertionRejected("malformed", "A part of the JWT is not canonical base64url.")
-    return decoded
 
 
 def _no_duplicate_keys(pairs):
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
+    value = dict(pairs)
+    if len(value) != len(pairs):
         raise ValueError("duplicate key")
-    return dict(pairs)
+    return value
 
 
 def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth(value, limit: int) -> int:
-    """How deeply `value` nests, counted no further than `limit` + 1."""
-    if limit < 0 or not isinstance(value, dict | list):
-        return 0
-    children = value.values() if isinstance(value, dict) else value
-    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+# One decoder for every part (json.loads with hooks would build one per call).
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant
+)
+
+
+def _too_deep(value: dict, limit: int) -> bool:
+    """Whether an object or array sits more than `limit` levels deep (the top is level 1);
+    only containers are visited."""
+    pending = [(value, 1)]
+    while pending:
+        container, level = pending.pop()
+        if level > limit:
+            return True
+        children = container.values() if isinstance(container, dict) else container
+        pending.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _json_object(raw: bytes, what: str) -> dict:
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_no_duplicate_keys,
-            parse_constant=_refuse_constant,
-        )
+        value = _STRICT_JSON.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise AssertionRejected("invalid_json", f"The JWT {what} is not strict JSON.") from None
     if not isinstance(value, dict):
         raise AssertionRejected("invalid_json", f"The JWT {what} is not a JSON object.")
-    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    # Fewer brackets than levels cannot nest too deeply (brackets in strings only add).
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_JSON_DEPTH and _too_deep(value, MAX_JSON_DEPTH):
         raise AssertionRejected("invalid_json", f"The JWT {what} is nested too deeply.")
     return value
 
@@ -192,11 +208,9 @@ def _check_claim_types(claims: dict) -> None:
             raise AssertionRejected("invalid_claims", f"The `{name}` claim must be a number.")
 
 
-def assertion_parse(
-    assertion: str, *, algorithms: tuple[str, ...] = (ALGORITHM,), kid_required: bool = True
-) -> ParsedAssertion:
-    """Checks 1-3 of the module docstring; AssertionRejected on the first that fails. An
-    application's own assertion (SPEC §11) allows more `algorithms` and no `kid`."""
+def assertion_structure(assertion: str) -> ParsedAssertion:
+    """Checks 1-2 of the module docstring (size, format, claim types), which every route
+    shares: the one parse and decode of a new assertion."""
     # A JSON body (evaluate) can carry a lone surrogate, which strict UTF-8 cannot encode.
     if len(assertion.encode("utf-8", "surrogatepass")) > MAX_ASSERTION_BYTES:
         raise AssertionRejected(
@@ -209,6 +223,16 @@ def assertion_parse(
     header = _json_object(header_raw, "header")
     claims = _json_object(claims_raw, "payload")
     _check_claim_types(claims)
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return ParsedAssertion(header, claims, signing_input, signature)
+
+
+def header_check(
+    parsed: ParsedAssertion, *, algorithms: tuple[str, ...] = (ALGORITHM,), kid_required=True
+) -> ParsedAssertion:
+    """Check 3 of the module docstring on a parsed assertion. An application's own
+    assertion (SPEC §11) allows more `algorithms` and no `kid`."""
+    header = parsed.header
     if header.get("alg") not in algorithms:
         raise AssertionRejected(
             "alg_not_allowed", f"The JWT must be signed with {' or '.join(algorithms)}."
@@ -224,8 +248,16 @@ def assertion_parse(
         )
     if "crit" in header:
         raise AssertionRejected("crit_not_supported", "The JWT header has a `crit` extension.")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    return ParsedAssertion(header, claims, signing_input, signature)
+    return parsed
+
+
+def assertion_parse(
+    assertion: str, *, algorithms: tuple[str, ...] = (ALGORITHM,), kid_required: bool = True
+) -> ParsedAssertion:
+    """Checks 1-3 of the module docstring; AssertionRejected on the first that fails."""
+    return header_check(
+        assertion_structure(assertion), algorithms=algorithms, kid_required=kid_required
+    )
 
 
 # --- matching, signature and times --------------------------------------------------------
@@ -287,11 +319,18 @@ def _no_match(stage: str) -> AssertionRejected:
 
 
 def _rsa_bits(key: dict) -> int:
+    modulus = key.get("n")
+    return _modulus_bits(modulus) if isinstance(modulus, str) else 0
+
+
+@functools.lru_cache(maxsize=256)
+def _modulus_bits(modulus: str) -> int:
+    """Decoded once per key and process: a key cache hands out the same strings."""
     try:
-        modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
-    except (KeyError, TypeError, binascii.Error, ValueError):
+        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except (binascii.Error, ValueError):
         return 0
-    return int.from_bytes(modulus, "big").bit_length()
+    return int.from_bytes(raw, "big").bit_length()
 
 
 def signing_key_select(parsed: ParsedAssertion, keys: Iterable[dict]) -> dict:
@@ -320,28 +359,68 @@ def issuer_signing_key(parsed: ParsedAssertion, issuer: str) -> dict:
     return signing_key_select(parsed, keys)
 
 
-# python-jose builds an RSA key from its JWK in pure Python (about 50 µs), so this process
-# builds each key once.
+def _uint(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+
+
+# Building a public key from its JWK costs more than verifying with it, so this process
+# builds each key once, keyed by its public members (the key cache hands out the same
+# strings, whose hashes Python keeps).
 _BUILT_KEYS_LIMIT = 256
-_built_keys: dict[tuple, jwk.Key] = {}
+_built_keys: dict[tuple, rsa.RSAPublicKey | ec.EllipticCurvePublicKey] = {}
 
 
-def _built_key(key: dict) -> jwk.Key:
-    identity = (key["kid"], key["n"], key["e"])
+def _public_key(key: dict):
+    """A `cryptography` public key from an RSA or EC P-256 JWK, built once."""
+    if key["kty"] == "RSA":
+        identity = ("RSA", key["n"], key["e"])
+    else:
+        identity = ("EC", key["crv"], key["x"], key["y"])
     built = _built_keys.get(identity)
     if built is None:
+        if identity[0] == "RSA":
+            built = rsa.RSAPublicNumbers(_uint(key["e"]), _uint(key["n"])).public_key()
+        elif key["crv"] == "P-256":
+            built = ec.EllipticCurvePublicNumbers(
+                _uint(key["x"]), _uint(key["y"]), ec.SECP256R1()
+            ).public_key()
+        else:
+            raise ValueError("only P-256 keys verify ES256")
         if len(_built_keys) >= _BUILT_KEYS_LIMIT:
             _built_keys.clear()
-        built = _built_keys[identity] = jwk.construct(key, algorithm=ALGORITHM)
+        _built_keys[identity] = built
     return built
 
 
-def signature_verify(parsed: ParsedAssertion, key: dict) -> None:
+_ES256_SIGNATURE_BYTES = 64
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+def signature_verifies(parsed: ParsedAssertion, key: dict, alg: str) -> bool:
+    """RFC 7518 §3.3 (RS256), §3.5 (PS256, salt as long as the hash), §3.4 (ES256, R || S),
+    with `alg` chosen by the caller from what the key allows, never by the token."""
+    data, signature = parsed.signing_input, parsed.signature
     try:
-        verified = _built_key(key).verify(parsed.signing_input, parsed.signature)
-    except (JOSEError, ValueError, TypeError, KeyError):
-        verified = False
-    if not verified:
+        public_key = _public_key(key)
+        if alg == "RS256":
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        elif alg == "PS256":
+            public_key.verify(signature, data, _PSS, hashes.SHA256())
+        elif alg == "ES256":
+            if len(signature) != _ES256_SIGNATURE_BYTES:
+                return False
+            r, s = (int.from_bytes(signature[i : i + 32], "big") for i in (0, 32))
+            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def signature_verify(parsed: ParsedAssertion, key: dict) -> None:
+    """Check 6: RS256 with the issuer's key (signing_key_select checked it is RSA)."""
+    if not signature_verifies(parsed, key, ALGORITHM):
         raise AssertionRejected("bad_signature", "The JWT's signature does not verify.")
 
 
@@ -482,7 +561,6 @@ def forget_accepted_assertions() -> None:
     """Between tests: the assertions this process remembers, and the keys it built."""
     _accepted.clear()
     _built_keys.clear()
-    _built_own_keys.clear()
 
 
 def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCheck:
@@ -491,16 +569,27 @@ def client_assertion_authenticate(client_id: str, assertion: str) -> AssertionCh
     the request's form (one authentication method, the assertion type). An assertion the
     application signed itself (`iss` = `sub` = its client ID) goes to
     `own_key_authenticate` instead; with it, `client_id` may be empty."""
-    own = _own_key_route(client_id, assertion)
-    if own is not None:
-        return own
+    digest = _accepted_key(assertion)
+    # Without a client_id only the application's own route can answer, so nothing remembered.
+    remembered = _accepted.get(digest) if digest and client_id else None
+    if remembered is not None:
+        structure = remembered[0]  # accepted before by this process: the warm path
+    else:
+        # The one parse of a new assertion, whichever route takes it.
+        try:
+            structure = assertion_structure(assertion)
+        except AssertionRejected as rejection:
+            structure = rejection
+        own = _own_key_route(client_id, structure)
+        if own is not None:
+            return own
     federated = _federated_clients.get(client_id) or _federated_clients.get(client_id, recheck=True)
     if federated is None:
         return AssertionCheck(None, None, "unknown_client")
-    digest = _accepted_key(assertion)
-    remembered = _accepted.get(digest) if digest else None
     try:
-        parsed = remembered[0] if remembered else assertion_parse(assertion)
+        if isinstance(structure, AssertionRejected):
+            raise structure
+        parsed = structure if remembered else header_check(structure)
         try:
             credential = credential_match(parsed, federated.credentials)
         except AssertionRejected:
@@ -720,7 +809,6 @@ def assertion_evaluate(
 OWN_KEY_ALGORITHMS = ("RS256", "PS256", "ES256")
 OWN_KEY_MAX_LIFETIME = timedelta(hours=1)
 _KEY_TYPE_OF = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
-_ES256_SIGNATURE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -785,15 +873,17 @@ class OwnKeyCheck:
         return {"app_key_id": self.key_id}
 
 
-def _own_key_route(client_id: str, assertion: str) -> OwnKeyCheck | AssertionCheck | None:
-    """Whether the assertion is the application's own: its check when it is, None for the
-    federated path. Without a `client_id`, only a self-issued assertion can say who the
-    client is; anything else is `client_id_missing` (the validator's invalid_request)."""
-    digest = _accepted_key(assertion)
-    if client_id and digest and digest in _accepted:
-        return None  # a federated assertion this process accepted before: the warm path
+def _own_key_route(
+    client_id: str, structure: ParsedAssertion | AssertionRejected
+) -> OwnKeyCheck | AssertionCheck | None:
+    """Whether the assertion (parsed by `assertion_structure`, or its refusal) is the
+    application's own: its check when it is, None for the federated path. Without a
+    `client_id`, only a self-issued assertion can say who the client is; anything else is
+    `client_id_missing` (the validator's invalid_request)."""
     try:
-        parsed = assertion_parse(assertion, algorithms=OWN_KEY_ALGORITHMS, kid_required=False)
+        if isinstance(structure, AssertionRejected):
+            raise structure
+        parsed = header_check(structure, algorithms=OWN_KEY_ALGORITHMS, kid_required=False)
     except AssertionRejected:
         return None if client_id else AssertionCheck(None, None, "client_id_missing")
     iss, sub = parsed.claims.get("iss"), parsed.claims.get("sub")
@@ -812,48 +902,10 @@ def _own_audiences(client: ClientSnapshot) -> set[str]:
     }
 
 
-def _uint(value: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
-
-
-_built_own_keys: dict[str, object] = {}
-
-
-def _own_public_key(key: dict):
-    """A `cryptography` public key from a registered or fetched JWK, built once."""
-    identity = json.dumps(key, sort_keys=True)
-    built = _built_own_keys.get(identity)
-    if built is None:
-        if len(_built_own_keys) >= _BUILT_KEYS_LIMIT:
-            _built_own_keys.clear()
-        if key["kty"] == "RSA":
-            built = rsa.RSAPublicNumbers(_uint(key["e"]), _uint(key["n"])).public_key()
-        else:
-            built = ec.EllipticCurvePublicNumbers(
-                _uint(key["x"]), _uint(key["y"]), ec.SECP256R1()
-            ).public_key()
-        _built_own_keys[identity] = built
-    return built
-
-
 def own_signature_verifies(parsed: ParsedAssertion, key: dict) -> bool:
-    """RFC 7518 §3.3 (RS256), §3.5 (PS256, salt as long as the hash), §3.4 (ES256, R || S)."""
-    alg, data, signature = parsed.header["alg"], parsed.signing_input, parsed.signature
-    try:
-        public_key = _own_public_key(key)
-        if alg == "RS256":
-            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        elif alg == "PS256":
-            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
-            public_key.verify(signature, data, pss, hashes.SHA256())
-        else:
-            if len(signature) != _ES256_SIGNATURE_BYTES:
-                return False
-            r, s = (int.from_bytes(signature[i : i + 32], "big") for i in (0, 32))
-            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError, TypeError, KeyError):
-        return False
-    return True
+    """The header's `alg`, already one of OWN_KEY_ALGORITHMS, and the key's type and
+    metadata for it (`_own_candidates`): RFC 7518 §3.3, §3.5, §3.4."""
+    return signature_verifies(parsed, key, parsed.header["alg"])
 
 
 def _own_candidates(parsed: ParsedAssertion, keys: Iterable[OwnKeyRef], now: float):

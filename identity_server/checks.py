@@ -140,16 +140,21 @@ def check_production_safety(app_configs=None, **kwargs):
                     id="identity.E006",
                 )
             )
-    for path in filter(
-        None, [settings.IDENTITY_SIGNING_KEY_FILE, *settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES]
-    ):
+    # The mounted key signs, so it must suit IDENTITY_SIGNING_ALGORITHM; previous keys only
+    # verify the tokens they signed, whatever their algorithm.
+    files = [(settings.IDENTITY_SIGNING_KEY_FILE, settings.IDENTITY_SIGNING_ALGORITHM)]
+    files += [(path, None) for path in settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES]
+    for path, algorithm in files:
+        if not path:
+            continue
         try:
-            signing_key_file_load(path)
+            signing_key_file_load(path, algorithm)
         except (OSError, ValueError, TypeError) as error:
             problems.append(
                 Error(
                     f"The signing key file {path} cannot be used: {error}",
-                    hint="Mount an unencrypted PEM RSA private key of at least 2048 bits.",
+                    hint="Mount an unencrypted PEM private key: RSA of at least 2048 bits for "
+                    "RS256, EC P-256 for ES256.",
                     id="identity.E005",
                 )
             )

@@ -96,19 +96,29 @@ class ClientSecret(models.Model):
 
 
 class SigningKey(models.Model):
-    """An RSA key that signs access tokens. The private half is stored encrypted
+    """A key that signs our tokens: RSA 2048 for RS256, EC P-256 for ES256
+    (settings.IDENTITY_SIGNING_ALGORITHM). The private half is stored encrypted
     (identity_server.tokens); retired keys stay published until their tokens expire."""
 
     kid = models.CharField(max_length=64, unique=True)
+    # RFC 7518 §3.1 `alg`; the key verifies tokens of this algorithm only.
+    algorithm = models.CharField(max_length=8, default="RS256", editable=False)
     private_key = models.TextField(editable=False)
     public_jwk = models.JSONField(editable=False)
-    # True for the one key that signs; NULL once retired (NULLs never collide in UNIQUE).
-    current = models.BooleanField(null=True, default=True, unique=True, editable=False)
+    # True for the one key of its algorithm that signs; NULL once retired (NULLs never
+    # collide in UNIQUE). One per algorithm, so processes configured differently (a rolling
+    # switch of IDENTITY_SIGNING_ALGORITHM) never take each other's key away.
+    current = models.BooleanField(null=True, default=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["algorithm", "current"], name="signing_key_one_current_per_algorithm"
+            )
+        ]
 
     def __str__(self):
         return self.kid

@@ -124,7 +124,7 @@ def _signing_key_created() -> float | None:
         return os.stat(settings.IDENTITY_SIGNING_KEY_FILE).st_mtime
     created = (
         apps.get_model("identity_server", "SigningKey")
-        .objects.filter(current=True)
+        .objects.filter(algorithm=settings.IDENTITY_SIGNING_ALGORITHM, current=True)
         .values_list("created_at", flat=True)
         .first()
     )

@@ -275,9 +275,11 @@ def token_revoke(*, claims: dict, http_request=None) -> None:
 
 @transaction.atomic
 def signing_key_rotate(*, actor: Actor, revoke_previous: bool = False) -> SigningKey:
-    """A new current signing key. The previous one stays published until its tokens have
-    expired, and keys older than that are deleted; with `revoke_previous` (after a leak)
-    every earlier key is deleted now, and the tokens they signed stop verifying."""
+    """A new current signing key, for IDENTITY_SIGNING_ALGORITHM. The previous current keys
+    (of every algorithm, so switching the algorithm and rotating leaves one signing key)
+    stay published until their tokens have expired, and keys older than that are deleted;
+    with `revoke_previous` (after a leak) every earlier key is deleted now, and the tokens
+    they signed stop verifying."""
     now = timezone.now()
     previous = list(SigningKey.objects.select_for_update().values_list("kid", flat=True))
     if revoke_previous:

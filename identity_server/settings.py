@@ -12,6 +12,7 @@ from django.utils.csp import CSP
 from identity_server.env import (
     email_settings,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_networks,
@@ -44,6 +45,10 @@ IDENTITY_AUDIENCE = env_str("IDENTITY_AUDIENCE", "identity_server.api")
 ACCESS_TOKEN_LIFETIME = 3600
 IDENTITY_SIGNING_KEY_FILE = env_str("IDENTITY_SIGNING_KEY_FILE", "") or None
 IDENTITY_SIGNING_KEY_PREVIOUS_FILES = env_list("IDENTITY_SIGNING_KEY_PREVIOUS_FILES", [])
+# What every token we sign is signed with (access tokens, id_tokens, logout tokens): RS256
+# (RSA 2048, what UiPath's clients expect) or ES256 (EC P-256, several times cheaper to sign).
+# New keys follow it; keys of the other algorithm stay published until their tokens expire.
+IDENTITY_SIGNING_ALGORITHM = env_choice("IDENTITY_SIGNING_ALGORITHM", ("RS256", "ES256"), "RS256")
 # User sign-in (SPEC §8): refresh tokens slide IDENTITY_REFRESH_TOKEN_DAYS from their last
 # use, never past IDENTITY_REFRESH_TOKEN_MAX_DAYS from the sign-in; the official `uipath`
 # CLI's public client exists only when an operator enables it.

@@ -1,13 +1,20 @@
-"""JWT access tokens (SPEC §3): claims, RS256 signing, verification, the published JWKS.
+"""JWT access tokens (SPEC §3): claims, signing, verification, the published JWKS.
 
 RFC 9068 shapes the token (`typ: at+jwt`, `client_id`, `jti`, `scope`), RFC 7517/7518
 the published keys, RFC 7638 the key ids. With identity_server/federation/assertions.py,
 this is the only module that uses python-jose, always with the algorithm pinned.
 
+Every token we sign (access tokens, id_tokens, logout tokens) is signed with
+settings.IDENTITY_SIGNING_ALGORITHM: RS256 (RFC 7518 §3.3, RSA 2048, the default) or ES256
+(§3.4, ECDSA on P-256, several times cheaper to sign). Each key is published with its own
+`alg` and verifies only tokens of that algorithm (RFC 8725 §3.1), so after a switch the
+other algorithm's keys keep verifying the tokens they signed until those expire.
+
 Signing keys come from IDENTITY_SIGNING_KEY_FILE (a mounted PEM) or from `SigningKey`
-rows whose private half is encrypted with a key derived from SECRET_KEY. Each process
-keeps the keys it has loaded and looks for a rotation every CURRENT_KEY_RECHECK seconds;
-a retired key stays published until every token it signed has expired.
+rows whose private half is encrypted with a key derived from SECRET_KEY, one current row
+per algorithm. Each process keeps the keys it has loaded and looks for a rotation every
+CURRENT_KEY_RECHECK seconds; a retired key stays published until every token it signed
+has expired.
 """
 
 import base64
@@ -23,7 +30,7 @@ from pathlib import Path
 
 from cryptography.fernet import InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -34,8 +41,9 @@ from jose.exceptions import JOSEError
 from identity_server.encryption import fernet
 from identity_server.models import SigningKey
 
-ALGORITHM = "RS256"
 KEY_BITS = 2048
+# RFC 7518 §3.1 `alg` → what its keys are (RFC 7518 §6.1 `kty`).
+ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
 TOKEN_TYPE = "at+jwt"  # noqa: S105  (RFC 9068 §2.1, not a secret)
 # Clock skew tolerated when verifying our own tokens.
 LEEWAY_SECONDS = 60
@@ -62,12 +70,23 @@ class KeyMaterial:
     verifier: jwk.Key
     signer: jwk.Key | None = None
 
+    @property
+    def algorithm(self) -> str:
+        return self.public_jwk["alg"]
+
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _lock = threading.Lock()
 _verifiers: dict[str, KeyMaterial] = {}
 _current: KeyMaterial | None = None
 _current_checked_at = 0.0
 _verifiers_loaded_at = 0.0
+
+
+def signing_algorithm() -> str:
+    """The algorithm new tokens and new keys use (settings.IDENTITY_SIGNING_ALGORITHM)."""
+    return settings.IDENTITY_SIGNING_ALGORITHM
 
 
 # --- key storage -----------------------------------------------------------------------
@@ -83,36 +102,64 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _public_jwk(private_key: rsa.RSAPrivateKey) -> dict:
+def _b64url_coordinate(value: int) -> str:
+    # RFC 7518 §6.2.1.2: a P-256 coordinate is always 32 octets, leading zeros kept.
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def _public_jwk(private_key: PrivateKey) -> dict:
     numbers = private_key.public_key().public_numbers()
-    members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
-    # RFC 7638 §3: the thumbprint hashes the required members in lexicographic order.
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
+        alg = "RS256"
+    else:
+        members = {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": _b64url_coordinate(numbers.x),
+            "y": _b64url_coordinate(numbers.y),
+        }
+        alg = "ES256"
+    # RFC 7638 §3.2: the thumbprint hashes the required members in lexicographic order.
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     kid = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
-    return {**members, "kid": kid, "use": "sig", "alg": ALGORITHM}
+    return {**members, "kid": kid, "use": "sig", "alg": alg}
 
 
-def _pem(private_key: rsa.RSAPrivateKey) -> bytes:
+def _pem(private_key: PrivateKey) -> bytes:
     return private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _material(private_key: rsa.RSAPrivateKey | None, public_jwk: dict) -> KeyMaterial:
+def _material(private_key: PrivateKey | None, public_jwk: dict) -> KeyMaterial:
+    # The key's own `alg`, never the token's (RFC 8725 §3.1).
+    alg = public_jwk["alg"]
     signer = None
     if private_key is not None:
-        signer = jwk.construct(_pem(private_key), ALGORITHM)
-    return KeyMaterial(public_jwk["kid"], public_jwk, jwk.construct(public_jwk, ALGORITHM), signer)
+        signer = jwk.construct(_pem(private_key), alg)
+    return KeyMaterial(public_jwk["kid"], public_jwk, jwk.construct(public_jwk, alg), signer)
 
 
-def signing_key_file_load(path: str) -> rsa.RSAPrivateKey:
+def signing_key_file_load(path: str, algorithm: str | None = None) -> PrivateKey:
+    """The PEM private key in `path`: RSA of at least KEY_BITS, or EC on P-256; of the kind
+    `algorithm` signs with, when given."""
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < KEY_BITS:
-        raise ValueError(f"{path} must hold an RSA private key of at least {KEY_BITS} bits.")
+    is_rsa = isinstance(key, rsa.RSAPrivateKey) and key.key_size >= KEY_BITS
+    is_p256 = isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+    if not (is_rsa or is_p256):
+        raise ValueError(
+            f"{path} must hold an RSA private key of at least {KEY_BITS} bits or an EC P-256 key."
+        )
+    if algorithm is not None and ALGORITHMS[algorithm] != ("RSA" if is_rsa else "EC"):
+        raise ValueError(
+            f"{path} holds an {'RSA' if is_rsa else 'EC'} key, and IDENTITY_SIGNING_ALGORITHM "
+            f"{algorithm} signs with an {ALGORITHMS[algorithm]} key."
+        )
     return key
 
 
-def _stored_private_key(row: SigningKey) -> rsa.RSAPrivateKey:
+def _stored_private_key(row: SigningKey) -> PrivateKey:
     try:
         pem = _fernet().decrypt(row.private_key.encode())
     except InvalidToken:
@@ -123,13 +170,19 @@ def _stored_private_key(row: SigningKey) -> rsa.RSAPrivateKey:
     return serialization.load_pem_private_key(pem, password=None)
 
 
-def signing_key_generate() -> SigningKey:
-    """A new current key row (unsaved); identity_server.services.signing_key_rotate saves it."""
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+def signing_key_generate(algorithm: str | None = None) -> SigningKey:
+    """A new current key row (unsaved) for `algorithm` (by default the configured one);
+    identity_server.services.signing_key_rotate saves it."""
+    algorithm = algorithm or signing_algorithm()
+    if ALGORITHMS[algorithm] == "RSA":
+        private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    else:
+        private_key = ec.generate_private_key(ec.SECP256R1())
     pem = _pem(private_key)
     public = _public_jwk(private_key)
     return SigningKey(
         kid=public["kid"],
+        algorithm=algorithm,
         private_key=_fernet().encrypt(pem).decode(),
         public_jwk=public,
         current=True,
@@ -151,7 +204,7 @@ def _published_rows():
 def _file_keys() -> list[KeyMaterial]:
     keys = []
     if settings.IDENTITY_SIGNING_KEY_FILE:
-        private_key = signing_key_file_load(settings.IDENTITY_SIGNING_KEY_FILE)
+        private_key = signing_key_file_load(settings.IDENTITY_SIGNING_KEY_FILE, signing_algorithm())
         keys.append(_material(private_key, _public_jwk(private_key)))
     for path in settings.IDENTITY_SIGNING_KEY_PREVIOUS_FILES:
         keys.append(_material(None, _public_jwk(signing_key_file_load(path))))
@@ -161,23 +214,30 @@ def _file_keys() -> list[KeyMaterial]:
 def _load_current() -> KeyMaterial:
     if settings.IDENTITY_SIGNING_KEY_FILE:
         return _file_keys()[0]
-    row = SigningKey.objects.filter(current=True).first()
+    algorithm = signing_algorithm()
+    row = SigningKey.objects.filter(algorithm=algorithm, current=True).first()
     if row is None:
-        # First token ever: make the first key. A concurrent process may win the race;
-        # the unique `current` column makes the loser read the winner's key.
+        # First token ever, or the first since IDENTITY_SIGNING_ALGORITHM changed: make the
+        # algorithm's first key (published beside the other algorithm's, which keeps
+        # verifying). A concurrent process may win the race; the unique (`algorithm`,
+        # `current`) pair makes the loser read the winner's key.
         try:
             with transaction.atomic():
-                row = signing_key_generate()
+                row = signing_key_generate(algorithm)
                 row.save()
         except IntegrityError:
-            row = SigningKey.objects.get(current=True)
+            row = SigningKey.objects.get(algorithm=algorithm, current=True)
     return _material(_stored_private_key(row), row.public_jwk)
 
 
 def current_signing_key() -> KeyMaterial:
     global _current, _current_checked_at
     now = time.monotonic()
-    if _current is None or now - _current_checked_at > CURRENT_KEY_RECHECK:
+    if (
+        _current is None
+        or now - _current_checked_at > CURRENT_KEY_RECHECK
+        or _current.algorithm != signing_algorithm()
+    ):
         material = _load_current()
         with _lock:
             if _current is None or _current.kid != material.kid:
@@ -192,10 +252,19 @@ def published_keys() -> list[dict]:
     keys += [row.public_jwk for row in _published_rows()]
     if not keys:
         keys.append(current_signing_key().public_jwk)
-    unique = {
-        key["kid"]: {k: key[k] for k in ("kty", "use", "alg", "kid", "n", "e")} for key in keys
-    }
+    unique = {key["kid"]: _public_members(key) for key in keys}
     return list(unique.values())
+
+
+_PUBLIC_MEMBERS = {
+    "RSA": ("kty", "use", "alg", "kid", "n", "e"),
+    "EC": ("kty", "use", "alg", "kid", "crv", "x", "y"),
+}
+
+
+def _public_members(key: dict) -> dict:
+    """RFC 7517 §4, RFC 7518 §6.3.1 and §6.2.1: the public members only, never `d`."""
+    return {name: key[name] for name in _PUBLIC_MEMBERS[key["kty"]]}
 
 
 def _verifier(kid: str) -> KeyMaterial | None:
@@ -303,7 +372,8 @@ def _half_hash(value: str) -> str:
 
 
 def id_token_encode(*, client_id: str, sign_in: SignIn, access_token: str) -> str:
-    """OpenID Connect Core §2: the id_token for `client_id`, RS256 with the current key."""
+    """OpenID Connect Core §2: the id_token for `client_id`, signed like access tokens
+    (IDENTITY_SIGNING_ALGORITHM) with the current key."""
     now = int(time.time())
     claims = {
         "iss": settings.IDENTITY_ISSUER,
@@ -321,14 +391,14 @@ def id_token_encode(*, client_id: str, sign_in: SignIn, access_token: str) -> st
         claims["nonce"] = sign_in.nonce
     key = current_signing_key()
     return jwt.encode(
-        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}
+        claims, key.signer, algorithm=key.algorithm, headers={"kid": key.kid, "typ": "JWT"}
     )
 
 
 def access_token_encode(claims: dict) -> str:
     key = current_signing_key()
     return jwt.encode(
-        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}
+        claims, key.signer, algorithm=key.algorithm, headers={"kid": key.kid, "typ": TOKEN_TYPE}
     )
 
 
@@ -366,7 +436,7 @@ def access_token_decode(token: str) -> dict:
         claims = jwt.decode(
             token,
             key.verifier,
-            algorithms=[ALGORITHM],
+            algorithms=[key.algorithm],
             audience=settings.IDENTITY_AUDIENCE,
             issuer=settings.IDENTITY_ISSUER,
             options={
@@ -396,9 +466,9 @@ ID_TOKEN_HINT_MAX_LENGTH = 8192
 
 def id_token_hint_decode(token: str) -> dict:
     """OpenID Connect RP-Initiated Logout 1.0 §2: the claims of an id_token we issued (one
-    of our published keys, RS256, our issuer, a client as `aud`, a `sub`), expired or not:
-    the hint names who is signing out, and a session often outlives its id_token. An access
-    token is not an id_token. InvalidAccessToken otherwise."""
+    of our published keys, in that key's algorithm, our issuer, a client as `aud`, a
+    `sub`), expired or not: the hint names who is signing out, and a session often outlives
+    its id_token. An access token is not an id_token. InvalidAccessToken otherwise."""
     if not isinstance(token, str) or len(token) > ID_TOKEN_HINT_MAX_LENGTH:
         raise InvalidAccessToken("not a token we issued")
     try:
@@ -410,7 +480,7 @@ def id_token_hint_decode(token: str) -> dict:
         claims = jwt.decode(
             token,
             key.verifier,
-            algorithms=[ALGORITHM],
+            algorithms=[key.algorithm],
             issuer=settings.IDENTITY_ISSUER,
             options={
                 "verify_aud": False,
@@ -443,5 +513,8 @@ def logout_token_encode(*, client_id: str, sub: str, sid: str) -> str:
     }
     key = current_signing_key()
     return jwt.encode(
-        claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": LOGOUT_TOKEN_TYPE}
+        claims,
+        key.signer,
+        algorithm=key.algorithm,
+        headers={"kid": key.kid, "typ": LOGOUT_TOKEN_TYPE},
     )

@@ -325,7 +325,8 @@ class OpenIDConfiguration(PublicDocument):
             "response_modes_supported": ["query"],
             "prompt_values_supported": ["none", "login"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [tokens.ALGORITHM],
+            # Signed like access tokens (IDENTITY_SIGNING_ALGORITHM; README "Signing keys").
+            "id_token_signing_alg_values_supported": [tokens.signing_algorithm()],
         }
 
 

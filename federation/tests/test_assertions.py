@@ -3,13 +3,18 @@ identity provider and on hand-made bytes; the token endpoint tests cover them en
 
 import base64
 import json
+import shutil
+import subprocess
 import time
 import uuid
 
 import pytest
+import redis
 from django.core.cache import cache
 
+from federation import assertions
 from federation.assertions import (
+    LEEWAY_SECONDS,
     MAX_ASSERTION_BYTES,
     AssertionRejected,
     CredentialRef,
@@ -26,6 +31,7 @@ from federation.models import FederatedCredential
 from federation.tests.factories import external_app, shape_credential
 from identity_server.clients import client_changed
 from tests.idp import IdpKey, b64url
+from tests.processes import free_port
 
 
 def rejection(call, *args, **kwargs) -> str:
@@ -299,6 +305,18 @@ def test_a_signature_by_another_key_is_refused(identity_provider):
     )
 
 
+def test_the_signature_is_checked_as_rs256_whatever_else_the_key_could_verify(identity_provider):
+    # given a PS256 signature by the issuer's own RSA key, under a header that says RS256
+    header = {"alg": "RS256", "kid": identity_provider.key("entra").kid}
+    claims = identity_provider.default_claims("entra", now=int(time.time()), lifetime=300)
+    token = identity_provider.sign_raw(header, claims, shape="entra", alg="PS256")
+
+    # then RFC 7518 §3.3 (PKCS#1 v1.5) is the only padding tried
+    assert rejection(
+        signature_verify, assertion_parse(token), identity_provider.key("entra").public_jwk
+    ) == ("bad_signature")
+
+
 def test_an_hs256_signature_keyed_with_the_public_key_never_reaches_verification(
     identity_provider,
 ):
@@ -371,6 +389,79 @@ def test_a_jti_may_be_required():
     assert rejection(replay_check, replayable(jti=""), jti_required=True) == "jti_missing"
 
 
+@pytest.fixture
+def private_redis(settings):
+    """A Redis server of this test's own on loopback, so that its command counts are ours
+    alone (the configured one may be shared), as the shared cache."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            store.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "identity_server.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    yield store
+    store.close()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def commands(store) -> dict[str, int]:
+    """Commands the server has run, by name (INFO's own left out)."""
+    stats = store.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): value["calls"]
+        for name, value in stats.items()
+        if name != "cmdstat_info"
+    }
+
+
+def sent_by(store, call) -> dict[str, int]:
+    before = commands(store)
+    call()
+    after = commands(store)
+    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name)}
+
+
+@pytest.mark.parametrize("claims", [{"jti": "j1"}, {}], ids=["jti", "sha256 of a token without"])
+def test_recording_an_assertion_is_one_round_trip_that_expires_with_it(private_redis, claims):
+    # given a connection to the store already open (redis-py's greeting is not a request's)
+    cache.get("warm-up")
+    token = replayable(**claims)
+
+    # when / then: one SET with NX (atomic "first?") and EX (the expiry in the same command)
+    assert sent_by(private_redis, lambda: replay_check(token)) == {"set": 1}
+    (key,) = private_redis.keys("*assertion-*")
+    assert 300 < private_redis.ttl(key) <= 300 + LEEWAY_SECONDS + 1
+
+    # and a replay is refused in one round trip too, leaving the record as it was
+    reasons = []
+    assert sent_by(private_redis, lambda: reasons.append(rejection(replay_check, token))) == {
+        "set": 1
+    }
+    assert reasons == ["assertion_replayed"]
+    assert private_redis.ttl(key) > 300
+
+
+def test_without_the_store_a_new_assertion_is_refused(shared_cache_down):
+    # SPEC §10: replay protection fails closed
+    assert rejection(replay_check, replayable(jti="j1")) == "replay_store_unavailable"
+
+
 # --- the token endpoint's authentication ------------------------------------------------------
 
 
@@ -387,6 +478,26 @@ def test_an_assertion_authenticates_the_client_with_its_credential(app, identity
     assert (check.reason, check.credential_id) == ("", str(credential.pk))
     assert check.client.client_id == app.client.client_id
     assert check.authenticated_by == {"federated_credential_id": str(credential.pk)}
+
+
+@pytest.mark.parametrize("client_id", ["app", ""], ids=["federated", "own route asked first"])
+def test_a_new_assertion_is_parsed_and_decoded_once(app, identity_provider, monkeypatch, client_id):
+    # given a spy that counts the parses (and still parses)
+    shape_credential(app, identity_provider, "k8s")
+    parses = []
+    structure = assertions.assertion_structure
+    monkeypatch.setattr(
+        assertions, "assertion_structure", lambda token: parses.append(token) or structure(token)
+    )
+    token = identity_provider.mint("k8s")
+
+    # when
+    check = client_assertion_authenticate(app.client.client_id if client_id else "", token)
+
+    # then one parse, whether it authenticated (federated) or not (no client_id: only an
+    # application's own assertion may leave it out)
+    assert check.reason == ("" if client_id else "client_id_missing")
+    assert parses == [token]
 
 
 def test_an_unknown_client_is_refused_without_parsing(db):
