@@ -101,9 +101,13 @@ PEER_TARGETS = {
 P99_TARGET_MS = 30.0
 # Scenarios whose requests must never repeat get, before each slice, UNIQUE_MARGIN times as
 # many fresh assertions as the slice's seconds times the highest rate seen for them, or
-# UNIQUE_MIN_RATE if higher (rates of a shared machine jump from one slice to the next).
+# UNIQUE_MIN_RATE if higher (the first slice).
+# A slice that still ran out (token.lua counts repeats) is measured again with as many more
+# as it showed were needed, up to UNIQUE_ATTEMPTS times in all; if the last one did too, the
+# bench fails.
 UNIQUE_MARGIN = 1.5
-UNIQUE_MIN_RATE = 2000
+UNIQUE_MIN_RATE = 1000
+UNIQUE_ATTEMPTS = 3
 # Exit status when every scenario of ours ran but the peer could not (node, npm, npm ci).
 EXIT_WITHOUT_PEER = 2
 
@@ -896,18 +900,25 @@ def measure_interleaved(wrk: str, plan: list[tuple[Scenario, Site]], tmp: Path) 
     slices: dict[str, list[Result]] = {scenario.name: [] for scenario, _ in plan}
     for n in range(rounds):
         for scenario, site in plan if n % 2 == 0 else plan[::-1]:
-            if scenario.unique:
-                rate = max([UNIQUE_MIN_RATE, *(r.rps for r in slices[scenario.name])])
-                count = math.ceil(rate * seconds * UNIQUE_MARGIN)
-                fresh = fresh_bodies(scenario, site, count)
-                bodies[scenario.name].write_text("\n".join(fresh) + "\n")
-            result = measure(wrk, scenario, site, bodies[scenario.name], seconds)
-            cpu = result.cpu_ms_per_request
-            progress(
-                f"  {scenario.name}: {result.rps:.0f} requests/s"
-                + (f", {cpu:.2f} ms CPU each" if cpu is not None else "")
-                + (" (RAN OUT OF FRESH BODIES)" if result.wrapped else "")
-            )
+            rate = max([UNIQUE_MIN_RATE, *(r.rps for r in slices[scenario.name])])
+            for attempt in range(UNIQUE_ATTEMPTS if scenario.unique else 1):
+                if scenario.unique:
+                    count = math.ceil(rate * seconds * UNIQUE_MARGIN)
+                    fresh = fresh_bodies(scenario, site, count)
+                    bodies[scenario.name].write_text("\n".join(fresh) + "\n")
+                result = measure(wrk, scenario, site, bodies[scenario.name], seconds)
+                cpu = result.cpu_ms_per_request
+                progress(
+                    f"  {scenario.name}: {result.rps:.0f} requests/s"
+                    + (f", {cpu:.2f} ms CPU each" if cpu is not None else "")
+                    + (" (ran out of fresh bodies)" if result.wrapped else "")
+                )
+                if not result.wrapped:
+                    break
+                if attempt + 1 < UNIQUE_ATTEMPTS:
+                    # Every request it made, repeats included (cheaper), bounds its rate.
+                    rate = max(rate, (result.successes + result.errors) / result.seconds)
+                    progress(f"  {scenario.name}: this slice again, with more fresh bodies")
             slices[scenario.name].append(result)
     return {name: combined(results) for name, results in slices.items()}
 
