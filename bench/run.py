@@ -1,6 +1,7 @@
-"""`make bench`: token endpoint throughput, ours against stock django-oauth-toolkit.
+"""`make bench`: token endpoint throughput, ours against oidc-provider and stock DOT.
 
-Measures client-credentials token requests per second, p50 and p99 latency and errors, for
+Measures client-credentials token requests per second, p50 and p99 latency, CPU time per
+successful request and errors, for
 
 - `secret`: this project served as production would (gunicorn, DEBUG off; PostgreSQL and
   Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite file and the
@@ -9,33 +10,80 @@ Measures client-credentials token requests per second, p50 and p99 latency and e
   from the test identity provider (tests/idp.py, HTTPS on loopback, run by this script):
   each of the four applications has a federated credential for each of the provider's four
   issuers (GitHub, Entra, GCP and Kubernetes shapes), each with its own subject, so 16
-  distinct credentials are cycled. Measured warm: the warm-up repeats until a round makes
-  no request to the provider, and the provider's request counter must not move while wrk
-  runs (`outbound`, reported);
+  distinct credentials are cycled: the same token presented again, as a CI job does until
+  it nears expiry. Measured warm: the warm-up repeats until a round makes no request to the
+  provider, and the provider's request counter must not move while wrk runs (`outbound`);
+- `assertion_unique`: the same credentials, but a token never presented before on every
+  request (its own `jti` and signature, minted by the test provider before each slice), so
+  every request parses and verifies one; replay protection as the server is configured
+  (FEDERATION_ASSERTION_REPLAY_PROTECTION, off unless set in the environment);
 - `expression`: the same server and provider, one more application with 20 federated
   credentials of the GitHub issuer, each a claims-matching expression (SPEC §11: a branch
   pattern and the repository owner's id), the matching one created last, so the token path
   tries the 19 others first; tokens for 16 branches that it matches are cycled. Its target
   is 95% of the `assertion` rate in the same run;
+- the peer, panva's oidc-provider 9 (Node.js; bench/peer: server.mjs, its version pinned by
+  package-lock.json; `npm ci` into bench/peer/node_modules once per lock file), issuing an
+  RS256-signed JWT access token per request (client credentials, a resource indicator whose
+  accessTokenFormat is `jwt`, RFC 9068), NODE_ENV=production, as one process (`peer_*`) and
+  as a node:cluster of 2 workers sharing the port (`peer_cluster_*`), the counterpart of our
+  2 gunicorn workers: `peer_secret` / `peer_cluster_secret` (client_secret_post) and
+  `peer_private_key_jwt` / `peer_cluster_private_key_jwt` (RFC 7523 client assertions
+  signed RS256 by a key of the bench, a new one every request, since the peer refuses a
+  `jti` it has seen). When node or npm is missing, too old, or `npm ci` fails, the bench
+  says so, measures everything else, and exits with EXIT_WITHOUT_PEER (2);
+- ours again with IDENTITY_SIGNING_ALGORITHM=ES256 (a second server of ours, after the
+  first stopped; same database): `secret`, `assertion`, `assertion_unique`, interleaved
+  with the peer's cluster (still RS256) once more. The alg of its tokens is printed and
+  kept in the JSON (`es256.alg`), so a project that ignores the setting shows;
 - `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
 
-Both run with the same gunicorn command on loopback and are driven by `wrk` for a fixed
-time with bench/token.lua, which cycles through request bodies. The ratio of the two rates
-is what the comparison is about; absolute numbers depend on the machine (listed in the JSON).
-The assertion path's target is 90% of the secret path's rate in the same run.
+Ours and stock DOT run with the same gunicorn command on loopback; every server is driven by
+`wrk` (16 connections, 2 threads; stock DOT 4 connections) for a fixed time with
+bench/token.lua, which cycles through request bodies, each wrk thread through its own share
+(so that no body is sent twice while fresh ones last; it counts any repeat). A scenario
+whose bodies must not repeat gets, before each slice, 1.5 times as many as the slice's
+seconds times the highest rate it reached so far (1,000 per second at first); a slice that
+still ran out is measured again with more. The ratios of the rates are what the comparison
+is about; absolute numbers depend on the machine (listed in the JSON).
 
 `rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
-look fast. Latency percentiles cover every response.
+look fast. Latency percentiles cover every response. `cpu_ms_per_request` is the CPU time
+(utime + stime in /proc/<pid>/stat, with reaped children's) of every process of the
+server's session (gunicorn's master and workers, node's primary and workers), read before
+and after each slice, over its successful requests; PostgreSQL and Redis are not in it.
 
-The scenarios of one server run in alternating slices (BENCH_ROUNDS, 5: secret, assertion,
-assertion, secret...), so that the other load of a shared machine weighs on both alike; a
-scenario's rate is over all its slices, its p50 the median of theirs, its p99 the worst.
+The scenarios measured together run in alternating slices (BENCH_ROUNDS, 5: A B C ... C B
+A ...), each peer scenario beside the one of ours it is compared with, so that the other
+load of a shared machine weighs on both alike; a scenario's rate is over all its slices,
+its p50 the median of theirs, its p99 the worst. The first phase is ours (RS256) with
+`secret`, `expression`, `assertion`, `assertion_unique` and the four peer scenarios; the
+second ours with ES256 and the peer's cluster; then stock DOT alone. Printed: each pair's
+ratio (ours / peer, over all slices) with the spread of the rounds' ratios, and the targets
+of issue 18: at least 1.0x the peer's cluster for `secret` and `assertion`, at least 0.85x
+for `assertion_unique`, our p99 under 30 ms; and, as before, `assertion` at least 90% of
+`secret`, `expression` 95% of `assertion`.
 
-Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_CONNECTIONS (for ours, 16),
-BENCH_JSON (a path: also write the figures there as JSON), DATABASE_URL, REDIS_URL, and
-SECRET_KEY for a database whose signing key was stored under another key than the bench's.
+BENCH_JSON: every scenario of the first phase and `stock_dot` at the top level (`rps`,
+`p50_ms`, `p99_ms`, `cpu_ms_per_request`, `errors`, `outbound` for the provider's);
+`ratio` (secret / stock_dot), `assertion_ratio`, `expression_ratio` as before; `ratios`
+(`secret_vs_peer_cluster`, `assertion_vs_peer_cluster`, `assertion_unique_vs_peer_cluster`,
+and the same `_vs_peer` for the single process; null without the peer) and
+`ratios_per_round` ([min, median, max] of the rounds' ratios); `es256`: `alg`, its
+scenarios (`secret`, `assertion`, `assertion_unique`, `peer_cluster_secret`,
+`peer_cluster_private_key_jwt`) and its own `ratios` / `ratios_per_round`; `meta`, the
+machine, and `peer` (available, or what is `missing`; node and oidc-provider versions).
+
+With the defaults, 13 scenarios of 10 s, a run takes about 3.5 to 4 minutes on a quiet
+2-core machine (about a minute of it setting up ours twice and minting fresh assertions
+between slices), more on a busy one.
+
+Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (slices, 5),
+BENCH_CONNECTIONS (for ours and the peer, 16), BENCH_JSON (a path: also write the figures
+there as JSON), DATABASE_URL, REDIS_URL, and SECRET_KEY for a database whose signing key
+was stored under another key than the bench's.
 """
 
 import base64
