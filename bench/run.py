@@ -46,8 +46,8 @@ bench/token.lua, which cycles through request bodies, each wrk thread through it
 (so that no body is sent twice while fresh ones last; it counts any repeat). A scenario
 whose bodies must not repeat gets, before each slice, 1.5 times as many as the slice's
 seconds times the highest rate it reached so far (1,000 per second at first); a slice that
-still ran out is measured again with more. The ratios of the rates are what the comparison
-is about; absolute numbers depend on the machine (listed in the JSON).
+still ran out is measured again with at least twice as many. The ratios of the rates are
+what the comparison is about; absolute numbers depend on the machine (listed in the JSON).
 
 `rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
 look fast. Latency percentiles cover every response. `cpu_ms_per_request` is the CPU time
@@ -150,9 +150,8 @@ P99_TARGET_MS = 30.0
 # Scenarios whose requests must never repeat get, before each slice, UNIQUE_MARGIN times as
 # many fresh assertions as the slice's seconds times the highest rate seen for them, or
 # UNIQUE_MIN_RATE if higher (the first slice).
-# A slice that still ran out (token.lua counts repeats) is measured again with as many more
-# as it showed were needed, up to UNIQUE_ATTEMPTS times in all; if the last one did too, the
-# bench fails.
+# A slice that still ran out (token.lua counts repeats) is measured again with at least twice
+# as many, up to UNIQUE_ATTEMPTS times in all; if the last one did too, the bench fails.
 UNIQUE_MARGIN = 1.5
 UNIQUE_MIN_RATE = 1000
 UNIQUE_ATTEMPTS = 3
