@@ -687,7 +687,7 @@ def serve_peer(tmp: Path, *, workers: int, client_key: IdpKey) -> Iterator[Site]
             start_new_session=True,  # its own session: CPU time and stop() cover its workers
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while "peer: listening" not in log.read_text(errors="replace"):
             if server.poll() is not None:
                 raise BenchError(f"the peer ({name}) exited:\n{tail(log)}")
@@ -704,6 +704,16 @@ def serve_peer(tmp: Path, *, workers: int, client_key: IdpKey) -> Iterator[Site]
         )
     finally:
         stop(server)
+
+
+def start_peer(stack: ExitStack, tmp: Path, workers: int, client_key: IdpKey) -> Site:
+    """serve_peer in `stack`, tried a second time (on another port) if the first did not
+    come up: a busy shared machine, or a port taken between free_port() and node's bind."""
+    try:
+        return stack.enter_context(serve_peer(tmp, workers=workers, client_key=client_key))
+    except BenchError as error:
+        progress(f"{error}\nstarting it again")
+        return stack.enter_context(serve_peer(tmp, workers=workers, client_key=client_key))
 
 
 # --- the scenarios -------------------------------------------------------------------------
@@ -1142,8 +1152,7 @@ def main() -> int:
                 try:
                     for name, workers in (("peer", 1), ("peer_cluster", PEER_WORKERS)):
                         progress(f"{name}: oidc-provider, {workers} process(es)")
-                        serving = serve_peer(tmp, workers=workers, client_key=client_key)
-                        sites[name] = peers.enter_context(serving)
+                        sites[name] = start_peer(peers, tmp, workers, client_key)
                 except BenchError as error:
                     peer_problem = str(error)
                     progress(f"the peer's scenarios are LEFT OUT: {peer_problem}")

@@ -87,14 +87,13 @@ function serve(jwk) {
   provider.on('server_error', (ctx, error) => console.error('peer: server_error', error));
   const server = http.createServer(provider.callback());
   server.listen(config.port, '127.0.0.1', () => {
-    if (!cluster.isWorker) {
-      console.log('peer: listening');
-    }
+    console.log(cluster.isWorker ? `peer: worker ${process.pid} listens` : 'peer: listening');
   });
 }
 
 if (config.workers > 1 && cluster.isPrimary) {
   const jwk = JSON.stringify(signingJwk(config.algorithm));
+  console.log(`peer: primary ${process.pid} forks ${config.workers} workers`);
   let listening = 0;
   cluster.on('listening', () => {
     listening += 1;
