@@ -58,9 +58,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Token endpoint throughput with wrk, ours against stock django-oauth-toolkit (bench/run.py
-# says what is measured). BENCH_DURATION, BENCH_CONNECTIONS, BENCH_JSON=path; PostgreSQL and
-# Redis when DATABASE_URL and REDIS_URL are set.
+# Token endpoint throughput with wrk, ours (RS256, then ES256) against panva's oidc-provider
+# (bench/peer, Node.js 20+ and npm; `npm ci` once per lock file) and stock django-oauth-toolkit,
+# with CPU per request (bench/run.py says what is measured; about 4 minutes). BENCH_DURATION,
+# BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_JSON=path; PostgreSQL and Redis when DATABASE_URL and
+# REDIS_URL are set. Exit status 2: everything but the peer ran (node or npm missing).
 bench: $(STAMP)
 	$(PY) bench/run.py
 

@@ -1,6 +1,7 @@
-"""`make bench`: token endpoint throughput, ours against stock django-oauth-toolkit.
+"""`make bench`: token endpoint throughput, ours against oidc-provider and stock DOT.
 
-Measures client-credentials token requests per second, p50 and p99 latency and errors, for
+Measures client-credentials token requests per second, p50 and p99 latency, CPU time per
+successful request and errors, for
 
 - `secret`: this project served as production would (gunicorn, DEBUG off; PostgreSQL and
   Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite file and the
@@ -9,36 +10,86 @@ Measures client-credentials token requests per second, p50 and p99 latency and e
   from the test identity provider (tests/idp.py, HTTPS on loopback, run by this script):
   each of the four applications has a federated credential for each of the provider's four
   issuers (GitHub, Entra, GCP and Kubernetes shapes), each with its own subject, so 16
-  distinct credentials are cycled. Measured warm: the warm-up repeats until a round makes
-  no request to the provider, and the provider's request counter must not move while wrk
-  runs (`outbound`, reported);
+  distinct credentials are cycled: the same token presented again, as a CI job does until
+  it nears expiry. Measured warm: the warm-up repeats until a round makes no request to the
+  provider, and the provider's request counter must not move while wrk runs (`outbound`);
+- `assertion_unique`: the same credentials, but a token never presented before on every
+  request (its own `jti` and signature, minted by the test provider before each slice), so
+  every request parses and verifies one; replay protection as the server is configured
+  (FEDERATION_ASSERTION_REPLAY_PROTECTION, off unless set in the environment);
 - `expression`: the same server and provider, one more application with 20 federated
   credentials of the GitHub issuer, each a claims-matching expression (SPEC §11: a branch
   pattern and the repository owner's id), the matching one created last, so the token path
   tries the 19 others first; tokens for 16 branches that it matches are cycled. Its target
   is 95% of the `assertion` rate in the same run;
+- the peer, panva's oidc-provider 9 (Node.js; bench/peer: server.mjs, its version pinned by
+  package-lock.json; `npm ci` into bench/peer/node_modules once per lock file), issuing an
+  RS256-signed JWT access token per request (client credentials, a resource indicator whose
+  accessTokenFormat is `jwt`, RFC 9068), NODE_ENV=production, as one process (`peer_*`) and
+  as a node:cluster of 2 workers sharing the port (`peer_cluster_*`), the counterpart of our
+  2 gunicorn workers: `peer_secret` / `peer_cluster_secret` (client_secret_post) and
+  `peer_private_key_jwt` / `peer_cluster_private_key_jwt` (RFC 7523 client assertions
+  signed RS256 by a key of the bench, a new one every request, since the peer refuses a
+  `jti` it has seen). When node or npm is missing, too old, or `npm ci` fails, the bench
+  says so, measures everything else, and exits with EXIT_WITHOUT_PEER (2);
+- ours again with IDENTITY_SIGNING_ALGORITHM=ES256 (a second server of ours, after the
+  first stopped; same database): `secret`, `assertion`, `assertion_unique`, interleaved
+  with the peer's cluster (still RS256) once more. The alg of its tokens is printed and
+  kept in the JSON (`es256.alg`), so a project that ignores the setting shows;
 - `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
 
-Both run with the same gunicorn command on loopback and are driven by `wrk` for a fixed
-time with bench/token.lua, which cycles through request bodies. The ratio of the two rates
-is what the comparison is about; absolute numbers depend on the machine (listed in the JSON).
-The assertion path's target is 90% of the secret path's rate in the same run.
+Ours and stock DOT run with the same gunicorn command on loopback; every server is driven by
+`wrk` (16 connections, 2 threads; stock DOT 4 connections) for a fixed time with
+bench/token.lua, which cycles through request bodies, each wrk thread through its own share
+(so that no body is sent twice while fresh ones last; it counts any repeat). A scenario
+whose bodies must not repeat gets, before each slice, 1.5 times as many as the slice's
+seconds times the highest rate of any scenario of the same server so far (1,000 per second
+at least); a slice that still ran out is measured again with at least twice as many. The
+ratios of the rates are what the comparison is about; absolute numbers depend on the machine
+(listed in the JSON).
 
 `rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
-look fast. Latency percentiles cover every response.
+look fast. Latency percentiles cover every response. `cpu_ms_per_request` is the CPU time
+(utime + stime in /proc/<pid>/stat, with reaped children's) of every process of the
+server's session (gunicorn's master and workers, node's primary and workers), read before
+and after each slice, over its successful requests; PostgreSQL and Redis are not in it.
 
-The scenarios of one server run in alternating slices (BENCH_ROUNDS, 5: secret, assertion,
-assertion, secret...), so that the other load of a shared machine weighs on both alike; a
-scenario's rate is over all its slices, its p50 the median of theirs, its p99 the worst.
+The scenarios measured together run in alternating slices (BENCH_ROUNDS, 5: A B C ... C B
+A ...), each peer scenario beside the one of ours it is compared with, so that the other
+load of a shared machine weighs on both alike; a scenario's rate is over all its slices,
+its p50 the median of theirs, its p99 the worst. The first phase is ours (RS256) with
+`secret`, `expression`, `assertion`, `assertion_unique` and the four peer scenarios; the
+second ours with ES256 and the peer's cluster; then stock DOT alone. Printed: each pair's
+ratio (ours / peer, over all slices) with the spread of the rounds' ratios, and the targets
+of issue 18: at least 1.0x the peer's cluster for `secret` and `assertion`, at least 0.85x
+for `assertion_unique`, our p99 under 30 ms; and, as before, `assertion` at least 90% of
+`secret`, `expression` 95% of `assertion`.
 
-Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_CONNECTIONS (for ours, 16),
-BENCH_JSON (a path: also write the figures there as JSON), DATABASE_URL, REDIS_URL, and
-SECRET_KEY for a database whose signing key was stored under another key than the bench's.
+BENCH_JSON: every scenario of the first phase and `stock_dot` at the top level (`rps`,
+`p50_ms`, `p99_ms`, `cpu_ms_per_request`, `errors`, `outbound` for the provider's);
+`ratio` (secret / stock_dot), `assertion_ratio`, `expression_ratio` as before; `ratios`
+(`secret_vs_peer_cluster`, `assertion_vs_peer_cluster`, `assertion_unique_vs_peer_cluster`,
+and the same `_vs_peer` for the single process; null without the peer) and
+`ratios_per_round` ([min, median, max] of the rounds' ratios); `es256`: `alg`, its
+scenarios (`secret`, `assertion`, `assertion_unique`, `peer_cluster_secret`,
+`peer_cluster_private_key_jwt`) and its own `ratios` / `ratios_per_round`; `meta`, the
+machine, and `peer` (available, or what is `missing`; node and oidc-provider versions).
+
+With the defaults, 13 scenarios of 10 s, a run takes about 3.5 to 4 minutes on a quiet
+2-core machine (about a minute of it setting up ours twice and minting fresh assertions
+between slices), more on a busy one.
+
+Environment: BENCH_DURATION (seconds per scenario, 10), BENCH_ROUNDS (slices, 5),
+BENCH_CONNECTIONS (for ours and the peer, 16), BENCH_JSON (a path: also write the figures
+there as JSON), DATABASE_URL, REDIS_URL, and SECRET_KEY for a database whose signing key
+was stored under another key than the bench's.
 """
 
+import base64
 import json
+import math
 import os
 import platform
 import re
@@ -51,21 +102,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TOKEN_SCRIPT = PROJECT_DIR / "bench" / "token.lua"
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from tests.idp import SHAPES, IdentityProvider  # noqa: E402  (the project's test provider)
+from tests.idp import SHAPES, IdentityProvider, IdpKey, b64url  # noqa: E402  (the test provider)
 
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 # Scenarios of one server are measured in this many alternating slices (BENCH_ROUNDS).
@@ -81,6 +135,29 @@ EXPRESSION_TARGET = 0.95
 EXPRESSION_CREDENTIALS = 20
 # Warm-up rounds for the assertion path before giving up on a round without outbound calls.
 WARM_UP_ROUNDS = 20
+
+# The peer: oidc-provider (bench/peer), as one process and as a cluster of PEER_WORKERS.
+PEER_DIR = PROJECT_DIR / "bench" / "peer"
+PEER_WORKERS = 2
+PEER_SCOPE = "OR.Machines"
+PEER_RESOURCE = "https://127.0.0.1/orchestrator_"
+# Targets of ours against the peer's cluster, in the same run (issue 18), and of our p99.
+PEER_TARGETS = {
+    "secret_vs_peer_cluster": 1.0,
+    "assertion_vs_peer_cluster": 1.0,
+    "assertion_unique_vs_peer_cluster": 0.85,
+}
+P99_TARGET_MS = 30.0
+# Scenarios whose requests must never repeat get, before each slice, UNIQUE_MARGIN times as
+# many fresh assertions as the slice's seconds times the highest rate any scenario of the
+# same server reached so far (its secret one runs first), or UNIQUE_MIN_RATE if higher.
+# A slice that still ran out (token.lua counts repeats) is measured again with at least twice
+# as many, up to UNIQUE_ATTEMPTS times in all; if the last one did too, the bench fails.
+UNIQUE_MARGIN = 1.5
+UNIQUE_MIN_RATE = 1000
+UNIQUE_ATTEMPTS = 3
+# Exit status when every scenario of ours ran but the peer could not (node, npm, npm ci).
+EXIT_WITHOUT_PEER = 2
 
 
 class BenchError(Exception):
@@ -99,15 +176,25 @@ class Site:
     # (client_id, JWT) pairs for the application whose credentials are expressions
     expression_assertions: list[tuple[str, str]] = field(default_factory=list)
     identity_provider: IdentityProvider | None = None
+    # (client_id, provider shape, subject) of each federated credential: fresh tokens for it
+    credentials: list[tuple[str, str, str]] = field(default_factory=list)
+    # The session id of the server's processes (CPU time of all of them, /proc)
+    session: int | None = None
+    # The peer's private_key_jwt client and the bench's key for it
+    jwt_client_id: str = ""
+    jwt_key: IdpKey | None = None
 
 
 @dataclass
 class Scenario:
     name: str
     path: str
-    bodies: Callable[[Site], list[str]]
+    # bodies(site), cycled by wrk; with `unique`, bodies(site, count): count bodies, each
+    # sent once (new ones before every slice)
+    bodies: Callable[..., list[str]]
     connections: int
     timeout_s: int = 5
+    unique: bool = False
 
 
 @dataclass
@@ -119,6 +206,15 @@ class Result:
     successes: int
     outbound: int | None = None  # requests to the identity provider while wrk ran
     seconds: float = 0.0
+    cpu_s: float | None = None  # CPU time of the server's processes while wrk ran
+    rates: list[float] = field(default_factory=list)  # each slice's rps, in order
+    wrapped: bool = False  # a `unique` scenario ran out of fresh bodies (some repeated)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.cpu_s is None or self.successes == 0:
+            return None
+        return self.cpu_s * 1000 / self.successes
 
 
 def secret_bodies(site: Site) -> list[str]:
@@ -153,8 +249,70 @@ def expression_bodies(site: Site) -> list[str]:
     return _assertion_bodies(site.expression_assertions)
 
 
+def unique_assertion_bodies(site: Site, count: int) -> list[str]:
+    """`count` tokens never presented before, from the identity provider, for the federated
+    credentials in turn: each its own `jti` (and signature), as a workload asking for a new
+    token every time would send. Replay protection is as the server is configured
+    (FEDERATION_ASSERTION_REPLAY_PROTECTION, off unless set in the environment)."""
+    provider = site.identity_provider
+    pairs = []
+    for n in range(count):
+        client_id, shape, subject = site.credentials[n % len(site.credentials)]
+        claims = {"sub": subject, "jti": str(uuid.uuid4())}
+        pairs.append((client_id, provider.mint(shape, claims=claims, lifetime=3600)))
+    return _assertion_bodies(pairs)
+
+
 # Scenarios whose tokens come from the identity provider (warmed until it is not called).
-PROVIDER_BODIES = (assertion_bodies, expression_bodies)
+PROVIDER_BODIES = (assertion_bodies, expression_bodies, unique_assertion_bodies)
+
+
+def peer_secret_bodies(site: Site) -> list[str]:
+    return [
+        urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": cid,
+                "client_secret": secret,
+                "scope": PEER_SCOPE,
+            }
+        )
+        for cid, secret in site.clients
+    ]
+
+
+def peer_assertion_bodies(site: Site, count: int) -> list[str]:
+    """`count` private_key_jwt assertions (RFC 7523 §3, RS256 by the bench's key) for the
+    peer's client, each with its own `jti`: the peer refuses one it has seen."""
+    now = int(time.time())
+    header = b64url(json.dumps({"alg": "RS256", "kid": site.jwt_key.kid, "typ": "JWT"}).encode())
+    bodies = []
+    for _ in range(count):
+        claims = {
+            "iss": site.jwt_client_id,
+            "sub": site.jwt_client_id,
+            "aud": site.base_url,  # the peer's issuer identifier
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + 3600,
+        }
+        signing_input = f"{header}.{b64url(json.dumps(claims).encode())}"
+        signature = site.jwt_key.private_key.sign(
+            signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+        token = f"{signing_input}.{b64url(signature)}"
+        bodies.append(
+            urlencode(
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": site.jwt_client_id,
+                    "client_assertion_type": JWT_BEARER,
+                    "client_assertion": token,
+                    "scope": PEER_SCOPE,
+                }
+            )
+        )
+    return bodies
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -262,10 +420,11 @@ for item in json.loads(os.environ["BENCH_CREDENTIALS"]):
 
 def federated_credentials(
     provider: IdentityProvider, clients: list[tuple[str, str]], run_id: str
-) -> tuple[list[dict], list[tuple[str, str]]]:
+) -> tuple[list[dict], list[tuple[str, str]], list[tuple[str, str, str]]]:
     """For every client and provider shape, a credential with its own subject, and a token
-    (valid an hour) that matches it: what to create, and (client_id, JWT) pairs."""
-    credentials, assertions = [], []
+    (valid an hour) that matches it: what to create, (client_id, JWT) pairs, and
+    (client_id, shape, subject) to mint more."""
+    credentials, assertions, subjects = [], [], []
     for n, (client_id, _secret) in enumerate(clients):
         for shape in SHAPES:
             subject, audience = provider.subject_and_audience(shape)
@@ -281,7 +440,8 @@ def federated_credentials(
             )
             token = provider.mint(shape, claims={"sub": subject}, lifetime=3600)
             assertions.append((client_id, token))
-    return credentials, assertions
+            subjects.append((client_id, shape, subject))
+    return credentials, assertions, subjects
 
 
 def expression_credentials(
@@ -320,12 +480,14 @@ def expression_credentials(
 
 
 @contextmanager
-def serve_project(tmp: Path) -> Iterator[Site]:
+def serve_project(tmp: Path, signing_algorithm: str = "RS256") -> Iterator[Site]:
+    """This project, its clients and credentials; IDENTITY_SIGNING_ALGORITHM as given."""
     provider = IdentityProvider().start()
     try:
         env = {
             **project_env(tmp),
             **provider.env,
+            "IDENTITY_SIGNING_ALGORITHM": signing_algorithm,
             # The provider's GitHub issuer is GitHub's family: expressions may use its claims.
             "FEDERATION_GITHUB_ISSUERS": provider.issuer("github"),
         }
@@ -343,7 +505,7 @@ def serve_project(tmp: Path) -> Iterator[Site]:
             out = run(args, env=env, cwd=PROJECT_DIR)
             created = json.loads(out.strip().splitlines()[-1])
             clients.append((created["client_id"], created["client_secret"]))
-        credentials, assertions = federated_credentials(provider, clients, run_id)
+        credentials, assertions, subjects = federated_credentials(provider, clients, run_id)
         args = [*create, "--name", f"bench-{run_id}-expressions", "--scopes", "OR.Machines"]
         out = run([*args, "--json"], env=env, cwd=PROJECT_DIR)
         expression_client = json.loads(out.strip().splitlines()[-1])["client_id"]
@@ -353,7 +515,7 @@ def serve_project(tmp: Path) -> Iterator[Site]:
             env={**env, "BENCH_CREDENTIALS": json.dumps(credentials + more)},
             cwd=PROJECT_DIR,
         )
-        log = tmp / "project.log"
+        log = tmp / f"project-{signing_algorithm}.log"
         with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
             yield Site(
                 url,
@@ -362,6 +524,7 @@ def serve_project(tmp: Path) -> Iterator[Site]:
                 assertions=assertions,
                 identity_provider=provider,
                 expression_assertions=expression_assertions,
+                credentials=subjects,
             )
     finally:
         provider.stop()
@@ -438,24 +601,230 @@ def serve_stock_dot(tmp: Path) -> Iterator[Site]:
         yield Site(url, clients, log)
 
 
-# Each served project and the scenarios run against it while it is up.
-SERVERS = [
-    (
-        serve_project,
-        [
-            Scenario("secret", "/identity_/connect/token", secret_bodies, CONNECTIONS),
-            Scenario("assertion", "/identity_/connect/token", assertion_bodies, CONNECTIONS),
-            Scenario("expression", "/identity_/connect/token", expression_bodies, CONNECTIONS),
-        ],
-    ),
-    (
-        serve_stock_dot,
-        [Scenario("stock_dot", "/o/token/", secret_bodies, STOCK_CONNECTIONS, timeout_s=10)],
-    ),
+def peer_install() -> str | None:
+    """Makes the peer runnable: None, or what is missing (said to the user, and the peer's
+    scenarios are left out). `npm ci` into bench/peer/node_modules when that is older than
+    the lock file, so once per lock."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None:
+        return "node is not installed (Node.js 20 or later, e.g. `sudo apt-get install nodejs npm`)"
+    if npm is None:
+        return "npm is not installed (e.g. `sudo apt-get install npm`)"
+    version = subprocess.run(  # noqa: S603
+        [node, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    major = re.match(r"v(\d+)\.", version)
+    if major is None or int(major.group(1)) < 20:
+        return (
+            f"node {version or '(unknown version)'} is too old: oidc-provider 9 needs 20 or later"
+        )
+    lock = PEER_DIR / "package-lock.json"
+    installed = PEER_DIR / "node_modules" / ".package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        progress("peer: npm ci (bench/peer/node_modules, once per package-lock.json)")
+        try:
+            result = subprocess.run(  # noqa: S603
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=PEER_DIR,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return "`npm ci` in bench/peer did not finish in 300 s"
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()[-15:]
+            return "`npm ci` in bench/peer failed:\n" + "\n".join(lines)
+    return None
+
+
+def peer_versions() -> dict[str, str]:
+    versions = {}
+    with suppress(OSError, ValueError, subprocess.SubprocessError):
+        node = subprocess.run(
+            ["node", "--version"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        versions["node"] = node.stdout.strip()
+        package = PEER_DIR / "node_modules" / "oidc-provider" / "package.json"
+        versions["oidc_provider"] = json.loads(package.read_text())["version"]
+    return versions
+
+
+@contextmanager
+def serve_peer(tmp: Path, *, workers: int, client_key: IdpKey) -> Iterator[Site]:
+    """oidc-provider (bench/peer/server.mjs) on a free loopback port, `workers` processes
+    (node:cluster when 2), NODE_ENV=production, signing RS256: one client_secret_post and
+    one private_key_jwt client whose key is `client_key`."""
+    node = shutil.which("node")
+    name = "peer" if workers == 1 else "peer_cluster"
+    port = free_port()
+    secret_client = ("bench-secret", secrets.token_urlsafe(32))
+    jwk = {**client_key.public_jwk}
+    config = {
+        "issuer": f"http://127.0.0.1:{port}",
+        "port": port,
+        "workers": workers,
+        "algorithm": "RS256",
+        "resource": PEER_RESOURCE,
+        "scope": PEER_SCOPE,
+        "secret_client": {"client_id": secret_client[0], "client_secret": secret_client[1]},
+        "jwt_client": {"client_id": "bench-private-key-jwt", "jwks": {"keys": [jwk]}},
+    }
+    config_file = tmp / f"{name}.json"
+    config_file.write_text(json.dumps(config))
+    log = tmp / f"{name}.log"
+    with log.open("w") as log_file:
+        server = subprocess.Popen(  # noqa: S603
+            [node, str(PEER_DIR / "server.mjs"), str(config_file)],
+            env={**os.environ, "NODE_ENV": "production"},
+            cwd=PEER_DIR,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own session: CPU time and stop() cover its workers
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "peer: listening" not in log.read_text(errors="replace"):
+            if server.poll() is not None:
+                raise BenchError(f"the peer ({name}) exited:\n{tail(log)}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the peer ({name}) did not listen:\n{tail(log)}")
+            time.sleep(0.1)
+        yield Site(
+            config["issuer"],
+            [secret_client],
+            log,
+            session=server.pid,
+            jwt_client_id=config["jwt_client"]["client_id"],
+            jwt_key=client_key,
+        )
+    finally:
+        stop(server)
+
+
+def start_peer(stack: ExitStack, tmp: Path, workers: int, client_key: IdpKey) -> Site:
+    """serve_peer in `stack`, tried a second time (on another port) if the first did not
+    come up: a busy shared machine, or a port taken between free_port() and node's bind."""
+    try:
+        return stack.enter_context(serve_peer(tmp, workers=workers, client_key=client_key))
+    except BenchError as error:
+        progress(f"{error}\nstarting it again")
+        return stack.enter_context(serve_peer(tmp, workers=workers, client_key=client_key))
+
+
+# --- the scenarios -------------------------------------------------------------------------
+
+TOKEN_PATH = "/identity_/connect/token"  # noqa: S105  (a path)
+PEER_TOKEN_PATH = "/token"  # noqa: S105
+
+SECRET = Scenario("secret", TOKEN_PATH, secret_bodies, CONNECTIONS)
+ASSERTION = Scenario("assertion", TOKEN_PATH, assertion_bodies, CONNECTIONS)
+EXPRESSION = Scenario("expression", TOKEN_PATH, expression_bodies, CONNECTIONS)
+ASSERTION_UNIQUE = Scenario(
+    "assertion_unique", TOKEN_PATH, unique_assertion_bodies, CONNECTIONS, unique=True
+)
+PEER_SECRET = Scenario("peer_secret", PEER_TOKEN_PATH, peer_secret_bodies, CONNECTIONS)
+PEER_CLUSTER_SECRET = Scenario(
+    "peer_cluster_secret", PEER_TOKEN_PATH, peer_secret_bodies, CONNECTIONS
+)
+PEER_PRIVATE_KEY_JWT = Scenario(
+    "peer_private_key_jwt", PEER_TOKEN_PATH, peer_assertion_bodies, CONNECTIONS, unique=True
+)
+PEER_CLUSTER_PRIVATE_KEY_JWT = Scenario(
+    "peer_cluster_private_key_jwt",
+    PEER_TOKEN_PATH,
+    peer_assertion_bodies,
+    CONNECTIONS,
+    unique=True,
+)
+STOCK_DOT = Scenario("stock_dot", "/o/token/", secret_bodies, STOCK_CONNECTIONS, timeout_s=10)
+
+# The servers' scenarios measured together, as (scenario, server): "ours", "peer" (one
+# process), "peer_cluster" (PEER_WORKERS). Every peer scenario sits beside the scenario of
+# ours it is compared with, so that alternate rounds (ABBA...) take them one after the other.
+RS256_PLAN = [
+    (SECRET, "ours"),
+    (PEER_CLUSTER_SECRET, "peer_cluster"),
+    (PEER_SECRET, "peer"),
+    (EXPRESSION, "ours"),
+    (ASSERTION, "ours"),
+    (PEER_CLUSTER_PRIVATE_KEY_JWT, "peer_cluster"),
+    (ASSERTION_UNIQUE, "ours"),
+    (PEER_PRIVATE_KEY_JWT, "peer"),
 ]
+# Ours with IDENTITY_SIGNING_ALGORITHM=ES256, against the peer's cluster (RS256) again.
+ES256_PLAN = [
+    (SECRET, "ours"),
+    (PEER_CLUSTER_SECRET, "peer_cluster"),
+    (ASSERTION, "ours"),
+    (PEER_CLUSTER_PRIVATE_KEY_JWT, "peer_cluster"),
+    (ASSERTION_UNIQUE, "ours"),
+]
+# (ours, the peer's, the ratio's name in BENCH_JSON's `ratios`)
+PEER_PAIRS = [
+    ("secret", "peer_cluster_secret", "secret_vs_peer_cluster"),
+    ("assertion", "peer_cluster_private_key_jwt", "assertion_vs_peer_cluster"),
+    ("assertion_unique", "peer_cluster_private_key_jwt", "assertion_unique_vs_peer_cluster"),
+    ("secret", "peer_secret", "secret_vs_peer"),
+    ("assertion", "peer_private_key_jwt", "assertion_vs_peer"),
+    ("assertion_unique", "peer_private_key_jwt", "assertion_unique_vs_peer"),
+]
+# Ours whose p99 has a target.
+P99_SCENARIOS = ("secret", "assertion", "assertion_unique")
 
 
 # --- measuring -----------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: str) -> list[str]:
+    """/proc/<pid>/stat after the command name: fields 3 (state) onwards (proc(5))."""
+    return (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def listening_session(base_url: str) -> int | None:
+    """The session id of the process listening on `base_url`'s port, found through
+    /proc/net/tcp and the processes' descriptors; None when not found or when it is this
+    script's own session (then its CPU time would include wrk's)."""
+    port = int(base_url.rsplit(":", 1)[1])
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    sockets.add(f"socket:[{fields[9]}]")
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        with suppress(OSError, ValueError, IndexError):
+            for descriptor in (process / "fd").iterdir():
+                if os.readlink(descriptor) in sockets:
+                    session = int(_stat_fields(process.name)[3])
+                    return None if session == os.getsid(0) else session
+    return None
+
+
+def session_cpu_seconds(session: int) -> float:
+    """utime + stime of every process of `session` (the server and its workers), with the
+    cutime + cstime of children they have reaped (a worker that was replaced)."""
+    ticks = 0
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        with suppress(OSError, ValueError, IndexError):
+            fields = _stat_fields(process.name)
+            if int(fields[3]) == session:
+                ticks += sum(int(value) for value in fields[11:15])
+    return ticks / CLOCK_TICKS
+
+
+WARM_UP_BODIES = 16  # fresh bodies to warm a `unique` scenario up with
 
 
 def warm_up(url: str, bodies: list[str], connections: int, log: Path) -> None:
@@ -490,9 +859,10 @@ def warm_up_until_quiet(url: str, bodies: list[str], site: Site, connections: in
 
 
 def prepare(scenario: Scenario, site: Site, tmp: Path) -> Path:
-    """Writes the scenario's bodies for wrk and warms the server up with them."""
+    """Writes the scenario's bodies for wrk (for a `unique` one, measure_interleaved writes
+    new ones before each slice) and warms the server up with them."""
     url = site.base_url + scenario.path
-    bodies = scenario.bodies(site)
+    bodies = scenario.bodies(site, WARM_UP_BODIES) if scenario.unique else scenario.bodies(site)
     bodies_file = tmp / f"{scenario.name}.bodies"
     bodies_file.write_text("\n".join(bodies) + "\n")
     progress(f"{scenario.name}: warm-up")
@@ -500,42 +870,59 @@ def prepare(scenario: Scenario, site: Site, tmp: Path) -> Path:
         warm_up_until_quiet(url, bodies, site, scenario.connections)
     else:
         warm_up(url, bodies, scenario.connections, site.log)
+    if site.session is None:
+        site.session = listening_session(site.base_url)
     return bodies_file
 
 
-def measure(wrk: str, scenario: Scenario, site: Site, bodies_file: Path, seconds: int) -> Result:
-    """One wrk run of `seconds`; `outbound` counts the identity provider's requests meanwhile."""
+def measure(
+    wrk: str,
+    scenario: Scenario,
+    site: Site,
+    bodies_file: Path,
+    seconds: int,
+) -> Result:
+    """One wrk run of `seconds`; `outbound` counts the identity provider's requests meanwhile,
+    `cpu_s` the server's CPU time; `wrapped` when a `unique` scenario sent a body twice
+    (bench/token.lua counts them)."""
     url = site.base_url + scenario.path
     threads = min(2, scenario.connections)
     load = [f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s"]
     options = [f"--timeout={scenario.timeout_s}s", "--latency", "-s", str(TOKEN_SCRIPT)]
-    args = [wrk, *load, *options, url, "--", str(bodies_file)]
+    args = [wrk, *load, *options, url, "--", str(bodies_file), str(threads)]
     provider = site.identity_provider if scenario.bodies in PROVIDER_BODIES else None
     served_before = provider.requests_served if provider is not None else 0
+    cpu_before = session_cpu_seconds(site.session) if site.session is not None else None
     output = run(args, env=dict(os.environ), cwd=PROJECT_DIR)
+    cpu_after = session_cpu_seconds(site.session) if site.session is not None else None
     outbound = provider.requests_served - served_before if provider is not None else None
     line = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
     if line is None:
         raise BenchError(f"wrk printed no BENCH line:\n{output}")
     figures = {k: int(v) for k, v in (pair.split("=") for pair in line.group(1).split())}
     successes = figures["requests"] - figures["status"]
+    rps = successes / (figures["duration_us"] / 1e6)
     return Result(
-        rps=successes / (figures["duration_us"] / 1e6),
+        rps=rps,
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
         errors=sum(figures[k] for k in ("status", "connect", "read", "write", "timeout")),
         successes=successes,
         outbound=outbound,
         seconds=figures["duration_us"] / 1e6,
+        cpu_s=cpu_after - cpu_before if cpu_before is not None else None,
+        rates=[rps],
+        wrapped=scenario.unique and figures["repeated"] > 0,
     )
 
 
 def combined(slices: list[Result]) -> Result:
     """The slices of one scenario as one result: the rate over their whole time, the median
-    of their medians, the worst of their 99th percentiles."""
+    of their medians, the worst of their 99th percentiles, the CPU time summed."""
     seconds = sum(r.seconds for r in slices)
     successes = sum(r.successes for r in slices)
     outbound = [r.outbound for r in slices if r.outbound is not None]
+    cpu = [r.cpu_s for r in slices]
     return Result(
         rps=successes / seconds,
         p50_ms=statistics.median(r.p50_ms for r in slices),
@@ -544,23 +931,70 @@ def combined(slices: list[Result]) -> Result:
         successes=successes,
         outbound=sum(outbound) if outbound else None,
         seconds=seconds,
+        cpu_s=None if None in cpu else sum(cpu),
+        rates=[r.rps for r in slices],
+        wrapped=any(r.wrapped for r in slices),
     )
 
 
-def measure_interleaved(wrk: str, scenarios: list[Scenario], site: Site, tmp: Path) -> dict:
+def fresh_bodies(scenario: Scenario, site: Site, count: int) -> list[str]:
+    """`count` new bodies of a `unique` scenario, signed on every core (the signatures, most
+    of the work, run outside the GIL), between slices."""
+    parts = os.cpu_count() or 1
+    sizes = [count // parts + (1 if n < count % parts else 0) for n in range(parts)]
+    with ThreadPoolExecutor(parts) as pool:
+        chunks = pool.map(lambda size: scenario.bodies(site, size), sizes)
+        return [body for chunk in chunks for body in chunk]
+
+
+def measure_interleaved(wrk: str, plan: list[tuple[Scenario, Site]], tmp: Path) -> dict:
     """Each scenario for DURATION seconds in all, in ROUNDS slices taken in turn (ABBA...),
-    so that a change in the machine's other load weighs on each alike."""
-    bodies = {s.name: prepare(s, site, tmp) for s in scenarios}
-    rounds = ROUNDS if len(scenarios) > 1 else 1
+    so that a change in the machine's other load weighs on each alike. A `unique` scenario
+    gets new bodies before each slice (UNIQUE_MARGIN, UNIQUE_MIN_RATE)."""
+    bodies = {scenario.name: prepare(scenario, site, tmp) for scenario, site in plan}
+    rounds = ROUNDS if len(plan) > 1 else 1
     seconds = max(1, round(DURATION / rounds))
     progress(f"{', '.join(bodies)}: wrk, {rounds} slices of {seconds} s each")
-    slices: dict[str, list[Result]] = {s.name: [] for s in scenarios}
+    slices: dict[str, list[Result]] = {scenario.name: [] for scenario, _ in plan}
     for n in range(rounds):
-        for scenario in scenarios if n % 2 == 0 else scenarios[::-1]:
-            result = measure(wrk, scenario, site, bodies[scenario.name], seconds)
-            progress(f"  {scenario.name}: {result.rps:.0f} requests/s")
+        for scenario, site in plan if n % 2 == 0 else plan[::-1]:
+            same_server = (r.rps for other, at in plan if at is site for r in slices[other.name])
+            rate = max([UNIQUE_MIN_RATE, *same_server])
+            for attempt in range(UNIQUE_ATTEMPTS if scenario.unique else 1):
+                if scenario.unique:
+                    count = math.ceil(rate * seconds * UNIQUE_MARGIN)
+                    fresh = fresh_bodies(scenario, site, count)
+                    bodies[scenario.name].write_text("\n".join(fresh) + "\n")
+                result = measure(wrk, scenario, site, bodies[scenario.name], seconds)
+                cpu = result.cpu_ms_per_request
+                progress(
+                    f"  {scenario.name}: {result.rps:.0f} requests/s"
+                    + (f", {cpu:.2f} ms CPU each" if cpu is not None else "")
+                    + (" (ran out of fresh bodies)" if result.wrapped else "")
+                )
+                if not result.wrapped:
+                    break
+                if attempt + 1 < UNIQUE_ATTEMPTS:
+                    # At least twice the last guess, and above every request it made
+                    # (repeats included: cheaper than fresh ones).
+                    made = (result.successes + result.errors) / result.seconds
+                    rate = max(2 * rate, made)
+                    progress(f"  {scenario.name}: this slice again, with more fresh bodies")
             slices[scenario.name].append(result)
     return {name: combined(results) for name, results in slices.items()}
+
+
+def token_algorithm(site: Site) -> str:
+    """The `alg` of an access token the site issues for its first client's secret."""
+    response = requests.post(
+        site.base_url + TOKEN_PATH,
+        data=secret_bodies(site)[0],
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    token = response.json()["access_token"]
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["alg"]
 
 
 def find_wrk() -> str:
@@ -574,7 +1008,7 @@ def find_wrk() -> str:
     return wrk
 
 
-def machine(scenarios: list[Scenario]) -> dict:
+def machine(scenarios: list[Scenario], peer: dict) -> dict:
     cpu = platform.processor()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -592,17 +1026,56 @@ def machine(scenarios: list[Scenario]) -> dict:
         "duration_s": DURATION,
         "rounds": ROUNDS,
         "connections": {s.name: s.connections for s in scenarios},
+        "peer": peer,
     }
+
+
+def print_table(results: dict[str, Result]) -> None:
+    print(
+        f"{'scenario':<30}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
+        f"{'errors':>8}{'outbound':>10}"
+    )
+    for name, r in results.items():
+        outbound = "" if r.outbound is None else str(r.outbound)
+        cpu = "" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.2f}"
+        print(
+            f"{name:<30}{r.rps:>9.1f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{cpu:>12}"
+            f"{r.errors:>8}{outbound:>10}"
+        )
+
+
+def peer_ratios(results: dict[str, Result]) -> tuple[dict, dict]:
+    """Prints ours against the peer, pair by pair: the ratio of the rates over all slices,
+    the spread of the rounds' ratios (min, median, max) and, for the peer's cluster, the
+    target. Returns the ratios and the spreads (None / absent where a side is missing)."""
+    ratios, spreads = {}, {}
+    for ours, peer, key in PEER_PAIRS:
+        if ours not in results or peer not in results or results[peer].rps == 0:
+            ratios[key] = None
+            continue
+        ratios[key] = results[ours].rps / results[peer].rps
+        rounds = [a / b for a, b in zip(results[ours].rates, results[peer].rates, strict=True) if b]
+        spreads[key] = [min(rounds), statistics.median(rounds), max(rounds)]
+        target = PEER_TARGETS.get(key)
+        met = "" if target is None else (" met" if ratios[key] >= target else " MISSED")
+        print(
+            f"ratio {ours}/{peer} = {ratios[key]:.2f}×"  # noqa: RUF001
+            f" (rounds {spreads[key][0]:.2f}–{spreads[key][2]:.2f}, "  # noqa: RUF001
+            f"median {spreads[key][1]:.2f})"
+            + (f"; target {target:.2f}×:{met}" if target is not None else "")  # noqa: RUF001
+        )
+    for name in P99_SCENARIOS:
+        if name in results:
+            p99 = results[name].p99_ms
+            met = "met" if p99 < P99_TARGET_MS else "MISSED"
+            print(f"p99 {name} = {p99:.1f} ms (target < {P99_TARGET_MS:.0f} ms: {met})")
+    return ratios, spreads
 
 
 def report(results: dict[str, Result]) -> dict[str, float | None]:
     """Prints the table and the ratios; returns them (None where a rate is missing)."""
-    print(f"\n{'scenario':<12}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'outbound':>10}")
-    for name, r in results.items():
-        outbound = "" if r.outbound is None else str(r.outbound)
-        print(
-            f"{name:<12}{r.rps:>10.1f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.errors:>8}{outbound:>10}"
-        )
+    print()
+    print_table(results)
 
     def ratio(a: str, b: str) -> float | None:
         if a not in results or b not in results or results[b].rps == 0:
@@ -632,8 +1105,32 @@ def report(results: dict[str, Result]) -> dict[str, float | None]:
     return ratios
 
 
+STARTED = time.monotonic()
+
+
 def progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    """A line on stderr, after the seconds since the bench started."""
+    print(f"bench {time.monotonic() - STARTED:4.0f}s: {message}", file=sys.stderr, flush=True)
+
+
+def figures(results: dict[str, Result]) -> dict:
+    return {
+        name: {
+            "rps": round(r.rps, 1),
+            "p50_ms": round(r.p50_ms, 2),
+            "p99_ms": round(r.p99_ms, 2),
+            "cpu_ms_per_request": (
+                round(r.cpu_ms_per_request, 3) if r.cpu_ms_per_request is not None else None
+            ),
+            "errors": r.errors,
+            **({"outbound": r.outbound} if r.outbound is not None else {}),
+        }
+        for name, r in results.items()
+    }
+
+
+def rounded(ratios: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: round(v, 3) if v is not None else None for k, v in ratios.items()}
 
 
 def main() -> int:
@@ -641,41 +1138,90 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wrk = find_wrk()
     results: dict[str, Result] = {}
+    es256: dict[str, Result] = {}
+    es256_alg = None
+    peer_problem = peer_install()
+    if peer_problem:
+        progress(f"the peer's scenarios are LEFT OUT: {peer_problem}")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
         tmp = Path(tmp_name)
-        for serve, scenarios in SERVERS:
-            with serve(tmp) as site:
-                results |= measure_interleaved(wrk, scenarios, site, tmp)
+        with ExitStack() as peers:
+            sites: dict[str, Site] = {}
+            if not peer_problem:
+                client_key = IdpKey.generate()
+                try:
+                    for name, workers in (("peer", 1), ("peer_cluster", PEER_WORKERS)):
+                        progress(f"{name}: oidc-provider, {workers} process(es)")
+                        sites[name] = start_peer(peers, tmp, workers, client_key)
+                except BenchError as error:
+                    peer_problem = str(error)
+                    progress(f"the peer's scenarios are LEFT OUT: {peer_problem}")
+                    peers.close()
+                    sites = {}
+            for algorithm, plan in (("RS256", RS256_PLAN), ("ES256", ES256_PLAN)):
+                with serve_project(tmp, algorithm) as site:
+                    sites["ours"] = site
+                    chosen = [(s, sites[where]) for s, where in plan if where in sites]
+                    progress(f"ours with IDENTITY_SIGNING_ALGORITHM={algorithm}")
+                    measured = measure_interleaved(wrk, chosen, tmp)
+                    if algorithm == "RS256":
+                        results |= measured
+                    else:
+                        es256 = measured
+                        es256_alg = token_algorithm(site)
+        with serve_stock_dot(tmp) as site:
+            results |= measure_interleaved(wrk, [(STOCK_DOT, site)], tmp)
     ratios = report(results)
+    if peer_problem:
+        print(f"the peer (oidc-provider) was NOT measured: {peer_problem}")
+    peer, spreads = peer_ratios(results)
+    print(f"\nours with IDENTITY_SIGNING_ALGORITHM=ES256 (its tokens' alg: {es256_alg})")
+    print_table(es256)
+    es256_peer, es256_spreads = peer_ratios(es256)
+    if es256_alg != "ES256":
+        progress(f"ours signed with {es256_alg} when asked for ES256")
     if path := os.environ.get("BENCH_JSON"):
-        figures = {
-            name: {
-                "rps": round(r.rps, 1),
-                "p50_ms": round(r.p50_ms, 2),
-                "p99_ms": round(r.p99_ms, 2),
-                "errors": r.errors,
-                **({"outbound": r.outbound} if r.outbound is not None else {}),
-            }
-            for name, r in results.items()
-        }
-        meta = machine([s for _, scenarios in SERVERS for s in scenarios])
-        rounded = {k: round(v, 3) if v is not None else None for k, v in ratios.items()}
+        peer_meta = {"available": not peer_problem, **peer_versions()}
+        if peer_problem:
+            peer_meta["missing"] = peer_problem
+        else:
+            peer_meta |= {"cluster_workers": PEER_WORKERS, "algorithm": "RS256"}
+        every = [s for s, _ in RS256_PLAN + ES256_PLAN] + [STOCK_DOT]
         document = {
-            **figures,
-            "ratio": rounded["secret/stock_dot"],
-            "assertion_ratio": rounded["assertion/secret"],
-            "expression_ratio": rounded["expression/assertion"],
-            "meta": meta,
+            **figures(results),
+            "ratio": rounded(ratios)["secret/stock_dot"],
+            "assertion_ratio": rounded(ratios)["assertion/secret"],
+            "expression_ratio": rounded(ratios)["expression/assertion"],
+            "ratios": rounded(peer),
+            "ratios_per_round": {k: [round(v, 3) for v in s] for k, s in spreads.items()},
+            "es256": {
+                "alg": es256_alg,
+                **figures(es256),
+                "ratios": rounded(es256_peer),
+                "ratios_per_round": {k: [round(v, 3) for v in s] for k, s in es256_spreads.items()},
+            },
+            "meta": machine(list({s.name: s for s in every}.values()), peer_meta),
         }
         Path(path).write_text(json.dumps(document, indent=2) + "\n")
-    for name in ("assertion", "expression"):
-        if results.get(name) and results[name].outbound:
-            progress(f"the {name} path called the identity provider {results[name].outbound} times")
-            return 1
-    failed = [name for name, r in results.items() if r.successes == 0]
+    failed = False
+    for label, measured in (("", results), ("ES256 ", es256)):
+        for name in ("assertion", "expression", "assertion_unique"):
+            if measured.get(name) and measured[name].outbound:
+                progress(f"the {label}{name} path called the identity provider")
+                failed = True
+        wrapped = [name for name, r in measured.items() if r.wrapped]
+        if wrapped:
+            progress(f"{label}ran out of fresh bodies (raise UNIQUE_MARGIN): {', '.join(wrapped)}")
+            failed = True
+        empty = [name for name, r in measured.items() if r.successes == 0]
+        if empty:
+            progress(f"{label}no successful request in: {', '.join(empty)}")
+            failed = True
     if failed:
-        progress(f"no successful request in: {', '.join(failed)}")
         return 1
+    if peer_problem:
+        progress(f"done WITHOUT the peer (exit {EXIT_WITHOUT_PEER}): {peer_problem}")
+        return EXIT_WITHOUT_PEER
     return 0
 
 
