@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 from django.http import Http404
 
-from federation.models import AppKey, ExternalApp, FederatedCredential
+from federation.models import AppKey, ExternalApp, FederatedCredential, IdentityProvider
 from identity_server.models import ClientSecret, OAuthClient
 from tenants.models import Organization, Tenant
 from tenants.search import SearchResult, name_contains
@@ -109,3 +109,24 @@ def federated_credential_search(*, tenant: Tenant, text: str, limit: int) -> lis
         SearchResult("federated_credential", str(c.pk), c.name, c.description, "PM.OAuthApp.Read")
         for c in name_contains(credentials, text, limit)
     ]
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ----------------------------
+
+
+def identity_provider_list(*, organization: Organization) -> QuerySet[IdentityProvider]:
+    return IdentityProvider.objects.filter(organization=organization).select_related(
+        "organization", "break_glass_user"
+    )
+
+
+def identity_provider_get(*, organization: Organization, provider_id: str) -> IdentityProvider:
+    """One of the organization's providers; another organization's is the same 404."""
+    provider = (
+        identity_provider_list(organization=organization)
+        .filter(pk=_credential_pk(provider_id))
+        .first()
+    )
+    if provider is None:
+        raise Http404
+    return provider
