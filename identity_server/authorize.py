@@ -347,8 +347,9 @@ class UserInfoView(APIView):
                 "name": user.get_full_name() or user.get_username(),
                 "preferred_username": user.get_username(),
                 "email": user.email,
-                # Local accounts' addresses are typed in by an administrator, not proven.
-                "email_verified": False,
+                # Local accounts' addresses are typed in by an administrator, not proven;
+                # an identity provider's verified address is (SPEC §9).
+                "email_verified": signin.email_verified(user),
                 "prt_id": claims["prt_id"],
             },
             headers=NO_STORE,
