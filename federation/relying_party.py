@@ -272,5 +272,6 @@ def id_token_validate(provider, id_token: str, *, nonce: str, access_token: str 
     try:
         claims.validate(leeway=LEEWAY_SECONDS)
     except (JoseError, ValueError, TypeError) as error:
-        raise SignInRefused(TOKEN_INVALID, f"claims: {error}"[:300]) from None
+        claim = getattr(error, "claim", "")
+        raise SignInRefused(TOKEN_INVALID, f"claim {claim}: {error}"[:300]) from None
     return dict(token.claims)

@@ -519,3 +519,57 @@ def test_a_disabled_provider_does_not_start_a_sign_in(oidc_provider, live_server
     # then
     assert answer.status_code == 404
     assert IdentityProvider.objects.get().enabled is False
+
+
+# --- an application's sign-in through the organization's provider (SPEC §8 + §9) ----------
+
+
+def test_an_application_sign_in_goes_through_the_provider_and_back(
+    oidc_provider, live_server, admin_membership
+):
+    # given: an application of the organization, and a person only its provider knows
+    from tests.test_sign_in_flow import (
+        REDIRECT,
+        TOKEN,
+        authorize,
+        oauth_session,
+        user_app,
+        verified_id_token,
+    )
+
+    organization = admin_membership.organization
+    registered_provider(oidc_provider, live_server, organization, provisioning="jit_member")
+    oidc_provider.account("app-user", email=f"lena@{CORP}", email_verified=True)
+    app, secret = user_app(organization)
+    session = oauth_session(app, secret, scope="openid PM.OAuthApp")
+    person = browser(oidc_provider)
+
+    # when: the application sends the browser to authorize; it is sent to the sign-in page,
+    # which offers the organization's provider
+    to_login, verifier, nonce, _ = authorize(live_server, person, session)
+    assert to_login.status_code == 302
+    login = person.get(live_server.url + to_login.headers["Location"], timeout=10)
+    link = re.search(r'href="([^"]+)">Sign in with Corp SSO', login.text)
+    assert link, login.text
+    url = live_server.url + link.group(1).replace("&amp;", "&") + "&login_hint=app-user"
+    # and the browser goes through the provider, back to authorize, and to the application
+    while not url.startswith(REDIRECT):
+        step = person.get(url, allow_redirects=False, timeout=20)
+        assert step.status_code in (302, 303), step.text[:500]
+        url = requests.compat.urljoin(url, step.headers["Location"])
+    token = session.fetch_token(
+        live_server.url + TOKEN, authorization_response=url, code_verifier=verifier
+    )
+
+    # then: the application's id_token is of the new member, signed in by an external provider
+    claims = verified_id_token(live_server, token, app.client_id)
+    user = get_user_model().objects.get(email=f"lena@{CORP}")
+    assert claims["sub"] == str(user.pk) and claims["nonce"] == nonce
+    assert claims["amr"] == ["external"]
+    assert claims["email"] == f"lena@{CORP}" and claims["email_verified"] is True
+    userinfo = requests.get(
+        live_server.url + "/identity_/connect/userinfo",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=10,
+    ).json()
+    assert userinfo["email_verified"] is True
