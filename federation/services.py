@@ -1132,8 +1132,14 @@ def identity_provider_sign_in(*, provider: IdentityProvider, claims: dict, actor
     user = None
     try:
         external = ExternalClaims.of(provider, claims)
-        with transaction.atomic():
-            user = _sign_in(provider, external, actor)
+        try:
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
+        except IntegrityError:
+            # A concurrent first sign-in of the same person bound them (or took the new
+            # account's name) first: this time the binding is there to be found.
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
     except relying_party.SignInRefused as refusal:
         identity_provider_sign_in_refused(
             provider=provider,

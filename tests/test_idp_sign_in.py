@@ -4,12 +4,14 @@ on loopback HTTPS, our live server, and `requests` as the browser following ever
 redirect between them. Each refusal signs no one in and is audited with its reason code."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -169,6 +171,32 @@ def test_first_sign_in_links_an_existing_account_by_verified_email_and_then_by_b
 
     # then
     assert signed_in_user(live_server, session) == member != other
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
+def test_two_first_sign_ins_at_once_make_one_account_and_one_binding(
+    oidc_provider, live_server, admin_membership
+):
+    # given: the same person half-way through two first sign-ins, in two browsers
+    provider = registered_provider(
+        oidc_provider, live_server, admin_membership.organization, provisioning="jit_member"
+    )
+    oidc_provider.account("twice", email=f"twice@{CORP}", email_verified=True)
+    browsers = [browser(oidc_provider) for _ in range(2)]
+    callbacks = [to_callback(b, start_url(live_server, provider, "twice")) for b in browsers]
+
+    # when: both come back at once
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda b, url: b.get(url, allow_redirects=False, timeout=20), browsers, callbacks
+            )
+        )
+
+    # then
+    assert [a.status_code for a in answers] == [302, 302]
+    assert get_user_model().objects.filter(email=f"twice@{CORP}").count() == 1
+    assert ExternalIdentity.objects.filter(subject="twice").count() == 1
 
 
 # --- refusals -----------------------------------------------------------------------------
