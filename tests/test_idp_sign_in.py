@@ -286,6 +286,29 @@ def test_an_unverified_email_is_not_linked_even_without_allowed_domains(
     assert not ExternalIdentity.objects.exists()
 
 
+def test_a_disabled_account_is_refused_even_when_bound(
+    oidc_provider, live_server, admin_membership
+):
+    # given: a member bound to the provider, whose account is then disabled
+    organization = admin_membership.organization
+    provider = registered_provider(
+        oidc_provider, live_server, organization, provisioning="jit_member"
+    )
+    oidc_provider.account("olga", email=f"olga@{CORP}", email_verified=True)
+    assert sign_in(oidc_provider, live_server, provider, "olga")[0].status_code == 200
+    user = ExternalIdentity.objects.get(subject="olga").user
+    user.is_active = False
+    user.save()
+
+    # when
+    answer, session = sign_in(oidc_provider, live_server, provider, "olga")
+
+    # then
+    assert answer.status_code == 403
+    assert signed_in_user(live_server, session) is None
+    assert failures("account_disabled").get().target_id == str(user.pk)
+
+
 def test_a_domain_that_is_not_allowed_is_refused(oidc_provider, live_server, admin_membership):
     # given
     provider = registered_provider(
