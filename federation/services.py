@@ -1044,6 +1044,7 @@ DOMAIN_NOT_ALLOWED = "domain_not_allowed"
 NOT_A_MEMBER = "not_a_member"
 ACCOUNT_DISABLED = "account_disabled"
 SSO_ENFORCED = "sso_enforced"
+ALREADY_BOUND = "already_bound"
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 
 
@@ -1120,7 +1121,12 @@ def _account_for(provider: IdentityProvider, claims: ExternalClaims, binding):
         )
     if len(same_email) > 1:
         _refuse(NOT_A_MEMBER, "several accounts have this email; none is linked")
-    return same_email[0]
+    user = same_email[0]
+    # An account already bound at this issuer is found by that binding alone: an address
+    # the provider gave to someone else since (a leaver's, reassigned) must not link them.
+    if ExternalIdentity.objects.filter(user=user, issuer=provider.issuer).exists():
+        _refuse(ALREADY_BOUND, "the account with this email is bound to another subject", user)
+    return user
 
 
 def identity_provider_sign_in(*, provider: IdentityProvider, claims: dict, actor: Actor):

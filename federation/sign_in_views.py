@@ -53,6 +53,8 @@ REFUSAL_MESSAGES = {
     services.NOT_A_MEMBER: "Your account is not a member of this organization; ask one of "
     "its administrators to add you.",
     services.ACCOUNT_DISABLED: "Your account is disabled.",
+    services.ALREADY_BOUND: "Your email address belongs to an account that signs in as "
+    "another person of this identity provider; ask an administrator.",
 }
 
 

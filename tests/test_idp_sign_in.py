@@ -202,6 +202,31 @@ def test_two_first_sign_ins_at_once_make_one_account_and_one_binding(
 # --- refusals -----------------------------------------------------------------------------
 
 
+def test_an_email_reassigned_at_the_provider_does_not_link_to_the_first_owners_account(
+    oidc_provider, live_server, admin_membership
+):
+    # given: a member bound to the provider; then the provider gives the address to a new
+    # person (another subject)
+    organization = admin_membership.organization
+    provider = registered_provider(oidc_provider, live_server, organization)
+    member = MembershipFactory(organization=organization, role="member").user
+    member.email = f"pat@{CORP}"
+    member.save()
+    oidc_provider.account("pat-leaver", email=f"pat@{CORP}", email_verified=True)
+    assert sign_in(oidc_provider, live_server, provider, "pat-leaver")[0].status_code == 200
+    oidc_provider.account("pat-leaver", email=f"former@{CORP}", email_verified=True)
+    oidc_provider.account("pat-new-hire", email=f"pat@{CORP}", email_verified=True)
+
+    # when
+    answer, session = sign_in(oidc_provider, live_server, provider, "pat-new-hire")
+
+    # then
+    assert answer.status_code == 403
+    assert signed_in_user(live_server, session) is None
+    assert failures("already_bound").get().target_id == str(member.pk)
+    assert list(ExternalIdentity.objects.values_list("subject", flat=True)) == ["pat-leaver"]
+
+
 def test_link_only_refuses_a_stranger(oidc_provider, live_server, admin_membership):
     # given
     provider = registered_provider(oidc_provider, live_server, admin_membership.organization)
