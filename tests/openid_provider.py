@@ -110,16 +110,19 @@ class OpenIDProvider:
         ) as f:
             json.dump(self._config, f)
         self._config_file = Path(f.name)
-        self._process = subprocess.Popen(  # noqa: S603
-            [shutil.which("node") or "node", str(HERE / "server.mjs"), f.name],
-            cwd=HERE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        # Its warnings go to a file: a pipe nobody reads would block it once full.
+        self._log = self._config_file.with_suffix(".log")
+        with open(self._log, "wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603
+                [shutil.which("node") or "node", str(HERE / "server.mjs"), f.name],
+                cwd=HERE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"oidc-provider exited: {self._process.stderr.read().decode()}")
+                raise RuntimeError(f"oidc-provider exited: {self._log.read_text()[-2000:]}")
             try:
                 answer = self.http().get(f"{self.issuer}/.well-known/openid-configuration")
                 if answer.status_code == 200:
@@ -137,9 +140,9 @@ class OpenIDProvider:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-            self._process.stderr.close()
         if self._config_file is not None:
             self._config_file.unlink(missing_ok=True)
+            self._log.unlink(missing_ok=True)
 
     def http(self) -> requests.Session:
         """A session that trusts the provider's CA (what a browser with it installed is)."""
