@@ -14,6 +14,7 @@ trust-policy tests are sample claim sets that must match (`must_match`) or must 
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import MD5, Lower
@@ -182,3 +183,144 @@ class AppKey(models.Model):
     @property
     def thumbprint(self) -> str:
         return (self.jwk or {}).get("kid", "")
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ------------------------------
+
+IDP_NAME_MAX_LENGTH = 100
+# Kept well under PostgreSQL's limit on an index row with the subject (OIDC Core §2: a
+# `sub` is at most 255 ASCII characters), for the (issuer, subject) uniqueness.
+IDP_ISSUER_MAX_LENGTH = 512
+IDP_SUBJECT_MAX_LENGTH = 255
+IDP_CLIENT_ID_MAX_LENGTH = 255
+IDP_SCOPES_MAX_LENGTH = 512
+IDP_CLAIM_MAX_LENGTH = 64
+IDP_DEFAULT_SCOPES = "openid email profile"
+
+
+def _no_domains() -> list:
+    return []
+
+
+class IdentityProvider(models.Model):
+    """An OpenID Connect provider the organization's people sign in through (SPEC §9): the
+    site is its relying party (federation.relying_party). `client_secret_encrypted` holds
+    the secret the provider gave for this site, encrypted at rest (identity_server.encryption,
+    purpose IDP_SECRET_PURPOSE in federation.services); it is write-only: no page or API
+    renders it.
+
+    `enforced` ("sign-in through this provider only"): the organization's members may not
+    sign in with a local password, except `break_glass_user`, one administrator of the
+    organization whose every sign-in is audited and shown to the other administrators. At
+    most one provider of an organization is enforced."""
+
+    class Kind(models.TextChoices):
+        GENERIC = "generic", "OpenID Connect"
+        ENTRA = "entra", "Microsoft Entra ID"
+        GOOGLE = "google", "Google"
+        OKTA = "okta", "Okta"
+        KEYCLOAK = "keycloak", "Keycloak"
+
+    class Provisioning(models.TextChoices):
+        LINK_ONLY = "link_only", "Existing members only"
+        JIT_MEMBER = "jit_member", "New accounts become members"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="identity_providers"
+    )
+    name = models.CharField(max_length=IDP_NAME_MAX_LENGTH, validators=[validate_display_name])
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENERIC)
+    issuer = models.CharField(max_length=IDP_ISSUER_MAX_LENGTH)
+    client_id = models.CharField(max_length=IDP_CLIENT_ID_MAX_LENGTH)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    scopes = models.CharField(max_length=IDP_SCOPES_MAX_LENGTH, default=IDP_DEFAULT_SCOPES)
+    # Lower-case domain names; empty: any domain.
+    allowed_email_domains = models.JSONField(default=_no_domains, blank=True)
+    subject_claim = models.CharField(max_length=IDP_CLAIM_MAX_LENGTH, default="sub")
+    email_claim = models.CharField(max_length=IDP_CLAIM_MAX_LENGTH, default="email")
+    name_claim = models.CharField(max_length=IDP_CLAIM_MAX_LENGTH, default="name")
+    provisioning = models.CharField(
+        max_length=16, choices=Provisioning.choices, default=Provisioning.LINK_ONLY
+    )
+    enforced = models.BooleanField(default=False)
+    break_glass_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("name"),
+                name="identity_provider_name_unique_in_org",
+                violation_error_message="An identity provider with this name already exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(enforced=True),
+                name="identity_provider_one_enforced_per_org",
+                violation_error_message=(
+                    "Another identity provider of this organization is already the only "
+                    "way to sign in."
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_encrypted)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class ExternalIdentity(models.Model):
+    """An account's binding to a person at an identity provider (SPEC §9): the provider's
+    issuer and the subject it names them by (the provider's `subject_claim`). Bound on the
+    first sign-in; from then on the binding alone, never the email, finds the account."""
+
+    issuer = models.CharField(max_length=IDP_ISSUER_MAX_LENGTH)
+    subject = models.CharField(max_length=IDP_SUBJECT_MAX_LENGTH)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    # The provider it was bound through; a deleted provider leaves the binding (a provider
+    # registered again with the same issuer finds its people again).
+    provider = models.ForeignKey(
+        IdentityProvider,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="external_identities",
+    )
+    # The email the provider sent at the last sign-in, and whether it said the email was
+    # verified (OpenID Connect Core §5.1 `email_verified`): our own userinfo and id_tokens
+    # then call the account's email verified when it is that one.
+    email = models.CharField(max_length=254, blank=True)
+    email_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="external_identity_unique_issuer_subject"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

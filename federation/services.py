@@ -21,13 +21,20 @@ claim sets that must match or must not, run against the new definition before an
 change that breaks one is refused, naming the sample.
 """
 
+import hashlib
 import json
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from federation import jwks, keys
+from federation import jwks, keys, relying_party, selectors
 from federation.assertions import CREDENTIAL_MATCHES, ParsedAssertion
 from federation.expressions import ExpressionError, expression_parse, expression_validate
 from federation.models import (
@@ -36,9 +43,12 @@ from federation.models import (
     PEM_MAX_LENGTH,
     AppKey,
     ExternalApp,
+    ExternalIdentity,
     FederatedCredential,
+    IdentityProvider,
 )
 from identity_server.clients import client_changed
+from identity_server.encryption import decrypt, encrypt
 from identity_server.models import OAuthClient
 from identity_server.registration import (
     clean_registration,
@@ -52,13 +62,18 @@ from identity_server.services import (
     client_delete,
     client_update,
 )
-from tenants.models import AuditEvent, Organization
+from identity_server.signin import OPENID as OPENID_SCOPE
+from tenants.models import AuditEvent, Membership, Organization
 from tenants.services import (
+    REDACTED,
     Actor,
+    AuditTarget,
     apply_changes,
     audit_record,
     duplicate_name,
+    membership_set,
     save_unique_name,
+    sign_in_record,
 )
 
 # The user sign-in fields (SPEC §8), kept on the client and checked by
@@ -690,3 +705,570 @@ def app_key_delete(*, key: AppKey, actor: Actor) -> None:
     )
     key.delete()
     client_changed(key.app.client.client_id)
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ----------------------------
+#
+# Checked like a credential: everything without the network first, then the provider's
+# discovery document and keys through the guarded fetcher, outside any transaction (only
+# when the issuer is new or changed), then the save with the row locked. The client secret
+# is encrypted at rest (identity_server.encryption) and never leaves this module but to the
+# token request (federation.relying_party); the audit log shows only that it changed.
+
+IDP_SECRET_PURPOSE = "federation.identity-provider.client-secret"  # noqa: S105 (a salt)
+IDP_FIELDS = (
+    "name",
+    "kind",
+    "issuer",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "allowed_email_domains",
+    "subject_claim",
+    "email_claim",
+    "name_claim",
+    "provisioning",
+    "enforced",
+    "break_glass_user",
+    "enabled",
+)
+IDP_DOMAINS_MAX = 50
+IDP_CLIENT_SECRET_MAX_LENGTH = 1024
+_IDP_NAME_CONSTRAINT = "identity_provider_name_unique_in_org"
+_IDP_ENFORCED_CONSTRAINT = "identity_provider_one_enforced_per_org"
+_IDP_NAME_TAKEN = "An identity provider with this name already exists in this organization."
+IDP_ENFORCED_TAKEN = (
+    "Another identity provider of this organization is already the only way to sign in; "
+    "turn that off first."
+)
+IDP_BREAK_GLASS_REQUIRED = (
+    "Choose a break-glass administrator: the one account that may still sign in with a "
+    "local password when this provider is the only way in."
+)
+IDP_BREAK_GLASS_NOT_ADMIN = "The break-glass account must be an administrator of this organization."
+IDP_ENFORCED_DISABLED = "A provider that is the only way to sign in must be enabled."
+IDP_ENTRA_MULTITENANT = (
+    "Entra ID's multi-tenant issuers (common, organizations, consumers) accept any "
+    "Microsoft tenant's users; use your tenant's issuer, "
+    "https://login.microsoftonline.com/{tenant-id}/v2.0."
+)
+IDP_SCOPES_OPENID = "The scopes must include `openid`."
+IDP_SECRET_REQUIRED = "The client secret the provider gave for this site is required."  # noqa: S105
+# Entra ID's issuers that stand for no one tenant (Microsoft identity platform docs,
+# "Multi-tenant apps": the issuer must then be validated per tenant, which SPEC §9 refuses).
+_ENTRA_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoft.com",
+        "login.windows.net",
+        "sts.windows.net",
+        "login.microsoftonline.us",
+        "login.partner.microsoftonline.cn",
+    }
+)
+_ENTRA_MULTITENANT_SEGMENTS = frozenset({"common", "organizations", "consumers", "{tenantid}"})
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_CLAIM_NAME = re.compile(r"[A-Za-z0-9_.:/-]+")
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
+
+
+def _entra_multitenant(issuer: str) -> bool:
+    parts = urlsplit(issuer)
+    segments = [s for s in parts.path.split("/") if s]
+    return (
+        (parts.hostname or "").lower() in _ENTRA_HOSTS
+        and bool(segments)
+        and (segments[0].lower() in _ENTRA_MULTITENANT_SEGMENTS)
+    )
+
+
+def _clean_domains(value, errors: dict) -> list[str]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        errors["allowed_email_domains"] = ["Must be a list of domain names."]
+        return []
+    domains = []
+    for raw in value:
+        domain = raw.strip().lower().removeprefix("@")
+        if not _DOMAIN.fullmatch(domain):
+            errors["allowed_email_domains"] = [f"“{raw[:100]}” is not a domain name."]
+            return []
+        if domain not in domains:
+            domains.append(domain)
+    if len(domains) > IDP_DOMAINS_MAX:
+        errors["allowed_email_domains"] = [f"At most {IDP_DOMAINS_MAX} domains."]
+    return domains
+
+
+def _validate_identity_provider(provider: IdentityProvider, secret: str | None) -> None:
+    """Every check without the network; ValidationError keyed by field. Normalizes the
+    scopes (single spaces) and the domains (lower case, no duplicates) in place."""
+    errors: dict = {}
+    try:
+        provider.full_clean(
+            exclude=["organization", "break_glass_user", "allowed_email_domains"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+    except ValidationError as error:
+        errors = error.message_dict
+    for field in ("issuer", "client_id"):
+        value = getattr(provider, field)
+        if field not in errors and value != value.strip():
+            errors[field] = ["Must not begin or end with blanks; it is compared exactly."]
+    if "issuer" not in errors:
+        problem = jwks.issuer_uri_problem(provider.issuer)
+        if problem:
+            errors["issuer"] = [problem]
+        elif _entra_multitenant(provider.issuer):
+            errors["issuer"] = [IDP_ENTRA_MULTITENANT]
+    if "scopes" not in errors:
+        scopes = provider.scopes.split()
+        if not all(_SCOPE_TOKEN.fullmatch(s) for s in scopes):
+            errors["scopes"] = ["Scopes are names without quotes or backslashes, space-separated."]
+        elif OPENID_SCOPE not in scopes:
+            errors["scopes"] = [IDP_SCOPES_OPENID]
+        else:
+            provider.scopes = " ".join(dict.fromkeys(scopes))
+    for field in ("subject_claim", "email_claim", "name_claim"):
+        if field not in errors and not _CLAIM_NAME.fullmatch(getattr(provider, field)):
+            errors[field] = ["A claim name: letters, digits and _ . : / -"]
+    provider.allowed_email_domains = _clean_domains(provider.allowed_email_domains, errors)
+    if secret is not None and len(secret) > IDP_CLIENT_SECRET_MAX_LENGTH:
+        errors["client_secret"] = [f"At most {IDP_CLIENT_SECRET_MAX_LENGTH} characters."]
+    elif secret is not None and secret != secret.strip():
+        errors["client_secret"] = ["Must not begin or end with blanks."]
+    if not provider.client_secret_encrypted and not secret:
+        errors.setdefault("client_secret", [IDP_SECRET_REQUIRED])
+    user = provider.break_glass_user
+    if (
+        user is not None
+        and not Membership.objects.filter(
+            organization=provider.organization, user=user, role=Membership.Role.ADMIN
+        ).exists()
+    ):
+        errors["break_glass_user"] = [IDP_BREAK_GLASS_NOT_ADMIN]
+    if provider.enforced:
+        if user is None:
+            errors.setdefault("break_glass_user", [IDP_BREAK_GLASS_REQUIRED])
+        if not provider.enabled:
+            errors["enabled"] = [IDP_ENFORCED_DISABLED]
+    if errors:
+        raise ValidationError(errors)
+    others = IdentityProvider.objects.filter(organization=provider.organization).exclude(
+        pk=provider.pk
+    )
+    if others.alias(name_ci=Lower("name")).filter(name_ci=provider.name.lower()).exists():
+        raise duplicate_name(_IDP_NAME_TAKEN)
+    if provider.enforced and others.filter(enforced=True).exists():
+        raise ValidationError({"enforced": [IDP_ENFORCED_TAKEN]})
+
+
+def _provider_reachable(provider: IdentityProvider, *, action: str, actor: Actor) -> None:
+    """SPEC §9: the provider's discovery document (with the code flow's endpoints) and its
+    signing keys must answer, now, through the guarded fetcher."""
+    try:
+        relying_party.provider_configuration_fetch(provider.issuer)
+        jwks.issuer_keys_fetch(provider.issuer)
+    except jwks.IssuerUnreachable as error:
+        audit_record(
+            action=action,
+            actor=actor,
+            organization=provider.organization,
+            target=AuditTarget("identityprovider", str(provider.pk or ""), provider.name),
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason_code=error.reason,
+            details={"name": provider.name, "issuer": provider.issuer, "detail": error.detail},
+        )
+        raise ValidationError(
+            {"issuer": ValidationError(error.message, code="issuer_unreachable")}
+        ) from None
+
+
+def identity_provider_details(provider: IdentityProvider) -> dict:
+    """The provider as the audit log shows it: every field, the secret only as whether one
+    is set (and that key is redacted by audit_record anyway)."""
+    user = provider.break_glass_user
+    return {
+        "name": provider.name,
+        "kind": provider.kind,
+        "issuer": provider.issuer,
+        "client_id": provider.client_id,
+        "client_secret": REDACTED,
+        "scopes": provider.scopes,
+        "allowed_email_domains": list(provider.allowed_email_domains),
+        "subject_claim": provider.subject_claim,
+        "email_claim": provider.email_claim,
+        "name_claim": provider.name_claim,
+        "provisioning": provider.provisioning,
+        "enforced": provider.enforced,
+        "break_glass_user": user.get_username() if user is not None else None,
+        "enabled": provider.enabled,
+    }
+
+
+def identity_provider_client_secret(provider: IdentityProvider) -> str:
+    """The plaintext client secret, for the token request only (federation.relying_party)."""
+    return decrypt(IDP_SECRET_PURPOSE, provider.client_secret_encrypted)
+
+
+def _idp_save(provider: IdentityProvider, **options) -> None:
+    try:
+        save_unique_name(
+            provider, constraint=_IDP_NAME_CONSTRAINT, message=_IDP_NAME_TAKEN, **options
+        )
+    except IntegrityError as error:
+        if _IDP_ENFORCED_CONSTRAINT in str(error):
+            raise ValidationError({"enforced": [IDP_ENFORCED_TAKEN]}) from None
+        raise
+
+
+def _idp_unknown(function: str, fields) -> None:
+    unknown = set(fields) - set(IDP_FIELDS)
+    if unknown:
+        raise TypeError(f"{function}: unknown fields {sorted(unknown)}")
+
+
+def identity_provider_create(
+    *, organization: Organization, actor: Actor, **fields
+) -> IdentityProvider:
+    """A new identity provider of the organization (IDP_FIELDS; `name`, `issuer`,
+    `client_id` and `client_secret` required, the rest defaulted as the model says, and
+    `subject_claim` `oid` for Entra ID unless given). Its issuer is fetched before it is
+    saved. ValidationError keyed by field."""
+    _idp_unknown("identity_provider_create", fields)
+    secret = fields.pop("client_secret", None) or None
+    if fields.get("kind") == IdentityProvider.Kind.ENTRA:
+        fields.setdefault("subject_claim", "oid")
+    provider = IdentityProvider(organization=organization, **fields)
+    _validate_identity_provider(provider, secret)
+    _provider_reachable(provider, action="identity_provider.created", actor=actor)
+    provider.client_secret_encrypted = encrypt(IDP_SECRET_PURPOSE, secret)
+    with transaction.atomic():
+        _idp_save(provider, force_insert=True)
+        audit_record(
+            action="identity_provider.created",
+            actor=actor,
+            organization=organization,
+            target=provider,
+            details={"after": identity_provider_details(provider)},
+        )
+    return provider
+
+
+def identity_provider_update(
+    *, provider: IdentityProvider, actor: Actor, **fields
+) -> IdentityProvider:
+    """Changes the fields given (IDP_FIELDS); the others stay. `client_secret` None or
+    empty keeps the secret. A changed issuer is fetched again, as at creation. The audit
+    event has the provider before and after, and `changed`, the names of the fields that
+    changed (`client_secret` among them when it did, its values never)."""
+    _idp_unknown("identity_provider_update", fields)
+    secret = fields.pop("client_secret", None) or None
+    current = IdentityProvider.objects.select_related("organization", "break_glass_user").get(
+        pk=provider.pk
+    )
+    candidate = IdentityProvider.objects.select_related("organization", "break_glass_user").get(
+        pk=provider.pk
+    )
+    for field, value in fields.items():
+        setattr(candidate, field, value)
+    _validate_identity_provider(candidate, secret)
+    if candidate.issuer != current.issuer:
+        _provider_reachable(candidate, action="identity_provider.updated", actor=actor)
+    with transaction.atomic():
+        locked = (
+            IdentityProvider.objects.select_for_update(of=("self",))
+            .select_related("organization", "break_glass_user")
+            .get(pk=provider.pk)
+        )
+        before = identity_provider_details(locked)
+        changed = [
+            f
+            for f in IDP_FIELDS
+            if f != "client_secret" and getattr(candidate, f) != getattr(locked, f)
+        ]
+        for field in changed:
+            setattr(locked, field, getattr(candidate, field))
+        update_fields = list(changed)
+        if "break_glass_user" in update_fields:
+            update_fields[update_fields.index("break_glass_user")] = "break_glass_user_id"
+        if secret is not None and secret != identity_provider_client_secret(locked):
+            locked.client_secret_encrypted = encrypt(IDP_SECRET_PURPOSE, secret)
+            changed.append("client_secret")
+            update_fields.append("client_secret_encrypted")
+        if changed:
+            _idp_save(locked, update_fields=[*update_fields, "updated_at"])
+            audit_record(
+                action="identity_provider.updated",
+                actor=actor,
+                organization=locked.organization,
+                target=locked,
+                details={
+                    "changed": changed,
+                    "before": before,
+                    "after": identity_provider_details(locked),
+                },
+            )
+    return locked
+
+
+@transaction.atomic
+def identity_provider_delete(*, provider: IdentityProvider, actor: Actor) -> None:
+    """Deletes the provider. The accounts bound through it keep their bindings
+    (ExternalIdentity), so the same issuer registered again finds its people again."""
+    audit_record(
+        action="identity_provider.deleted",
+        actor=actor,
+        organization=provider.organization,
+        target=provider,
+        details={"before": identity_provider_details(provider)},
+    )
+    provider.delete()
+
+
+# --- signing in through the organization's identity provider (SPEC §9) ------------------
+#
+# federation.relying_party has checked the flow and the id_token; here the claims become an
+# account. The account is found by its binding (issuer, subject) alone; with none, on the
+# first sign-in, an email links to an existing account only when the provider says it is
+# verified and its domain is allowed; `link_only` then wants an existing member,
+# `jit_member` makes one. Every refusal is a `user.sign_in` failure with its reason code in
+# the provider's organization, written outside the transaction that was rolled back.
+
+METHOD_PREFIX = "idp:"
+EMAIL_UNVERIFIED = "email_unverified"
+DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+NOT_A_MEMBER = "not_a_member"
+ACCOUNT_DISABLED = "account_disabled"
+SSO_ENFORCED = "sso_enforced"
+ALREADY_BOUND = "already_bound"
+_USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
+
+
+def sign_in_method(provider: IdentityProvider) -> str:
+    return f"{METHOD_PREFIX}{provider.name}"
+
+
+@dataclass(frozen=True)
+class ExternalClaims:
+    """What the sign-in takes from the id_token, by the provider's claim names."""
+
+    subject: str
+    email: str
+    email_verified: bool
+    name: str
+
+    @classmethod
+    def of(cls, provider: IdentityProvider, claims: dict) -> "ExternalClaims":
+        subject = claims.get(provider.subject_claim)
+        if not isinstance(subject, str) or not subject or len(subject) > 255:
+            raise relying_party.SignInRefused(
+                relying_party.TOKEN_INVALID,
+                f"the id_token has no usable `{provider.subject_claim}` claim",
+            )
+        email = claims.get(provider.email_claim)
+        email = email.strip() if isinstance(email, str) and len(email) <= 254 else ""
+        # OpenID Connect Core §5.1: a JSON boolean; some providers send the string.
+        verified = claims.get("email_verified") in (True, "true")
+        name = claims.get(provider.name_claim)
+        return cls(subject, email, bool(email) and verified, name if isinstance(name, str) else "")
+
+
+def _refuse(reason: str, detail: str = "", user=None):
+    raise relying_party.SignInRefused(reason, detail, user=user)
+
+
+def _new_external_account(provider: IdentityProvider, claims: ExternalClaims):
+    """An unsaved account for a first sign-in under `jit_member`: named by its verified
+    email (or the provider's subject), with no local password; an unverified email is not
+    kept (it could later link a verified owner's identity to this account)."""
+    user_model = get_user_model()
+    base = claims.email if claims.email_verified else ""
+    if not base:
+        digest = hashlib.sha256(f"{provider.issuer} {claims.subject}".encode()).hexdigest()
+        base = f"idp-{digest[:16]}"
+    base = _USERNAME_UNSAFE.sub("-", base)[:130]
+    username = base
+    while user_model.objects.filter(username__iexact=username).exists():
+        username = f"{base}-{secrets.token_hex(3)}"
+    user = user_model(
+        username=username,
+        email=claims.email if claims.email_verified else "",
+        first_name=claims.name[:150],
+    )
+    user.set_unusable_password()
+    return user
+
+
+def _account_for(provider: IdentityProvider, claims: ExternalClaims, binding):
+    """The account these claims sign in to, or None for a new one; refusals as SPEC §9."""
+    if binding is not None:
+        return binding.user
+    # First sign-in: link by email only when verified (and its domain allowed, checked).
+    if not claims.email:
+        return None
+    same_email = list(get_user_model().objects.filter(email__iexact=claims.email)[:2])
+    if not same_email:
+        return None
+    if not claims.email_verified:
+        _refuse(
+            EMAIL_UNVERIFIED,
+            "an account has this email; the provider did not verify it",
+            same_email[0] if len(same_email) == 1 else None,
+        )
+    if len(same_email) > 1:
+        _refuse(NOT_A_MEMBER, "several accounts have this email; none is linked")
+    user = same_email[0]
+    # An account already bound at this issuer is found by that binding alone: an address
+    # the provider gave to someone else since (a leaver's, reassigned) must not link them.
+    if ExternalIdentity.objects.filter(user=user, issuer=provider.issuer).exists():
+        _refuse(ALREADY_BOUND, "the account with this email is bound to another subject", user)
+    return user
+
+
+def identity_provider_sign_in(*, provider: IdentityProvider, claims: dict, actor: Actor):
+    """The account the provider's checked id_token `claims` sign in to (SPEC §9), bound,
+    provisioned and audited (`user.sign_in`, method `idp:{name}`); raises
+    relying_party.SignInRefused after auditing its reason code. Logging in is the
+    caller's."""
+    method = sign_in_method(provider)
+    user = None
+    try:
+        external = ExternalClaims.of(provider, claims)
+        try:
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
+        except IntegrityError:
+            # A concurrent first sign-in of the same person bound them (or took the new
+            # account's name) first: this time the binding is there to be found.
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
+    except relying_party.SignInRefused as refusal:
+        identity_provider_sign_in_refused(
+            provider=provider,
+            actor=actor,
+            reason=refusal.reason,
+            detail=refusal.detail,
+            user=refusal.user,
+        )
+        raise
+    sign_in_record(
+        actor=actor,
+        user=user,
+        method=method,
+        details={"provider_id": str(provider.pk), **break_glass_flag(user)},
+    )
+    return user
+
+
+def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor):
+    allowed = provider.allowed_email_domains
+    if allowed:
+        # The domain says who may come in only if the provider vouches for the address.
+        if not external.email:
+            _refuse(DOMAIN_NOT_ALLOWED, "no email in the id_token; the provider allows domains")
+        if not external.email_verified:
+            _refuse(EMAIL_UNVERIFIED, "the provider did not verify the email")
+        if selectors.email_domain(external.email) not in allowed:
+            _refuse(DOMAIN_NOT_ALLOWED, f"domain {selectors.email_domain(external.email)!r}")
+    binding = (
+        ExternalIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=provider.issuer, subject=external.subject)
+        .first()
+    )
+    user = _account_for(provider, external, binding)
+    system = Actor(
+        AuditEvent.ActorKind.SYSTEM, "", sign_in_method(provider), actor.address, actor.user_agent
+    )
+    organization = provider.organization
+    if user is not None:
+        if not user.is_active:
+            _refuse(ACCOUNT_DISABLED, "the account is disabled", user)
+        if not Membership.objects.filter(organization=organization, user=user).exists():
+            if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
+                _refuse(NOT_A_MEMBER, "link_only: not a member", user)
+            membership_set(
+                organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
+            )
+    else:
+        if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
+            _refuse(NOT_A_MEMBER, "link_only: no account for this person")
+        user = _new_external_account(provider, external)
+        user.save()
+        audit_record(
+            action="user.create",
+            actor=system,
+            organization=organization,
+            target=AuditTarget("user", str(user.pk), user.get_username()),
+            details={"provider_id": str(provider.pk)},
+        )
+        membership_set(
+            organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
+        )
+    now = timezone.now()
+    if binding is None:
+        binding = ExternalIdentity.objects.create(
+            issuer=provider.issuer,
+            subject=external.subject,
+            user=user,
+            provider=provider,
+            email=external.email,
+            email_verified=external.email_verified,
+            last_used_at=now,
+        )
+        audit_record(
+            action="external_identity.bound",
+            actor=system,
+            organization=organization,
+            target=AuditTarget("user", str(user.pk), user.get_username()),
+            details={"issuer": provider.issuer, "subject": external.subject},
+        )
+    else:
+        binding.email, binding.email_verified = external.email, external.email_verified
+        binding.provider, binding.last_used_at = provider, now
+        binding.save(update_fields=["email", "email_verified", "provider", "last_used_at"])
+    return user
+
+
+def identity_provider_sign_in_refused(
+    *, provider: IdentityProvider, actor: Actor, reason: str, detail: str = "", user=None
+) -> None:
+    """A failed sign-in through `provider` in the audit log (SPEC §9 reason codes)."""
+    sign_in_record(
+        actor=actor,
+        user=user,
+        outcome=AuditEvent.Outcome.FAILURE,
+        reason_code=reason,
+        method=sign_in_method(provider),
+        details={"provider_id": str(provider.pk), "detail": detail[:300]},
+        organization=provider.organization,
+    )
+
+
+def break_glass_flag(user) -> dict:
+    """`{"break_glass": True}` for the sign-in of an account that is the break-glass
+    administrator of an organization whose provider is the only way in (SPEC §9: its every
+    sign-in is shown to the other administrators); else empty."""
+    for provider in selectors.enforcing_providers(user=user):
+        if provider.break_glass_user_id == user.pk:
+            return {"break_glass": True}
+    return {}
+
+
+def password_sign_in_refusal(user) -> IdentityProvider | None:
+    """The provider that is the only way in for one of `user`'s organizations, when `user`
+    is not its break-glass administrator: their local password sign-in is refused
+    (`sso_enforced`). None when a password may sign them in."""
+    for provider in selectors.enforcing_providers(user=user):
+        if (
+            provider.break_glass_user_id != user.pk
+            or not Membership.objects.filter(
+                organization=provider.organization, user=user, role=Membership.Role.ADMIN
+            ).exists()
+        ):
+            return provider
+    return None
