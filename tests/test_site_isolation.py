@@ -38,6 +38,7 @@ TENANTS_PAGES = [
     pytest.param(lambda w: f"/{w.org}/portal_/members/", id="members"),
     pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/role/", id="member-role"),
     pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/remove/", id="member-remove"),
+    pytest.param(lambda w: f"/{w.org}/portal_/members/{w.admin.pk}/invite/", id="member-invite"),
     pytest.param(lambda w: f"/{w.org}/portal_/settings/", id="organization-settings"),
     pytest.param(lambda w: f"/{w.org}/portal_/audit/", id="audit"),
     pytest.param(lambda w: f"/{w.org}/portal_/audit/{w.event().pk}/", id="audit-event"),
