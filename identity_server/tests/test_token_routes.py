@@ -1,0 +1,116 @@
+"""The token routes' short middleware chain (identity_server.token_routes): what a token
+request goes through, and what it no longer does."""
+
+import pytest
+from django.test import Client
+from django.urls import resolve, reverse
+
+from identity_server.tests.factories import client_with_secret
+from identity_server.tests.http import TOKEN_URL, token_request
+from identity_server.token_routes import TOKEN_PATH
+from identity_server.views import TokenView
+
+
+@pytest.fixture
+def app(admin_membership):
+    return client_with_secret(organization=admin_membership.organization)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        pytest.param("token", {}, id="platform"),
+        pytest.param("token-org", {"org": "acme"}, id="organization"),
+        pytest.param("token-tenant", {"org": "acme", "tenant": "Default"}, id="tenant"),
+    ],
+)
+def test_every_token_route_takes_the_short_chain(name, kwargs):
+    # given the route's path as the URL configuration builds it
+    path = reverse(name, kwargs=kwargs)
+
+    # then the short chain's pattern takes it
+    assert TOKEN_PATH.fullmatch(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/identity_/connect/token/",
+        "/identity_/connect/tokens",
+        "/a/b/c/identity_/connect/token",
+        "/identity_/connect/authorize",
+        "/acme/identity_/connect/introspect",
+        "/healthz",
+    ],
+)
+def test_no_other_path_takes_the_short_chain(path):
+    assert not TOKEN_PATH.fullmatch(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/identity_/connect/token", "/x/identity_/connect/token", "/x/y/identity_/connect/token"],
+)
+def test_what_the_short_chain_takes_is_the_token_view(path):
+    assert resolve(path).func.view_class is TokenView
+
+
+@pytest.mark.django_db
+def test_a_token_answer_carries_what_it_needs_and_no_page_headers(app):
+    # given a client that enforces CSRF as a browser's would
+    oauth_client, secret = app
+    browser_like = Client(enforce_csrf_checks=True)
+
+    # when
+    response = token_request(browser_like, oauth_client.client_id, secret)
+
+    # then: no CSRF token was needed, no cookie is set
+    assert response.status_code == 200
+    assert not response.cookies
+    # the request id, nosniff, the length (keep-alive), the view's no-store
+    assert response["X-Request-Id"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert int(response["Content-Length"]) == len(response.content)
+    assert response["Cache-Control"] == "no-store"
+    # and none of a page's headers
+    assert "Content-Security-Policy" not in response
+    assert "X-Frame-Options" not in response
+
+
+@pytest.mark.django_db
+def test_a_token_request_from_a_signed_in_browser_reads_and_writes_no_session(
+    app, admin_membership, django_assert_num_queries
+):
+    # given a browser signed in to the admin site, whose client is already cached
+    oauth_client, secret = app
+    browser = Client()
+    browser.force_login(admin_membership.user)
+    assert token_request(browser, oauth_client.client_id, secret).status_code == 200
+
+    # when it asks for a token again
+    with django_assert_num_queries(0):
+        response = token_request(browser, oauth_client.client_id, secret)
+
+    # then: neither the session nor its user is read, and no cookie comes back
+    assert response.status_code == 200
+    assert not response.cookies
+
+
+@pytest.mark.django_db
+def test_a_disallowed_host_is_still_refused(app, settings):
+    # given
+    oauth_client, secret = app
+    settings.ALLOWED_HOSTS = ["id.example"]
+
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": oauth_client.client_id,
+        "client_secret": secret,
+    }
+
+    # when a right request names another host
+    response = Client().post(TOKEN_URL, form, HTTP_HOST="evil.example")
+
+    # then it is refused (ALLOWED_HOSTS, through CommonMiddleware)
+    assert response.status_code == 400
+    assert "access_token" not in response.content.decode()
