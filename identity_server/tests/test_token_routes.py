@@ -5,9 +5,11 @@ import pytest
 from django.test import Client
 from django.urls import resolve, reverse
 
+from identity_server.oauth import OAuthLibCore
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import TOKEN_URL, token_request
 from identity_server.token_routes import TOKEN_PATH
+from identity_server.validators import DJANGO_REQUEST
 from identity_server.views import TokenView
 
 
@@ -114,3 +116,33 @@ def test_a_disallowed_host_is_still_refused(app, settings):
     # then it is refused (ALLOWED_HOSTS, through CommonMiddleware)
     assert response.status_code == 400
     assert "access_token" not in response.content.decode()
+
+
+def test_oauthlib_gets_the_parsed_form_and_only_the_headers_it_reads(rf):
+    # given a token request with headers oauthlib has no use for
+    request = rf.post(
+        TOKEN_URL,
+        "grant_type=client_credentials&client_id=app&scope=",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION="Basic YTpi",
+        HTTP_ORIGIN="http://127.0.0.1:8104",
+        HTTP_COOKIE="sessionid=abc",
+        HTTP_USER_AGENT="robot/1.0",
+    )
+
+    # when DOT's backend turns it into oauthlib's arguments
+    _uri, method, body, headers = OAuthLibCore()._extract_params(request)
+
+    # then the form is Django's, as pairs (the empty scope dropped), not re-encoded
+    assert method == "POST"
+    assert body == [("grant_type", "client_credentials"), ("client_id", "app")]
+    # and the headers are the few that are read, with the Django request itself
+    assert set(headers) == {
+        "Authorization",
+        "HTTP_AUTHORIZATION",
+        "Content-Type",
+        "Origin",
+        DJANGO_REQUEST,
+    }
+    assert headers["Authorization"] == "Basic YTpi"
+    assert headers[DJANGO_REQUEST].request is request
