@@ -176,14 +176,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def server_command(wsgi_module: str, port: int) -> list:
+    """The project's own server (identity_server.serve: granian, one thread per worker, as
+    `make run` and production run it); any other WSGI module through granian with the same
+    settings, so that both sides are served alike."""
+    if wsgi_module == "identity_server.wsgi":
+        server = [sys.executable, "-m", "identity_server.serve"]
+        return [*server, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
+    return [
+        VENV_BIN / "granian",
+        *("--interface", "wsgi", "--blocking-threads", "1", "--no-access-log"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)),
+        f"{wsgi_module}:application",
+    ]
+
+
 @contextmanager
-def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+def wsgi_server(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
     """Serves `wsgi_module` on a free loopback port (access log off); yields its base URL."""
     port = free_port()
-    command = [VENV_BIN / "gunicorn", wsgi_module, "--bind", f"127.0.0.1:{port}"]
     with log.open("w") as log_file:
         server = subprocess.Popen(  # noqa: S603
-            [*command, "--workers", str(WORKERS)],
+            server_command(wsgi_module, port),
             env=env,
             cwd=cwd,
             stdout=log_file,
@@ -194,14 +208,14 @@ def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> 
         deadline = time.monotonic() + 30
         while True:
             if server.poll() is not None:
-                raise BenchError(f"gunicorn {wsgi_module} exited:\n{tail(log)}")
+                raise BenchError(f"the server of {wsgi_module} exited:\n{tail(log)}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError as error:
                 if time.monotonic() > deadline:
                     raise BenchError(
-                        f"gunicorn {wsgi_module} did not listen:\n{tail(log)}"
+                        f"the server of {wsgi_module} did not listen:\n{tail(log)}"
                     ) from error
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
@@ -354,7 +368,7 @@ def serve_project(tmp: Path) -> Iterator[Site]:
             cwd=PROJECT_DIR,
         )
         log = tmp / "project.log"
-        with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
+        with wsgi_server("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
             yield Site(
                 url,
                 clients,
@@ -434,7 +448,7 @@ def serve_stock_dot(tmp: Path) -> Iterator[Site]:
     run([*django, "migrate", "--noinput"], env=env, cwd=site_dir)
     run([*django, "shell", "-c", STOCK_CREATE_APPLICATIONS], env=env, cwd=site_dir)
     log = tmp / "stock.log"
-    with gunicorn("stock_site.wsgi", env=env, cwd=site_dir, log=log) as url:
+    with wsgi_server("stock_site.wsgi", env=env, cwd=site_dir, log=log) as url:
         yield Site(url, clients, log)
 
 
