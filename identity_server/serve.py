@@ -20,6 +20,11 @@ keep-alive), at 0.60-0.67 ms of CPU per request against 0.81-1.23.
   may carry a code, a token or a secret a client put in the wrong place (SPEC §10); the
   request log line (identity_server.requestlog) has the request id.
 
+- granian builds each request's environ on a copy of the process's environment, as PEP
+  3333 allows: DATABASE_URL and every other setting would be in request.META (and on a DEBUG
+  error page), and a variable named like a header (HTTP_PROXY) would read as one the client
+  sent. identity_server.wsgi takes them out (`without_process_environment`).
+
 Nothing here imports Django: the workers load `identity_server.wsgi` themselves.
 """
 
@@ -39,6 +44,29 @@ KILL_TIMEOUT_SECONDS = 5
 ACCESS_LOG_FORMAT = (
     '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
 )
+
+
+# What a server sets for the request (PEP 3333's CGI variables): kept whatever the
+# process's environment says.
+_REQUEST_VARIABLES = {
+    *("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE"),
+    *("CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR"),
+    *("REMOTE_PORT", "GATEWAY_INTERFACE", "SERVER_SOFTWARE"),
+}
+
+
+def process_environment() -> dict:
+    """The process's environment variables that a request's environ may carry a copy of."""
+    return {name: value for name, value in os.environ.items() if name not in _REQUEST_VARIABLES}
+
+
+def without_process_environment(environ: dict, process: dict) -> dict:
+    """`environ` without the `process_environment()` variables in it with the process's
+    value (the request's own keys stay)."""
+    for name in process.keys() & environ.keys():
+        if environ[name] == process[name]:
+            del environ[name]
+    return environ
 
 
 def _arguments(argv):

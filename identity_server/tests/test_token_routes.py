@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import resolve, reverse
 
 from identity_server.oauth import OAuthLibCore
+from identity_server.serve import without_process_environment
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import TOKEN_URL, token_request
 from identity_server.token_routes import TOKEN_PATH
@@ -146,3 +147,33 @@ def test_oauthlib_gets_the_parsed_form_and_only_the_headers_it_reads(rf):
     }
     assert headers["Authorization"] == "Basic YTpi"
     assert headers[DJANGO_REQUEST].request is request
+
+
+def test_the_process_environment_is_not_part_of_a_request():
+    # given an environ built, as granian builds it, on the process's environment
+    process = {"DATABASE_URL": "postgres://u:p@db/x", "HTTP_PROXY": "http://proxy:3128"}
+    environ = {
+        **process,
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/identity_/connect/token",
+        "HTTP_HOST": "id.example",
+    }
+
+    # when
+    cleaned = without_process_environment(environ, process)
+
+    # then the request's own keys are left, and only they
+    assert cleaned == {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/identity_/connect/token",
+        "HTTP_HOST": "id.example",
+    }
+
+
+def test_a_header_the_client_sent_is_kept_when_the_environment_has_its_name():
+    # given a client's Proxy header and a process whose environment has HTTP_PROXY
+    process = {"HTTP_PROXY": "http://proxy:3128"}
+    environ = {"REQUEST_METHOD": "GET", "HTTP_PROXY": "client-value"}
+
+    # then the client's value stays
+    assert without_process_environment(environ, process)["HTTP_PROXY"] == "client-value"
