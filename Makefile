@@ -31,7 +31,7 @@ run: $(STAMP)
 	$(LOCAL_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_ENV) $(PY) manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl+C to stop)"
-	$(LOCAL_ENV) exec $(VENV)/bin/gunicorn identity_server.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -
+	$(LOCAL_ENV) exec $(PY) -m identity_server.serve --bind 127.0.0.1:$(PORT) --workers 2 --access-log -
 
 # `make manage ARGS='create_client --org demo --name CI --json'`
 manage: $(STAMP)

@@ -3,9 +3,9 @@
 Measures client-credentials token requests per second, p50 and p99 latency, CPU time per
 successful request and errors, for
 
-- `secret`: this project served as production would (gunicorn, DEBUG off; PostgreSQL and
-  Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite file and the
-  in-process cache), POSTing client id and secret to /identity_/connect/token;
+- `secret`: this project served as production would (identity_server.serve: granian, DEBUG
+  off; PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, else a throwaway SQLite
+  file and the in-process cache), POSTing client id and secret to /identity_/connect/token;
 - `assertion`: the same server, POSTing a client id and a JWT client assertion (RFC 7523)
   from the test identity provider (tests/idp.py, HTTPS on loopback, run by this script):
   each of the four applications has a federated credential for each of the provider's four
@@ -27,7 +27,7 @@ successful request and errors, for
   RS256-signed JWT access token per request (client credentials, a resource indicator whose
   accessTokenFormat is `jwt`, RFC 9068), NODE_ENV=production, as one process (`peer_*`) and
   as a node:cluster of 2 workers sharing the port (`peer_cluster_*`), the counterpart of our
-  2 gunicorn workers: `peer_secret` / `peer_cluster_secret` (client_secret_post) and
+  2 workers of ours: `peer_secret` / `peer_cluster_secret` (client_secret_post) and
   `peer_private_key_jwt` / `peer_cluster_private_key_jwt` (RFC 7523 client assertions
   signed RS256 by a key of the bench, a new one every request, since the peer refuses a
   `jti` it has seen). When node or npm is missing, too old, or `npm ci` fails, the bench
@@ -40,21 +40,21 @@ successful request and errors, for
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
 
-Ours and stock DOT run with the same gunicorn command on loopback; every server is driven by
-`wrk` (16 connections, 2 threads; stock DOT 4 connections) for a fixed time with
-bench/token.lua, which cycles through request bodies, each wrk thread through its own share
-(so that no body is sent twice while fresh ones last; it counts any repeat). A scenario
-whose bodies must not repeat gets, before each slice, 1.5 times as many as the slice's
-seconds times the highest rate of any scenario of the same server so far (1,000 per second
-at least); a slice that still ran out is measured again with at least twice as many. The
-ratios of the rates are what the comparison is about; absolute numbers depend on the machine
-(listed in the JSON).
+Ours and stock DOT run under the same server (granian, 2 workers, 1 thread each) on
+loopback; every server is driven by `wrk` (16 connections, 2 threads; stock DOT 4
+connections) for a fixed time with bench/token.lua, which cycles through request bodies,
+each wrk thread through its own share (so that no body is sent twice while fresh ones last;
+it counts any repeat). A scenario whose bodies must not repeat gets, before each slice, 1.5
+times as many as the slice's seconds times the highest rate of any scenario of the same
+server so far (1,000 per second at least); a slice that still ran out is measured again
+with at least twice as many. The ratios of the rates are what the comparison is about;
+absolute numbers depend on the machine (listed in the JSON).
 
 `rps` counts successful responses only (status < 400), so a scenario that fails fast cannot
 look fast. Latency percentiles cover every response. `cpu_ms_per_request` is the CPU time
 (utime + stime in /proc/<pid>/stat, with reaped children's) of every process of the
-server's session (gunicorn's master and workers, node's primary and workers), read before
-and after each slice, over its successful requests; PostgreSQL and Redis are not in it.
+server's session (granian's main process and workers, node's primary and workers), read
+before and after each slice, over its successful requests; PostgreSQL and Redis are not in it.
 
 The scenarios measured together run in alternating slices (BENCH_ROUNDS, 5: A B C ... C B
 A ...), each peer scenario beside the one of ours it is compared with, so that the other
@@ -334,14 +334,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def server_command(wsgi_module: str, port: int) -> list:
+    """The project's own server (identity_server.serve: granian, one thread per worker, as
+    `make run` and production run it); any other WSGI module through granian with the same
+    settings, so that both sides are served alike."""
+    if wsgi_module == "identity_server.wsgi":
+        server = [sys.executable, "-m", "identity_server.serve"]
+        return [*server, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
+    return [
+        VENV_BIN / "granian",
+        *("--interface", "wsgi", "--blocking-threads", "1", "--no-access-log"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)),
+        f"{wsgi_module}:application",
+    ]
+
+
 @contextmanager
-def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+def wsgi_server(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
     """Serves `wsgi_module` on a free loopback port (access log off); yields its base URL."""
     port = free_port()
-    command = [VENV_BIN / "gunicorn", wsgi_module, "--bind", f"127.0.0.1:{port}"]
     with log.open("w") as log_file:
         server = subprocess.Popen(  # noqa: S603
-            [*command, "--workers", str(WORKERS)],
+            server_command(wsgi_module, port),
             env=env,
             cwd=cwd,
             stdout=log_file,
@@ -352,14 +366,14 @@ def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> 
         deadline = time.monotonic() + 30
         while True:
             if server.poll() is not None:
-                raise BenchError(f"gunicorn {wsgi_module} exited:\n{tail(log)}")
+                raise BenchError(f"the server of {wsgi_module} exited:\n{tail(log)}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError as error:
                 if time.monotonic() > deadline:
                     raise BenchError(
-                        f"gunicorn {wsgi_module} did not listen:\n{tail(log)}"
+                        f"the server of {wsgi_module} did not listen:\n{tail(log)}"
                     ) from error
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
@@ -368,7 +382,7 @@ def gunicorn(wsgi_module: str, *, env: dict[str, str], cwd: Path, log: Path) -> 
 
 
 def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group (gunicorn and its workers); SIGKILL if it lingers."""
+    """SIGTERM to the process group (the server and its workers); SIGKILL if it lingers."""
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -516,7 +530,7 @@ def serve_project(tmp: Path, signing_algorithm: str = "RS256") -> Iterator[Site]
             cwd=PROJECT_DIR,
         )
         log = tmp / f"project-{signing_algorithm}.log"
-        with gunicorn("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
+        with wsgi_server("identity_server.wsgi", env=env, cwd=PROJECT_DIR, log=log) as url:
             yield Site(
                 url,
                 clients,
@@ -597,7 +611,7 @@ def serve_stock_dot(tmp: Path) -> Iterator[Site]:
     run([*django, "migrate", "--noinput"], env=env, cwd=site_dir)
     run([*django, "shell", "-c", STOCK_CREATE_APPLICATIONS], env=env, cwd=site_dir)
     log = tmp / "stock.log"
-    with gunicorn("stock_site.wsgi", env=env, cwd=site_dir, log=log) as url:
+    with wsgi_server("stock_site.wsgi", env=env, cwd=site_dir, log=log) as url:
         yield Site(url, clients, log)
 
 
@@ -1022,7 +1036,7 @@ def machine(scenarios: list[Scenario], peer: dict) -> dict:
         "database": "postgresql" if database_url.startswith("postgres") else "sqlite",
         "cache": "redis" if os.environ.get("REDIS_URL") else "locmem",
         "stock_dot_database": "sqlite",
-        "gunicorn_workers": WORKERS,
+        "server_workers": WORKERS,
         "duration_s": DURATION,
         "rounds": ROUNDS,
         "connections": {s.name: s.connections for s in scenarios},

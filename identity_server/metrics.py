@@ -9,11 +9,12 @@ Recording is in memory only (a lock and an addition; in multiprocess mode a writ
 memory-mapped file): no I/O, no database, no cache, so the token endpoint's hot path can
 afford it.
 
-Processes. Under gunicorn each worker counts for itself; with PROMETHEUS_MULTIPROC_DIR set
-in the environment before the workers start, prometheus_client keeps each worker's values
-in files there and a scrape (`scrape()`) sums them across workers. gunicorn.conf.py sets the
-directory up (a fresh temporary one when metrics are on and none is given) and tells this
-module when a worker exits (`worker_exited`), so that its gauges are dropped. Without the
+Processes. Under the server (identity_server.serve) each worker counts for itself; with
+PROMETHEUS_MULTIPROC_DIR set in the environment before the workers start, prometheus_client
+keeps each worker's values in files there and a scrape (`scrape()`) sums them across
+workers. identity_server.serve sets the directory up (a fresh temporary one when metrics are
+on and none is given); a scrape drops the live gauges of workers that have gone
+(`_drop_gone_workers`), whichever server started them. Without the
 variable (manage.py runserver, tests) the process's own registry is served.
 
 Gauges of state that lives elsewhere (sessions by state, the signing key's age) are read
@@ -166,17 +167,27 @@ def multiprocess_dir() -> str | None:
 
 def multiprocess_dir_prepare(path: str) -> None:
     """Empties `path` (created if missing) before any worker writes there: files of an
-    earlier run would be summed into this one's counters. For gunicorn's master."""
+    earlier run would be summed into this one's counters. For the server's main process."""
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):
         if name.endswith(".db"):
             os.remove(os.path.join(path, name))
 
 
-def worker_exited(pid: int) -> None:
-    """gunicorn's child_exit hook: drops the live gauges of a worker that has gone."""
-    if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _drop_gone_workers(path: str) -> None:
+    """Drops the live gauges of the processes that wrote them and are gone (a worker that
+    exited or was replaced): what they said is no longer so."""
+    pids = {int(m.group(1)) for m in map(_LIVE_GAUGE_FILE.fullmatch, os.listdir(path)) if m}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 # --- scraping -----------------------------------------------------------------------------
@@ -187,6 +198,8 @@ class _Recorded:
 
     def __init__(self):
         path = multiprocess_dir()
+        if path:
+            _drop_gone_workers(path)
         self._source = multiprocess.MultiProcessCollector(None, path) if path else REGISTRY
 
     def collect(self):

@@ -8,14 +8,34 @@ from oauthlib.oauth2.rfc6749.grant_types import AuthorizationCodeGrant, RefreshT
 
 from identity_server.validators import DJANGO_REQUEST, DjangoRequest
 
+# The headers oauthlib, DOT's validator and ours read, by their name there and in META.
+# DOT would copy all of META (oauthlib then converts and copies it twice more); the rest of
+# the request stays reachable through DJANGO_REQUEST.
+_HEADERS = (
+    ("Authorization", "HTTP_AUTHORIZATION"),
+    ("HTTP_AUTHORIZATION", "HTTP_AUTHORIZATION"),
+    ("Content-Type", "CONTENT_TYPE"),
+    ("Origin", "HTTP_ORIGIN"),
+)
+
 
 class OAuthLibCore(oauth2_backends.OAuthLibCore):
+    def _extract_params(self, request):
+        # The form as Django parsed it, as (name, value) pairs, which oauthlib takes as they
+        # are (oauthlib.common.extract_params); DOT would encode it into a string for
+        # oauthlib to parse again. No name is repeated: validators.form_refusal has seen to it.
+        uri = self._get_escaped_full_path(request)
+        return uri, request.method, self.extract_body(request), self.extract_headers(request)
+
     def extract_body(self, request):
         # SPEC §3: some clients send every field, empty; an empty field is an absent one.
         return [(key, value) for key, value in super().extract_body(request) if value != ""]
 
     def extract_headers(self, request):
-        headers = super().extract_headers(request)
+        meta = request.META
+        headers = {name: meta[key] for name, key in _HEADERS if key in meta}
+        if request.is_secure():
+            headers["X_DJANGO_OAUTH_TOOLKIT_SECURE"] = "1"
         # The validator needs the route (token paths under /{org}/) and the caller's
         # address for the audit log.
         headers[DJANGO_REQUEST] = DjangoRequest(request)

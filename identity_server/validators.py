@@ -32,8 +32,6 @@ import base64
 import binascii
 import dataclasses
 import hmac
-import json
-import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -55,6 +53,7 @@ from identity_server.clients import (
     secret_digest,
 )
 from identity_server.models import CLI_CLIENT_ID, AuthorizationCode, OAuthClient, RefreshToken
+from identity_server.requestlog import request_token_issued
 from identity_server.scopes import INTROSPECTION_SCOPE, OFFLINE_ACCESS
 from identity_server.tokens import (
     REFRESH_TOKEN_PREFIX,
@@ -71,8 +70,6 @@ DJANGO_REQUEST = "identity_server.django_request"
 USER_GRANTS = ("authorization_code", "refresh_token")
 ASSERTION_PARAMETERS = ("client_assertion", "client_assertion_type")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-issued_log = logging.getLogger("identity_server.tokens.issued")
 
 
 # The descriptions of refusals before the client is known (RFC 6749 §5.2): each covers
@@ -645,21 +642,20 @@ class IdentityValidator(OAuth2Validator):
     def save_bearer_token(self, token, request, *args, **kwargs):
         if request.grant_type in USER_GRANTS:
             self._save_user_token(token, request)
-        claims = request.access_token_claims
-        issued_log.info(
-            json.dumps(
+        http_request = _http_request(request)
+        if http_request is not None:
+            # In the request's one log line (identity_server.requestlog), never the token.
+            claims = request.access_token_claims
+            request_token_issued(
+                http_request,
                 {
-                    "event": "token.issued",
-                    "client_id": claims["client_id"],
-                    "prt_id": claims["prt_id"],
-                    **request.authenticated_by,
-                    "scope": claims["scope"],
                     "jti": claims["jti"],
                     "exp": claims["exp"],
+                    "scope": claims["scope"],
+                    "prt_id": claims["prt_id"],
+                    **request.authenticated_by,
                 },
-                separators=(",", ":"),
             )
-        )
 
     def _save_user_token(self, token, request) -> None:
         """Stores what the response carries: the grant (on a code exchange) and the refresh

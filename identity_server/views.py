@@ -59,12 +59,17 @@ OAUTHLIB_DESCRIPTIONS = {
 }
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(
-    sensitive_post_parameters("client_secret", "client_assertion", "token"), name="dispatch"
-)
 class OAuthEndpoint(OAuthLibMixin, View):
     http_method_names = ["post"]
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        # Decorated once, here: method_decorator on dispatch would build its wrappers anew
+        # on every request. No CSRF: a client authenticates with its own credentials,
+        # never a cookie; error reports leave out the credentials.
+        view = super().as_view(**initkwargs)
+        hidden = sensitive_post_parameters("client_secret", "client_assertion", "token")
+        return csrf_exempt(hidden(view))
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return JsonResponse(

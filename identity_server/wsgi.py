@@ -1,12 +1,24 @@
-"""WSGI entry point. Refuses to start when the deployment-safety checks report an error."""
+"""WSGI entry point. Refuses to start when the deployment-safety checks report an error.
+
+`application` hands Django the request's own keys only: the server builds each request's
+environ on a copy of the process's environment (identity_server.serve says why that matters).
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
+from identity_server.serve import process_environment, without_process_environment
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "identity_server.settings")
 
-application = get_wsgi_application()
+_django = get_wsgi_application()
+_process = process_environment()
+
+
+def application(environ, start_response):
+    return _django(without_process_environment(environ, _process), start_response)
+
 
 from django.core import checks  # noqa: E402  (needs the app registry loaded above)
 from django.core.management.base import SystemCheckError  # noqa: E402

@@ -8,12 +8,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import requests
 from django.conf import settings
-
-VENV_BIN = Path(sys.executable).parent
 
 # Variables the project reads; a child process starts without the test run's values for them.
 CONFIGURATION = {
@@ -111,23 +108,26 @@ def secret_deleted_elsewhere(secret_id: int, **env: str) -> None:
 
 @contextmanager
 def served_project(**env: str) -> Iterator[str]:
-    """Migrates and seeds the configured database, then serves the project with gunicorn
-    (2 workers) on a free loopback port; yields its base URL and stops it afterwards."""
+    """Migrates and seeds the configured database, then serves the project with its server
+    (identity_server.serve, 2 workers) on a free loopback port; yields its base URL and
+    stops it afterwards."""
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         python_ok("manage.py", *command, **env)
-    with gunicorn_serving(env) as (base, _server):
+    with project_serving(env) as (base, _server):
         yield base
 
 
 @contextmanager
-def gunicorn_serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """gunicorn (2 workers, and `options`) serving the project, as it is configured, on a
-    free loopback port, once it answers; yields its base URL and process, stops it after."""
+def project_serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The project's server (identity_server.serve: 2 workers, and `options`) serving the
+    project, as it is configured, on a free loopback port, once it answers; yields its base
+    URL and process, stops it after."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
         [
-            VENV_BIN / "gunicorn",
-            "identity_server.wsgi",
+            sys.executable,
+            "-m",
+            "identity_server.serve",
             f"--bind=127.0.0.1:{port}",
             "--workers=2",
             *options,

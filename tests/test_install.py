@@ -143,11 +143,11 @@ def test_a_production_install_from_the_runtime_lock_passes_the_checks_and_serves
     migrate = manage("migrate", "--noinput")
     assert migrate.returncode == 0, migrate.stderr
 
-    # when: served by the runtime virtualenv's gunicorn
+    # when: served by the runtime virtualenv's server
     port = free_port()
-    log = tmp_path / "gunicorn.log"
+    log = tmp_path / "server.log"
     server = subprocess.Popen(  # noqa: S603
-        [venv / "gunicorn", "identity_server.wsgi", f"--bind=127.0.0.1:{port}", "--workers=1"],
+        [venv / "python", "-m", "identity_server.serve", f"--bind=127.0.0.1:{port}", "--workers=1"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -164,7 +164,7 @@ def test_a_production_install_from_the_runtime_lock_passes_the_checks_and_serves
                 time.sleep(0.2)
         # then
         if ready is None:
-            pytest.fail(f"gunicorn did not serve:\n{log.read_text()[-2000:]}")
+            pytest.fail(f"the server did not serve:\n{log.read_text()[-2000:]}")
         assert ready.status_code == 200
         discovery = requests.get(
             f"{base}/identity_/.well-known/openid-configuration",

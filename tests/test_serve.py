@@ -1,4 +1,5 @@
-"""`make run`'s server for real: gunicorn on loopback over a fresh SQLite database."""
+"""`make run`'s server for real: identity_server.serve (granian) on loopback over a fresh
+SQLite database."""
 
 import re
 

@@ -4,8 +4,8 @@ warning, writes answer success, tokens keep being issued, and nothing answers 50
 protection failing closed is in federation/tests/test_token_exchange.py
 (test_replay_protection_fails_closed_when_its_store_is_unreachable).
 
-The last test runs the project as a deployment does, in several processes (gunicorn
-workers, operators' commands), with REDIS_URL pointing at that closed port.
+The last test runs the project as a deployment does, in several processes (the
+server's workers, operators' commands), with REDIS_URL pointing at that closed port.
 """
 
 import json
@@ -239,7 +239,7 @@ def test_no_api_route_answers_500(client, api, script, tenant):
 @pytest.mark.django_db(transaction=False)
 def test_a_deployment_without_its_shared_cache_keeps_working(tmp_path):
     # given a deployment whose Redis is gone: migrate and seed_demo run (served_project
-    # asserts they succeed), then gunicorn with two workers
+    # asserts they succeed), then the server with two workers
     env = {
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}",

@@ -1,4 +1,4 @@
-"""The token endpoint across processes: gunicorn workers on one side, an operator's
+"""The token endpoint across processes: the server's workers on one side, an operator's
 commands on the other, sharing PostgreSQL or SQLite and Redis as a deployment does.
 
 A change made in one process must reach the others: a new secret works at once, a deleted

@@ -111,52 +111,63 @@ def test_state_gauges_are_read_when_scraped():
 
 
 WORKER = """
-import sys
+import os, sys
 from identity_server import metrics
 metrics.token_request_observed(grant="client_credentials", auth_method="private_key_jwt",
     reason="", duration=0.01, issued=True)
 metrics.jwks_keys_cached(issuer="https://idp.example.test", fetched_at=float(sys.argv[1]))
+print(os.getpid(), flush=True)
+sys.stdin.read()  # a live worker, until the test closes its input
 """
+SCRAPE = (
+    "import sys; from identity_server import metrics; sys.stdout.buffer.write(metrics.scrape())"
+)
 
 
-def test_multiprocess_mode_sums_the_workers_and_drops_dead_gauges(tmp_path):
-    # given: two processes that recorded into one directory, as gunicorn workers do
+def test_multiprocess_mode_sums_the_workers_and_drops_gone_workers_gauges(tmp_path):
+    # given: two live processes that recorded into one directory, as the server's workers do
     env = {**os.environ, metrics.MULTIPROC_DIR_VARIABLE: str(tmp_path)}
     metrics.multiprocess_dir_prepare(str(tmp_path))
     now = time.time()
-    pids = []
-    for fetched_at in (now - 100, now - 10):
-        worker = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", WORKER + "print(__import__('os').getpid())", str(fetched_at)],
+    workers = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", WORKER, str(fetched_at)],
             env=env,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
         )
-        pids.append(int(worker.stdout))
+        for fetched_at in (now - 100, now - 10)
+    ]
+    for worker in workers:
+        worker.stdout.readline()  # it has recorded
     labels = dict(
         grant="client_credentials", auth_method="private_key_jwt", outcome="issued", reason="ok"
     )
-    scrape = [
-        sys.executable,
-        "-c",
-        "import sys; from identity_server import metrics;"
-        "[metrics.worker_exited(int(p)) for p in sys.argv[1:]];"
-        "sys.stdout.buffer.write(metrics.scrape())",
-    ]
-    # when
-    text = subprocess.run(scrape, env=env, capture_output=True, check=True).stdout  # noqa: S603
-    # then: counters summed; the age is of the oldest keys a live process serves
-    assert sample(text, "identity_token_requests_total", **labels) == 2
-    assert sample(text, "identity_jwks_cache_age_seconds", issuer_host="idp.example.test") >= 100
-    # when: the worker holding the old keys exits
-    text = subprocess.run(  # noqa: S603
-        [*scrape, str(pids[0])], env=env, capture_output=True, check=True
-    ).stdout
-    # then: its counts stay, its gauge goes
-    assert sample(text, "identity_token_requests_total", **labels) == 2
-    assert sample(text, "identity_jwks_cache_age_seconds", issuer_host="idp.example.test") < 60
+
+    def scrape() -> bytes:
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "-c", SCRAPE], env=env, capture_output=True, check=True
+        ).stdout
+
+    try:
+        # when
+        text = scrape()
+        # then: counters summed; the age is of the oldest keys a live process serves
+        assert sample(text, "identity_token_requests_total", **labels) == 2
+        age = sample(text, "identity_jwks_cache_age_seconds", issuer_host="idp.example.test")
+        assert age >= 100
+        # when: the worker holding the old keys exits
+        workers[0].stdin.close()
+        workers[0].wait(timeout=10)
+        text = scrape()
+        # then: its counts stay, its gauge goes
+        assert sample(text, "identity_token_requests_total", **labels) == 2
+        assert sample(text, "identity_jwks_cache_age_seconds", issuer_host="idp.example.test") < 60
+    finally:
+        for worker in workers:
+            worker.stdin.close()
+            worker.wait(timeout=10)
     # and a new run starts from nothing
     metrics.multiprocess_dir_prepare(str(tmp_path))
-    text = subprocess.run(scrape, env=env, capture_output=True, check=True).stdout  # noqa: S603
-    assert sample(text, "identity_token_requests_total", **labels) == 0
+    assert sample(scrape(), "identity_token_requests_total", **labels) == 0

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -70,6 +71,27 @@ def test_a_token_request_gets_one_line_with_its_id_route_client_and_organization
     assert line["organization"] == oauth_client.organization.slug
     assert secret not in json.dumps(line)
     assert response.json()["access_token"] not in json.dumps(line)
+
+
+@pytest.mark.django_db
+def test_a_refused_token_request_has_no_token_facts(client, app, request_log):
+    oauth_client, _secret = app
+    response = _token(client, oauth_client, "wrong")
+    assert response.status_code == 401
+    [line] = request_log
+    assert "token" not in line
+
+
+@pytest.mark.django_db
+def test_a_line_stays_json_whatever_the_path_names(client, request_log):
+    # given an organization name in the path that JSON must escape
+    weird = 'a"b\\c\u00e9\u2028'
+    # when
+    client.post(f"/{quote(weird, safe='')}/identity_/connect/token", {"grant_type": "x"})
+    # then the line parses, and says what was there
+    [line] = request_log
+    assert line["organization"] == weird
+    assert line["route"] == "token-org"
 
 
 @pytest.mark.django_db

@@ -619,22 +619,26 @@ def test_a_repeated_parameter_is_refused_before_the_client_is_read(
     assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "tenants_auditevent"')
 
 
-def test_each_issued_token_is_a_structured_log_line_without_the_token(client, app, caplog):
+def test_each_issued_token_is_in_its_requests_log_line_without_the_token(client, app, caplog):
     # given
     oauth_client, secret = app
 
     # when
-    with caplog.at_level("INFO", logger="identity_server.tokens.issued"):
+    with caplog.at_level("INFO", logger="identity_server.requests"):
         token = client.post(TOKEN_URL, form(oauth_client, secret)).json()["access_token"]
 
-    # then
-    (record,) = [r for r in caplog.records if r.name == "identity_server.tokens.issued"]
+    # then one line for the request, holding the token's facts
+    (record,) = [r for r in caplog.records if r.name == "identity_server.requests"]
     line = json.loads(record.getMessage())
-    assert line["event"] == "token.issued"
     assert line["client_id"] == oauth_client.client_id
-    assert line["secret_id"] == oauth_client.secrets.get().pk
-    assert line["scope"] == ["OR.Machines", "PM.OAuthApp.Read"]
-    assert line["jti"] == pyjwt.decode(token, options={"verify_signature": False})["jti"]
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert line["token"] == {
+        "jti": claims["jti"],
+        "exp": claims["exp"],
+        "scope": ["OR.Machines", "PM.OAuthApp.Read"],
+        "prt_id": str(oauth_client.organization.global_id),
+        "secret_id": oauth_client.secrets.get().pk,
+    }
     assert token not in caplog.text
     assert secret not in caplog.text
 
