@@ -151,26 +151,20 @@ def sign_in_record(
     details: dict | None = None,
     organization: Organization | None = None,
 ) -> None:
-    """A sign-in to the admin site (or an attempt on an account), written to the audit log
-    of every organization `user` belongs to, so that its administrators see who signed in
-    and who tried their accounts. A username that is no account's belongs to no
-    organization: its failures are kept without one (platform operators see them), unless
-    the attempt was made through an `organization`'s own identity provider (SPEC §9),
-    whose log then has it. `method` is how (`password`, `idp:{name}`); `details` more."""
-    target = _user_target(user) if user else None
-    organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
-    if organization is not None and organization not in organizations:
-        organizations.append(organization)
-    for each in organizations or [None]:
-        audit_record(
-            action="user.sign_in",
-            actor=actor,
-            organization=each,
-            target=target,
-            outcome=outcome,
-            reason_code=reason_code,
-            details={"known_user": user is not None, "method": method, **(details or {})},
-        )
+    """A sign-in to the admin site (or an attempt on an account), recorded as
+    user_event_record records an account's events. An attempt made through an
+    `organization`'s own identity provider (SPEC §9) is in that organization's log too,
+    whether or not the account is a member. `method` is how (`password`, `idp:{name}`);
+    `details` more."""
+    user_event_record(
+        action="user.sign_in",
+        actor=actor,
+        user=user,
+        outcome=outcome,
+        reason_code=reason_code,
+        details={"method": method, **(details or {})},
+        organization=organization,
+    )
 
 
 def user_event_record(
@@ -180,23 +174,27 @@ def user_event_record(
     user,
     outcome: str = AuditEvent.Outcome.SUCCESS,
     reason_code: str = "",
+    details: dict | None = None,
+    organization: Organization | None = None,
 ) -> None:
-    """An event of an account (a password reset, an invitation accepted), written as
-    sign_in_record writes sign-ins: to the audit log of every organization `user` belongs
-    to, so that its administrators see what happened to their accounts; without an account
-    (an address that is no account's), once without organization (platform operators see
-    it)."""
+    """An event of an account (a sign-in, a password reset, an invitation accepted), written
+    to the audit log of every organization `user` belongs to (and of `organization`, when
+    given), so that its administrators see what happened to their accounts; without an
+    account (a username or address that is no account's) and no `organization`, once
+    without organization (platform operators see it)."""
     target = _user_target(user) if user else None
     organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
-    for organization in organizations or [None]:
+    if organization is not None and organization not in organizations:
+        organizations.append(organization)
+    for each in organizations or [None]:
         audit_record(
             action=action,
             actor=actor,
-            organization=organization,
+            organization=each,
             target=target,
             outcome=outcome,
             reason_code=reason_code,
-            details={"known_user": user is not None},
+            details={"known_user": user is not None, **(details or {})},
         )
 
 
