@@ -35,10 +35,7 @@ of the site does not revoke an application's refresh tokens, which the grants pa
 """
 
 import logging
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -56,6 +53,7 @@ from federation import jwks
 from identity_server import csp, services, signin, tokens
 from identity_server.clients import CLIENT_ID_PATTERN
 from identity_server.models import AuthorizationCode, OAuthClient, SignInGrant
+from tenants.background import JobPool
 from tenants.models import AuditEvent, Organization
 from tenants.services import Actor, AuditTarget, audit_record
 
@@ -67,9 +65,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 ATTEMPTS = 3
 BACKOFF_SECONDS = (1.0, 4.0)  # before the second and the third attempt
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="backchannel-logout")
-_pending: set[Future] = set()
-_pending_lock = threading.Lock()
+_deliveries = JobPool(workers=4, name="backchannel-logout")
 
 
 # --- the end-session endpoint -------------------------------------------------------------
@@ -326,24 +322,13 @@ def sessions_end_everywhere(*, user, actor: Actor, reason: str) -> int:
 def backchannel_send(deliveries: list[Delivery]) -> None:
     """Queues each delivery on the pool; returns at once."""
     for delivery in deliveries:
-        future = _pool.submit(_deliver, delivery)
-        with _pending_lock:
-            _pending.add(future)
-        future.add_done_callback(_forget)
-
-
-def _forget(future: Future) -> None:
-    with _pending_lock:
-        _pending.discard(future)
+        _deliveries.submit(_deliver, delivery)
 
 
 def backchannel_drain(timeout: float = 30) -> bool:
     """Waits until every queued delivery has finished (for tests and a clean shutdown);
     False if some are still running after `timeout` seconds."""
-    with _pending_lock:
-        pending = set(_pending)
-    _done, not_done = futures_wait(pending, timeout=timeout)
-    return not not_done
+    return _deliveries.drain(timeout)
 
 
 def _deliver(delivery: Delivery) -> None:

@@ -18,20 +18,17 @@ password is never in a message.
 import contextvars
 import email.policy
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connections, transaction
 
+from tenants.background import JobPool
+
 logger = logging.getLogger(__name__)
 
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
-_pending: set[Future] = set()
-_pending_lock = threading.Lock()
+_jobs = JobPool(workers=2, name="mail")
 
 
 class PlainMail(EmailMessage):
@@ -71,15 +68,7 @@ def mail_job_on_commit(job: Callable[[], object], *, kind: str) -> None:
 
 
 def _submit(context: contextvars.Context, job, kind: str) -> None:
-    future = _pool.submit(context.run, _run, job, kind)
-    with _pending_lock:
-        _pending.add(future)
-    future.add_done_callback(_forget)
-
-
-def _forget(future: Future) -> None:
-    with _pending_lock:
-        _pending.discard(future)
+    _jobs.submit(context.run, _run, job, kind)
 
 
 def _run(job, kind: str) -> None:
@@ -94,7 +83,4 @@ def _run(job, kind: str) -> None:
 def mail_drain(timeout: float = 30) -> bool:
     """Waits until every queued job has finished (tests, a clean shutdown); False if some
     are still running after `timeout` seconds."""
-    with _pending_lock:
-        pending = set(_pending)
-    _done, not_done = futures_wait(pending, timeout=timeout)
-    return not not_done
+    return _jobs.drain(timeout)
