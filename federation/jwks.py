@@ -573,26 +573,52 @@ def fetch_json(
     `deadline` is a time.monotonic() value (default: FEDERATION_FETCH_TIMEOUT_SECONDS from
     now); `what` names the URL in a refusal's message. Raises IssuerUnreachable.
     """
+    _status, document = _json_exchange(
+        "GET", url, deadline=deadline, what=what, media_types=media_types
+    )
+    return document
+
+
+def _json_exchange(
+    method: str,
+    url: str,
+    *,
+    deadline: float | None,
+    what: str,
+    media_types=JSON_TYPES,
+    statuses=(200,),
+    headers: dict[str, str] | None = None,
+    data: dict[str, str] | None = None,
+) -> tuple[int, dict]:
+    """One request through `_guarded_session` whose answer must be a JSON object with one
+    of `statuses`: the status and the object. The deadline is checked again after the
+    headers and after the body, since the watchdog may cut either short and what was read
+    may still parse."""
     if deadline is None:
         deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
     with (
         _guarded_session(url, deadline, what) as (session, remaining),
-        session.get(
+        session.request(
+            method,
             url,
-            headers={"Accept": ", ".join(media_types), "Accept-Encoding": "identity"},
+            data=data,
+            headers={
+                **(headers or {}),
+                "Accept": ", ".join(media_types),
+                "Accept-Encoding": "identity",
+            },
             allow_redirects=False,
             stream=True,
             timeout=(remaining, remaining),
         ) as response,
     ):
         if time.monotonic() >= deadline:
-            # The watchdog cut the headers short; urllib3 keeps what it had read.
             raise _transport_failure(url, TimeoutError(), deadline)
-        body = _body(response, url, media_types)
+        status = response.status_code
+        body = _body(response, url, media_types, statuses=statuses)
     if time.monotonic() >= deadline:
-        # The watchdog may have cut a body short, and what was read may still parse.
         raise _transport_failure(url, TimeoutError(), deadline)
-    return _json_object(body, url)
+    return status, _json_object(body, url)
 
 
 def _json_object(body: bytes, url: str) -> dict:
@@ -667,30 +693,15 @@ def post_form_json(
     exchange, SPEC §9) through every guard of fetch_json; the status and the JSON object
     answered, for a status of TOKEN_ENDPOINT_STATUSES. `headers` may add the client's
     Authorization. Raises IssuerUnreachable for anything else."""
-    if deadline is None:
-        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
-    with (
-        _guarded_session(url, deadline, what) as (session, remaining),
-        session.post(
-            url,
-            data=form,
-            headers={
-                **(headers or {}),
-                "Accept": "application/json",
-                "Accept-Encoding": "identity",
-            },
-            allow_redirects=False,
-            stream=True,
-            timeout=(remaining, remaining),
-        ) as response,
-    ):
-        if time.monotonic() >= deadline:
-            raise _transport_failure(url, TimeoutError(), deadline)
-        status = response.status_code
-        body = _body(response, url, JSON_TYPES, statuses=TOKEN_ENDPOINT_STATUSES)
-    if time.monotonic() >= deadline:
-        raise _transport_failure(url, TimeoutError(), deadline)
-    return status, _json_object(body, url)
+    return _json_exchange(
+        "POST",
+        url,
+        deadline=deadline,
+        what=what,
+        statuses=TOKEN_ENDPOINT_STATUSES,
+        headers=headers,
+        data=form,
+    )
 
 
 # --- discovery and keys ---------------------------------------------------------------
