@@ -5,11 +5,18 @@ import pytest
 from tenants.models import Membership
 from tenants.tests.factories import MembershipFactory, TenantFactory
 
-# `identity_provider`: a real HTTPS identity provider on loopback; `logout_receiver`: a
+# `identity_provider`: a real HTTPS identity provider on loopback; `oidc_provider`: a real
+# OpenID Connect provider (oidc-provider on Node) for sign-in; `logout_receiver`: a
 # relying party's back-channel logout endpoint; tests.logcheck: no credentials in any
 # test's logs; the vault fakes (`fake_vault`, `fake_key_vault`, `fake_ccp`,
 # `moto_server`): tests/fakes.
-pytest_plugins = ["tests.idp", "tests.logout_receiver", "tests.logcheck", "tests.fakes.fixtures"]
+pytest_plugins = [
+    "tests.idp",
+    "tests.openid_provider",
+    "tests.logout_receiver",
+    "tests.logcheck",
+    "tests.fakes.fixtures",
+]
 
 
 @pytest.fixture(scope="session")

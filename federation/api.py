@@ -284,9 +284,9 @@ IDP_READ, IDP_WRITE = "PM.IdentityProviders.Read", "PM.IdentityProviders.Write"
 IdpInput = serializers.IdentityProviderInput
 
 
-def _provider_json(provider) -> dict:
+def _provider_json(provider, request) -> dict:
     return serializers.identity_provider_json(
-        provider, redirect_uri=serializers.identity_provider_redirect_uri(provider)
+        provider, redirect_uri=serializers.identity_provider_redirect_uri(provider, request)
     )
 
 
@@ -328,7 +328,7 @@ class IdentityProviderViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
 
     def list(self, request, org):
         providers = selectors.identity_provider_list(organization=self.organization)
-        return Response([_provider_json(provider) for provider in providers])
+        return Response([_provider_json(provider, request) for provider in providers])
 
     def create(self, request, org):
         provider = services.identity_provider_create(
@@ -338,13 +338,13 @@ class IdentityProviderViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
         )
         location = reverse("identity-provider", kwargs={"org": org, "provider_id": provider.pk})
         return Response(
-            _provider_json(provider),
+            _provider_json(provider, request),
             status=status.HTTP_201_CREATED,
             headers={"Location": request.build_absolute_uri(location)},
         )
 
     def retrieve(self, request, org, provider_id):
-        return Response(_provider_json(self._provider(provider_id)))
+        return Response(_provider_json(self._provider(provider_id), request))
 
     def update(self, request, org, provider_id):
         return self._save(
@@ -372,7 +372,7 @@ class IdentityProviderViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
         provider = services.identity_provider_update(
             provider=self._provider(provider_id), actor=Actor.from_request(self.request), **fields
         )
-        return Response(_provider_json(provider))
+        return Response(_provider_json(provider, self.request))
 
     def _provider(self, provider_id):
         return selectors.identity_provider_get(

@@ -7,7 +7,8 @@ exactly (§4.3). RFC 7517 §5: the key set at its `jwks_uri`; RFC 7518 §6.3: RS
 This is the only module that makes outbound HTTP requests, so every one of them passes
 the same guards against server-side request forgery (an admin names the URL); besides the
 GETs of identity providers, `post_form` POSTs back-channel logout tokens (SPEC §8) to the
-URIs applications register:
+URIs applications register, and `post_form_json` exchanges sign-in codes at the token
+endpoints of organizations' identity providers (SPEC §9, federation.relying_party):
 - HTTPS only; an issuer has a host and no user name, password, query or fragment.
 - The host is resolved once, and every address it resolves to must be public: not
   loopback, private, shared, link-local, unique-local, site-local, multicast, reserved,
@@ -492,8 +493,11 @@ def _transport_failure(url: str, error: Exception, deadline: float) -> IssuerUnr
     )
 
 
-def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -> bytes:
-    """The body of a 200 JSON answer, refused past MAX_BODY_BYTES without reading on."""
+def _body(
+    response: requests.Response, url: str, media_types: tuple[str, ...], statuses=(200,)
+) -> bytes:
+    """The body of a JSON answer with one of `statuses`, refused past MAX_BODY_BYTES
+    without reading on."""
     status = response.status_code
     if 300 <= status < 400:
         location = response.headers.get("Location", "")
@@ -503,7 +507,7 @@ def _body(response: requests.Response, url: str, media_types: tuple[str, ...]) -
             f"HTTP {status} at {_quoted(url)}: a redirect to {_quoted(location)}, which this "
             "server does not follow; enter the address that answers itself.",
         )
-    if status != 200:
+    if status not in statuses:
         raise IssuerUnreachable(
             "http_status", f"{url} answered HTTP {status}", f"HTTP {status} at {_quoted(url)}."
         )
@@ -588,6 +592,10 @@ def fetch_json(
     if time.monotonic() >= deadline:
         # The watchdog may have cut a body short, and what was read may still parse.
         raise _transport_failure(url, TimeoutError(), deadline)
+    return _json_object(body, url)
+
+
+def _json_object(body: bytes, url: str) -> dict:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
@@ -640,6 +648,49 @@ def post_form(url: str, form: dict[str, str], *, deadline: float | None = None) 
             )
         response.raw.read(MAX_BODY_BYTES)
     return status
+
+
+# RFC 6749 §5.1 / §5.2: a token endpoint answers 200 with the tokens, or 400 (401 for a
+# failed client authentication) with a JSON error object.
+TOKEN_ENDPOINT_STATUSES = (200, 400, 401)
+
+
+def post_form_json(
+    url: str,
+    form: dict[str, str],
+    *,
+    headers: dict[str, str] | None = None,
+    deadline: float | None = None,
+    what: str = "The token endpoint",
+) -> tuple[int, dict]:
+    """POST `form` to an OAuth token endpoint (the sign-in identity providers' code
+    exchange, SPEC §9) through every guard of fetch_json; the status and the JSON object
+    answered, for a status of TOKEN_ENDPOINT_STATUSES. `headers` may add the client's
+    Authorization. Raises IssuerUnreachable for anything else."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.FEDERATION_FETCH_TIMEOUT_SECONDS
+    with (
+        _guarded_session(url, deadline, what) as (session, remaining),
+        session.post(
+            url,
+            data=form,
+            headers={
+                **(headers or {}),
+                "Accept": "application/json",
+                "Accept-Encoding": "identity",
+            },
+            allow_redirects=False,
+            stream=True,
+            timeout=(remaining, remaining),
+        ) as response,
+    ):
+        if time.monotonic() >= deadline:
+            raise _transport_failure(url, TimeoutError(), deadline)
+        status = response.status_code
+        body = _body(response, url, JSON_TYPES, statuses=TOKEN_ENDPOINT_STATUSES)
+    if time.monotonic() >= deadline:
+        raise _transport_failure(url, TimeoutError(), deadline)
+    return status, _json_object(body, url)
 
 
 # --- discovery and keys ---------------------------------------------------------------

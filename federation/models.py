@@ -306,8 +306,11 @@ class ExternalIdentity(models.Model):
         on_delete=models.SET_NULL,
         related_name="external_identities",
     )
-    # The email the provider sent at the last sign-in, for the admin pages.
+    # The email the provider sent at the last sign-in, and whether it said the email was
+    # verified (OpenID Connect Core §5.1 `email_verified`): our own userinfo and id_tokens
+    # then call the account's email verified when it is that one.
     email = models.CharField(max_length=254, blank=True)
+    email_verified = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

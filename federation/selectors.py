@@ -3,13 +3,15 @@ to (tenants.access), or to one application: an id from a request never reaches a
 another organization or application, and a foreign id is the same 404 as a missing one."""
 
 import uuid
+from datetime import timedelta
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from federation.models import AppKey, ExternalApp, FederatedCredential, IdentityProvider
 from identity_server.models import ClientSecret, OAuthClient
-from tenants.models import Organization, Tenant
+from tenants.models import AuditEvent, Organization, Tenant
 from tenants.search import SearchResult, name_contains
 
 
@@ -130,3 +132,68 @@ def identity_provider_get(*, organization: Organization, provider_id: str) -> Id
     if provider is None:
         raise Http404
     return provider
+
+
+def identity_provider_for_sign_in(*, provider_id) -> IdentityProvider:
+    """An enabled provider, of whichever organization, for the sign-in flow's routes (the
+    browser is not signed in yet: the provider's id is all there is); Http404 otherwise."""
+    provider = (
+        IdentityProvider.objects.filter(pk=_credential_pk(provider_id), enabled=True)
+        .select_related("organization", "break_glass_user")
+        .first()
+    )
+    if provider is None:
+        raise Http404
+    return provider
+
+
+def email_domain(email: str) -> str:
+    """The domain of an email address, lower case; "" when it has none."""
+    local, at, domain = (email or "").rpartition("@")
+    return domain.strip().lower() if at and local else ""
+
+
+def identity_providers_for_sign_in(
+    *, org_slug: str = "", email: str = ""
+) -> list[IdentityProvider]:
+    """What the sign-in page offers (SPEC §9): the enabled providers of the organization
+    named `org_slug`, and those whose allowed email domains hold `email`'s domain."""
+    providers = IdentityProvider.objects.filter(enabled=True).select_related("organization")
+    found = []
+    if org_slug:
+        found += list(providers.filter(organization__slug=org_slug.lower()))
+    domain = email_domain(email)
+    if domain:
+        # JSON containment is PostgreSQL's; the lists are short, so filter here.
+        found += [p for p in providers if domain in p.allowed_email_domains and p not in found]
+    return found
+
+
+def enforcing_providers(*, user) -> list[IdentityProvider]:
+    """The enabled providers that are the only way to sign in ("sign-in through this
+    provider only") for an organization `user` is a member of."""
+    if user is None or not user.pk:
+        return []
+    return list(
+        IdentityProvider.objects.filter(
+            enforced=True, enabled=True, organization__memberships__user=user
+        ).select_related("organization", "break_glass_user")
+    )
+
+
+BREAK_GLASS_NOTICE_DAYS = 30
+
+
+def break_glass_sign_in_list(*, organization: Organization, limit: int = 10):
+    """The organization's recent sign-ins flagged `break_glass` (SPEC §9), newest first,
+    for the notice its administrators see on the organization's page."""
+    since = timezone.now() - timedelta(days=BREAK_GLASS_NOTICE_DAYS)
+    return list(
+        AuditEvent.objects.filter(
+            organization=organization,
+            action="user.sign_in",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            occurred_at__gte=since,
+            details__break_glass=True,
+        )[:limit]
+    )

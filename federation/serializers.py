@@ -15,7 +15,7 @@ Field checks (lengths, choices, the issuer) belong to the services; these only c
 each value is of the right JSON type.
 """
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
@@ -26,7 +26,6 @@ from federation.models import (
     FederatedCredential,
     IdentityProvider,
 )
-from identity_server import endpoints
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.serializers import (
     QUOTA_FIELDS,
@@ -645,13 +644,7 @@ def identity_provider_json(provider: IdentityProvider, *, redirect_uri: str) -> 
     }
 
 
-def identity_provider_redirect_uri(provider: IdentityProvider) -> str:
-    """The redirect URI to register at the provider: the flow's callback
-    (`idp-callback`), at the server's public address (identity_server.endpoints)."""
-    try:
-        path = reverse("idp-callback", args=[provider.pk])
-    except NoReverseMatch:
-        # TODO(idpadmin): remove once h-idp's flow routes are merged; until then the path
-        # its contract (IDP-CONTRACT.md) names for `idp-callback`.
-        path = f"/accounts/idp/{provider.pk}/callback"
-    return endpoints.public_url(path)
+def identity_provider_redirect_uri(provider: IdentityProvider, request) -> str:
+    """The redirect URI to register at the provider: the flow's callback (`idp-callback`)
+    at this request's address, as federation.sign_in_views sends it to the provider."""
+    return request.build_absolute_uri(reverse("idp-callback", args=[provider.pk]))

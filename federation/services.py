@@ -21,15 +21,20 @@ claim sets that must match or must not, run against the new definition before an
 change that breaks one is refused, naming the sample.
 """
 
+import hashlib
 import json
 import re
+import secrets
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-from federation import jwks, keys, relying_party
+from federation import jwks, keys, relying_party, selectors
 from federation.assertions import CREDENTIAL_MATCHES, ParsedAssertion
 from federation.expressions import ExpressionError, expression_parse, expression_validate
 from federation.models import (
@@ -38,6 +43,7 @@ from federation.models import (
     PEM_MAX_LENGTH,
     AppKey,
     ExternalApp,
+    ExternalIdentity,
     FederatedCredential,
     IdentityProvider,
 )
@@ -65,7 +71,9 @@ from tenants.services import (
     apply_changes,
     audit_record,
     duplicate_name,
+    membership_set,
     save_unique_name,
+    sign_in_record,
 )
 
 # The user sign-in fields (SPEC §8), kept on the client and checked by
@@ -1019,3 +1027,248 @@ def identity_provider_delete(*, provider: IdentityProvider, actor: Actor) -> Non
         details={"before": identity_provider_details(provider)},
     )
     provider.delete()
+
+
+# --- signing in through the organization's identity provider (SPEC §9) ------------------
+#
+# federation.relying_party has checked the flow and the id_token; here the claims become an
+# account. The account is found by its binding (issuer, subject) alone; with none, on the
+# first sign-in, an email links to an existing account only when the provider says it is
+# verified and its domain is allowed; `link_only` then wants an existing member,
+# `jit_member` makes one. Every refusal is a `user.sign_in` failure with its reason code in
+# the provider's organization, written outside the transaction that was rolled back.
+
+METHOD_PREFIX = "idp:"
+EMAIL_UNVERIFIED = "email_unverified"
+DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+NOT_A_MEMBER = "not_a_member"
+ACCOUNT_DISABLED = "account_disabled"
+SSO_ENFORCED = "sso_enforced"
+ALREADY_BOUND = "already_bound"
+_USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
+
+
+def sign_in_method(provider: IdentityProvider) -> str:
+    return f"{METHOD_PREFIX}{provider.name}"
+
+
+@dataclass(frozen=True)
+class ExternalClaims:
+    """What the sign-in takes from the id_token, by the provider's claim names."""
+
+    subject: str
+    email: str
+    email_verified: bool
+    name: str
+
+    @classmethod
+    def of(cls, provider: IdentityProvider, claims: dict) -> "ExternalClaims":
+        subject = claims.get(provider.subject_claim)
+        if not isinstance(subject, str) or not subject or len(subject) > 255:
+            raise relying_party.SignInRefused(
+                relying_party.TOKEN_INVALID,
+                f"the id_token has no usable `{provider.subject_claim}` claim",
+            )
+        email = claims.get(provider.email_claim)
+        email = email.strip() if isinstance(email, str) and len(email) <= 254 else ""
+        # OpenID Connect Core §5.1: a JSON boolean; some providers send the string.
+        verified = claims.get("email_verified") in (True, "true")
+        name = claims.get(provider.name_claim)
+        return cls(subject, email, bool(email) and verified, name if isinstance(name, str) else "")
+
+
+def _refuse(reason: str, detail: str = "", user=None):
+    raise relying_party.SignInRefused(reason, detail, user=user)
+
+
+def _new_external_account(provider: IdentityProvider, claims: ExternalClaims):
+    """An unsaved account for a first sign-in under `jit_member`: named by its verified
+    email (or the provider's subject), with no local password; an unverified email is not
+    kept (it could later link a verified owner's identity to this account)."""
+    user_model = get_user_model()
+    base = claims.email if claims.email_verified else ""
+    if not base:
+        digest = hashlib.sha256(f"{provider.issuer} {claims.subject}".encode()).hexdigest()
+        base = f"idp-{digest[:16]}"
+    base = _USERNAME_UNSAFE.sub("-", base)[:130]
+    username = base
+    while user_model.objects.filter(username__iexact=username).exists():
+        username = f"{base}-{secrets.token_hex(3)}"
+    user = user_model(
+        username=username,
+        email=claims.email if claims.email_verified else "",
+        first_name=claims.name[:150],
+    )
+    user.set_unusable_password()
+    return user
+
+
+def _account_for(provider: IdentityProvider, claims: ExternalClaims, binding):
+    """The account these claims sign in to, or None for a new one; refusals as SPEC §9."""
+    if binding is not None:
+        return binding.user
+    # First sign-in: link by email only when verified (and its domain allowed, checked).
+    if not claims.email:
+        return None
+    same_email = list(get_user_model().objects.filter(email__iexact=claims.email)[:2])
+    if not same_email:
+        return None
+    if not claims.email_verified:
+        _refuse(
+            EMAIL_UNVERIFIED,
+            "an account has this email; the provider did not verify it",
+            same_email[0] if len(same_email) == 1 else None,
+        )
+    if len(same_email) > 1:
+        _refuse(NOT_A_MEMBER, "several accounts have this email; none is linked")
+    user = same_email[0]
+    # An account already bound at this issuer is found by that binding alone: an address
+    # the provider gave to someone else since (a leaver's, reassigned) must not link them.
+    if ExternalIdentity.objects.filter(user=user, issuer=provider.issuer).exists():
+        _refuse(ALREADY_BOUND, "the account with this email is bound to another subject", user)
+    return user
+
+
+def identity_provider_sign_in(*, provider: IdentityProvider, claims: dict, actor: Actor):
+    """The account the provider's checked id_token `claims` sign in to (SPEC §9), bound,
+    provisioned and audited (`user.sign_in`, method `idp:{name}`); raises
+    relying_party.SignInRefused after auditing its reason code. Logging in is the
+    caller's."""
+    method = sign_in_method(provider)
+    user = None
+    try:
+        external = ExternalClaims.of(provider, claims)
+        try:
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
+        except IntegrityError:
+            # A concurrent first sign-in of the same person bound them (or took the new
+            # account's name) first: this time the binding is there to be found.
+            with transaction.atomic():
+                user = _sign_in(provider, external, actor)
+    except relying_party.SignInRefused as refusal:
+        identity_provider_sign_in_refused(
+            provider=provider,
+            actor=actor,
+            reason=refusal.reason,
+            detail=refusal.detail,
+            user=refusal.user,
+        )
+        raise
+    sign_in_record(
+        actor=actor,
+        user=user,
+        method=method,
+        details={"provider_id": str(provider.pk), **break_glass_flag(user)},
+    )
+    return user
+
+
+def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor):
+    allowed = provider.allowed_email_domains
+    if allowed:
+        # The domain says who may come in only if the provider vouches for the address.
+        if not external.email:
+            _refuse(DOMAIN_NOT_ALLOWED, "no email in the id_token; the provider allows domains")
+        if not external.email_verified:
+            _refuse(EMAIL_UNVERIFIED, "the provider did not verify the email")
+        if selectors.email_domain(external.email) not in allowed:
+            _refuse(DOMAIN_NOT_ALLOWED, f"domain {selectors.email_domain(external.email)!r}")
+    binding = (
+        ExternalIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=provider.issuer, subject=external.subject)
+        .first()
+    )
+    user = _account_for(provider, external, binding)
+    system = Actor(
+        AuditEvent.ActorKind.SYSTEM, "", sign_in_method(provider), actor.address, actor.user_agent
+    )
+    organization = provider.organization
+    if user is not None:
+        if not user.is_active:
+            _refuse(ACCOUNT_DISABLED, "the account is disabled", user)
+        if not Membership.objects.filter(organization=organization, user=user).exists():
+            if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
+                _refuse(NOT_A_MEMBER, "link_only: not a member", user)
+            membership_set(
+                organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
+            )
+    else:
+        if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
+            _refuse(NOT_A_MEMBER, "link_only: no account for this person")
+        user = _new_external_account(provider, external)
+        user.save()
+        audit_record(
+            action="user.create",
+            actor=system,
+            organization=organization,
+            target=AuditTarget("user", str(user.pk), user.get_username()),
+            details={"provider_id": str(provider.pk)},
+        )
+        membership_set(
+            organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
+        )
+    now = timezone.now()
+    if binding is None:
+        binding = ExternalIdentity.objects.create(
+            issuer=provider.issuer,
+            subject=external.subject,
+            user=user,
+            provider=provider,
+            email=external.email,
+            email_verified=external.email_verified,
+            last_used_at=now,
+        )
+        audit_record(
+            action="external_identity.bound",
+            actor=system,
+            organization=organization,
+            target=AuditTarget("user", str(user.pk), user.get_username()),
+            details={"issuer": provider.issuer, "subject": external.subject},
+        )
+    else:
+        binding.email, binding.email_verified = external.email, external.email_verified
+        binding.provider, binding.last_used_at = provider, now
+        binding.save(update_fields=["email", "email_verified", "provider", "last_used_at"])
+    return user
+
+
+def identity_provider_sign_in_refused(
+    *, provider: IdentityProvider, actor: Actor, reason: str, detail: str = "", user=None
+) -> None:
+    """A failed sign-in through `provider` in the audit log (SPEC §9 reason codes)."""
+    sign_in_record(
+        actor=actor,
+        user=user,
+        outcome=AuditEvent.Outcome.FAILURE,
+        reason_code=reason,
+        method=sign_in_method(provider),
+        details={"provider_id": str(provider.pk), "detail": detail[:300]},
+        organization=provider.organization,
+    )
+
+
+def break_glass_flag(user) -> dict:
+    """`{"break_glass": True}` for the sign-in of an account that is the break-glass
+    administrator of an organization whose provider is the only way in (SPEC §9: its every
+    sign-in is shown to the other administrators); else empty."""
+    for provider in selectors.enforcing_providers(user=user):
+        if provider.break_glass_user_id == user.pk:
+            return {"break_glass": True}
+    return {}
+
+
+def password_sign_in_refusal(user) -> IdentityProvider | None:
+    """The provider that is the only way in for one of `user`'s organizations, when `user`
+    is not its break-glass administrator: their local password sign-in is refused
+    (`sso_enforced`). None when a password may sign them in."""
+    for provider in selectors.enforcing_providers(user=user):
+        if (
+            provider.break_glass_user_id != user.pk
+            or not Membership.objects.filter(
+                organization=provider.organization, user=user, role=Membership.Role.ADMIN
+            ).exists()
+        ):
+            return provider
+    return None

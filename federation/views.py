@@ -12,7 +12,7 @@ as the actor of the audit event; so a page refuses what the API refuses, in the 
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
@@ -539,15 +539,6 @@ def _organization_admins(organization) -> list:
     return [membership.user for membership in admins]
 
 
-def _test_sign_in_url(provider) -> str | None:
-    """The "Test sign-in" route of the relying-party flow (`idp-test`, h-idp's contract);
-    None while it is not routed, and the page then shows no button."""
-    try:
-        return reverse("idp-test", args=[provider.pk])
-    except NoReverseMatch:  # TODO(idpadmin): drop once h-idp's flow routes are merged.
-        return None
-
-
 def _provider_delete_question(provider) -> tuple[str, str]:
     consequence = (
         "Its members can no longer sign in through it; accounts keep their local passwords "
@@ -578,8 +569,8 @@ def identity_provider_detail(request, access, provider_id):
         "federation/identity_provider_detail.html",
         {
             "provider": provider,
-            "redirect_uri": serializers.identity_provider_redirect_uri(provider),
-            "test_url": _test_sign_in_url(provider),
+            "redirect_uri": serializers.identity_provider_redirect_uri(provider, request),
+            "test_url": reverse("idp-test", args=[provider.pk]),
             "delete_question": " ".join(_provider_delete_question(provider)),
         },
     )

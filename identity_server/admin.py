@@ -1,6 +1,9 @@
 """Django's admin site, restricted to superusers: platform operators, not org admins."""
 
 from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
 from oauth2_provider.models import (
     get_access_token_model,
     get_grant_model,
@@ -18,6 +21,12 @@ class SuperuserAdminSite(admin.AdminSite):
     def has_permission(self, request):
         user = request.user
         return user.is_active and user.is_superuser
+
+    def login(self, request, extra_context=None):
+        """The site's one sign-in page instead of the admin's own form, which would let a
+        password past the sign-in throttle and past an organization's "sign-in through
+        this provider only" (SPEC §9); then back to the admin."""
+        return redirect_to_login(request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index"))
 
 
 # --- what platform operators see of the identity core ----------------------------------

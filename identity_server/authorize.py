@@ -136,11 +136,13 @@ class AuthorizeView(View):
         if prompt == "login" and user.is_authenticated:
             # OpenID Connect Core §3.1.2.1: sign in again, then come back without the prompt.
             logout(request)
-            return self._to_sign_in(request, params, without_prompt=True)
+            return self._to_sign_in(request, params, client, org_slug, without_prompt=True)
         if not user.is_authenticated:
             if prompt == "none":
                 raise RedirectRefusal("login_required", "login_required", "No user is signed in.")
-            return self._to_sign_in(request, params, without_prompt=prompt == "login")
+            return self._to_sign_in(
+                request, params, client, org_slug, without_prompt=prompt == "login"
+            )
         membership = self._membership(request, params, client, org_slug)
         if isinstance(membership, HttpResponse):
             return membership
@@ -287,12 +289,36 @@ class AuthorizeView(View):
                 query[name] = value
         return f"{request.path}?{query.urlencode()}"
 
-    def _to_sign_in(self, request, params, *, without_prompt: bool) -> HttpResponse:
+    def _to_sign_in(
+        self, request, params, client, org_slug, *, without_prompt: bool
+    ) -> HttpResponse:
         changes = {"prompt": None} if without_prompt else {}
         query = {"next": self._with(request, params, **changes)}
         if params.get("login_hint"):
             query["login_hint"] = params["login_hint"][:150]
+        # SPEC §9: the page offers the organization's identity providers when it is known:
+        # the application's own, the path's, or acr_values' `tenantName:{org}`.
+        organization = self._organization_slug(params, client, org_slug)
+        if organization:
+            query["org"] = organization
         return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode(query)}")
+
+    @staticmethod
+    def _organization_slug(params, client, org_slug) -> str:
+        if client.organization_id is not None:
+            return (
+                Organization.objects.filter(pk=client.organization_id)
+                .values_list("slug", flat=True)
+                .first()
+                or ""
+            )
+        if org_slug:
+            return org_slug.lower()
+        for value in params.get("acr_values", "").split():
+            kind, _, wanted = value.partition(":")
+            if kind == "tenantName" and wanted:
+                return wanted.lower()[:64]
+        return ""
 
     @staticmethod
     def _redirect(redirect_uri: str, answer: dict, state: str) -> HttpResponse:
@@ -347,8 +373,9 @@ class UserInfoView(APIView):
                 "name": user.get_full_name() or user.get_username(),
                 "preferred_username": user.get_username(),
                 "email": user.email,
-                # Local accounts' addresses are typed in by an administrator, not proven.
-                "email_verified": False,
+                # Local accounts' addresses are typed in by an administrator, not proven;
+                # an identity provider's verified address is (SPEC §9).
+                "email_verified": signin.email_verified(user),
                 "prt_id": claims["prt_id"],
             },
             headers=NO_STORE,

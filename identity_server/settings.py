@@ -212,6 +212,10 @@ TOKEN_QUOTA_DAY_SECONDS = 86400
 
 # Who checks a JWT client assertion (RFC 7523) for the validator: federated credentials.
 CLIENT_ASSERTION_AUTHENTICATOR = "federation.assertions.client_assertion_authenticate"
+# SPEC §9: what the sign-in page offers ("Sign in with {name}") and what a local password
+# may do where an organization signs in through its own identity provider only.
+SIGN_IN_PROVIDER_CHOICES = "federation.sign_in.provider_choices"
+SIGN_IN_PASSWORD_POLICY = "federation.sign_in.password_policy"  # noqa: S105
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

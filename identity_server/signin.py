@@ -202,3 +202,13 @@ def membership_role(*, user, organization_id: int) -> str | None:
         .values_list("role", flat=True)
         .first()
     )
+
+
+def email_verified(user) -> bool:
+    """OpenID Connect Core §5.1 `email_verified` of an account (SPEC §9): true when an
+    organization's identity provider that signed the account in said this very address was
+    verified (federation's ExternalIdentity, through its reverse relation: identity_server
+    does not import federation); addresses typed in by an administrator are not."""
+    if not user.email:
+        return False
+    return user.external_identities.filter(email__iexact=user.email, email_verified=True).exists()

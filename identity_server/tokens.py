@@ -33,6 +33,7 @@ from jose.exceptions import JOSEError
 
 from identity_server.encryption import fernet
 from identity_server.models import SigningKey
+from identity_server.signin import email_verified
 
 ALGORITHM = "RS256"
 KEY_BITS = 2048
@@ -319,6 +320,11 @@ def id_token_encode(*, client_id: str, sign_in: SignIn, access_token: str) -> st
     }
     if sign_in.nonce:
         claims["nonce"] = sign_in.nonce
+    user = sign_in.user
+    if user.email:
+        # OpenID Connect Core §5.1; verified only as an identity provider said (SPEC §9).
+        claims["email"] = user.email
+        claims["email_verified"] = email_verified(user)
     key = current_signing_key()
     return jwt.encode(
         claims, key.signer, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}

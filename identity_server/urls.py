@@ -9,6 +9,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from federation import api as federation_api
+from federation import sign_in_views as federation_sign_in
 from federation import site_urls as federation_site
 from identity_server import authorize, errors, signout, status
 from identity_server import site_urls as identity_site
@@ -277,6 +278,14 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", signout.SiteLogoutView.as_view(), name="logout"),
+    # SPEC §9: signing in through the organization's own identity provider.
+    path("accounts/idp/<str:provider_id>/start", federation_sign_in.idp_start, name="idp-start"),
+    path(
+        "accounts/idp/<str:provider_id>/callback",
+        federation_sign_in.idp_callback,
+        name="idp-callback",
+    ),
+    path("accounts/idp/<str:provider_id>/test", federation_sign_in.idp_test, name="idp-test"),
     path("", tenants_views.home, name="home"),
     # Platform operators' pages (superusers; a 404 to everyone else): beside the home page,
     # under no organization. No organization slug can be `portal_`.

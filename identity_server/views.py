@@ -16,6 +16,7 @@ from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationEr
 from django.http import HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
@@ -348,7 +349,13 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         "throttled": (
             "Too many failed sign-in attempts. Wait %(minutes)d minutes, then try again."
         ),
+        "sso_enforced": (
+            "Your organization signs in through %(provider)s only: use “Sign in with %(provider)s”."
+        ),
     }
+    # SPEC §9: set when an organization of the account signs in through its provider only.
+    sso_provider = None
+    policy_details: dict = {}  # replaced per form, never changed in place
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -361,6 +368,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
                 code="throttled",
                 params={"minutes": login_throttle.WINDOW_SECONDS // 60},
             )
+        self._sso_check(username, actor)
         try:
             cleaned = super().clean()
         except ValidationError:
@@ -370,6 +378,35 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise
         login_throttle.clear_username(username=username)
         return cleaned
+
+    def _sso_check(self, username: str, actor: Actor) -> None:
+        """SPEC §9 "sign-in through this provider only": a member of such an organization
+        is refused a local password, before it is even checked (no password oracle), unless
+        it is the organization's break-glass administrator, whose sign-in is flagged. The
+        refusal counts as a failure for the throttle, so it cannot be used to list
+        accounts faster than passwords can be guessed."""
+        user = get_user_model().objects.filter(username=username).first() if username else None
+        if user is None:
+            return
+        next_url = self.request.POST.get("next", "") if self.request else ""
+        policy = import_string(settings.SIGN_IN_PASSWORD_POLICY)(user, next_url=next_url)
+        self.policy_details = policy.details
+        if policy.refused_by is None:
+            return
+        self.sso_provider = policy.refused_by
+        login_throttle.record_failure(username=username, address=actor.address)
+        sign_in_record(
+            actor=actor,
+            user=user,
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason_code="sso_enforced",
+            details={"provider": policy.refused_by.name},
+        )
+        raise ValidationError(
+            self.error_messages["sso_enforced"],
+            code="sso_enforced",
+            params={"provider": policy.refused_by.name},
+        )
 
     @staticmethod
     def _audit_failure(actor: Actor, username: str, reason: str) -> None:
@@ -389,8 +426,36 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)  # signs in: the actor is now the user
-        sign_in_record(actor=Actor.from_request(self.request), user=form.get_user())
+        # RFC 8176 §2: a password (an earlier sign-in of this session may have said else).
+        self.request.session[signin.SESSION_AMR_KEY] = ["pwd"]
+        sign_in_record(
+            actor=Actor.from_request(self.request),
+            user=form.get_user(),
+            method="password",
+            details=form.policy_details,
+        )
         return response
+
+    def get_context_data(self, **kwargs):
+        """SPEC §9: "Sign in with {name}" for the organization of `?org=` and for the
+        domain of a typed email (`?email=`, or the authorization request's login_hint)."""
+        context = super().get_context_data(**kwargs)
+        email = (self.request.GET.get("email") or self.request.GET.get("login_hint", ""))[:254]
+        choices = import_string(settings.SIGN_IN_PROVIDER_CHOICES)(
+            org_slug=self.request.GET.get("org", "")[:64],
+            email=email.strip() if "@" in email else "",
+            next_url=self.get_redirect_url(),
+        )
+        form = context.get("form")
+        enforced = getattr(form, "sso_provider", None)
+        if enforced is not None and all(c.url != enforced.url for c in choices):
+            choices.insert(0, enforced)
+        context.update(
+            identity_providers=choices,
+            email=email,
+            email_searched="email" in self.request.GET,
+        )
+        return context
 
     def render_to_response(self, context, **kwargs):
         # The form's POST goes on to the authorization endpoint and the client (csp.py).

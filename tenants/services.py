@@ -141,23 +141,34 @@ def _user_target(user) -> AuditTarget:
 
 
 def sign_in_record(
-    *, actor: Actor, user, outcome: str = AuditEvent.Outcome.SUCCESS, reason_code: str = ""
+    *,
+    actor: Actor,
+    user,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    reason_code: str = "",
+    method: str = "password",
+    details: dict | None = None,
+    organization: Organization | None = None,
 ) -> None:
     """A sign-in to the admin site (or an attempt on an account), written to the audit log
     of every organization `user` belongs to, so that its administrators see who signed in
     and who tried their accounts. A username that is no account's belongs to no
-    organization: its failures are kept without one (platform operators see them)."""
+    organization: its failures are kept without one (platform operators see them), unless
+    the attempt was made through an `organization`'s own identity provider (SPEC §9),
+    whose log then has it. `method` is how (`password`, `idp:{name}`); `details` more."""
     target = _user_target(user) if user else None
     organizations = list(Organization.objects.filter(memberships__user=user)) if user else []
-    for organization in organizations or [None]:
+    if organization is not None and organization not in organizations:
+        organizations.append(organization)
+    for each in organizations or [None]:
         audit_record(
             action="user.sign_in",
             actor=actor,
-            organization=organization,
+            organization=each,
             target=target,
             outcome=outcome,
             reason_code=reason_code,
-            details={"known_user": user is not None},
+            details={"known_user": user is not None, "method": method, **(details or {})},
         )
 
 

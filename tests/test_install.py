@@ -39,7 +39,6 @@ NEVER_RUNTIME = {
     "factory-boy",
     "faker",
     "trustme",
-    "authlib",
     "pip-tools",
     "werkzeug",
     "flask",

@@ -200,7 +200,8 @@ def test_the_address_limit_stops_guessing_across_usernames(client):
     assert "Too many failed sign-in attempts" in from_there.content.decode()
     assert from_elsewhere.status_code == 302
     unknown = AuditEvent.objects.filter(reason_code="wrong_credentials").first()
-    assert unknown.target_name == "" and unknown.details == {"known_user": False}
+    assert unknown.target_name == ""
+    assert unknown.details == {"known_user": False, "method": "password"}
 
 
 @pytest.mark.django_db

@@ -145,7 +145,7 @@ def test_create_answers_201_without_the_secret_and_audits_it(api, script, organi
         "enforced": False,
         "breakGlassUserName": None,
         "enabled": True,
-        "redirectUri": f"http://127.0.0.1:8000/accounts/idp/{provider.pk}/callback",
+        "redirectUri": f"http://testserver/accounts/idp/{provider.pk}/callback",
         "createdAt": body["createdAt"],
         "updatedAt": body["updatedAt"],
     }

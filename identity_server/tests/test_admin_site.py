@@ -63,3 +63,15 @@ def test_oauth_clients_are_read_only_in_the_django_admin(client, admin_membershi
     assert post.status_code == 403
     assert client.get("/django-admin/identity_server/oauthclient/add/").status_code == 403
     assert client.get("/django-admin/oauth2_provider/accesstoken/").status_code == 404
+
+
+def test_the_admin_signs_in_through_the_sites_sign_in_page(client):
+    # when: the admin's own sign-in form is asked for
+    response = client.get("/django-admin/login/?next=/django-admin/tenants/organization/")
+
+    # then: the site's (throttled, audited, SPEC §9's "this provider only"), and back
+    assert response.status_code == 302
+    assert response.url == "/accounts/login/?next=/django-admin/tenants/organization/"
+    assert client.post("/django-admin/login/", {"username": "x", "password": "y"}).url == (
+        "/accounts/login/?next=/django-admin/"
+    )
