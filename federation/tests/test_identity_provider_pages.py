@@ -99,6 +99,7 @@ def test_add_a_provider_and_land_on_its_page_with_the_redirect_uri(
     # then: the redirect URI to register at the provider, and never the secret
     assert f'value="http://testserver/accounts/idp/{provider.pk}/callback"' in shown
     assert "Set (stored encrypted, never shown)" in shown
+    assert f'href="/accounts/idp/{provider.pk}/test">Test sign-in</a>' in shown
     assert "was added" in shown
     assert CLIENT_SECRET not in shown
 

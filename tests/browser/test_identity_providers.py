@@ -1,10 +1,13 @@
 """The organization's sign-in identity providers (SPEC §9) in Chromium, against the live
 server: an administrator adds one on the page (the kind presets filled in by site.js, the
 issuer checked against the real HTTPS test identity provider, tests/idp.py) and lands on
-its page with the redirect URI to register at the provider."""
+its page with the redirect URI to register at the provider; then, with a real OpenID
+provider nobody here wrote (panva's oidc-provider, tests/openid_provider.py), registers
+this server there, saves its client ID and secret, and signs in through it."""
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from federation import services
@@ -74,3 +77,65 @@ def test_add_a_provider_with_the_kind_presets_and_copy_its_redirect_uri(
     row = page.get_by_role("row", name=re.compile("Google Workspace"))
     expect(row).to_contain_text("Google")
     expect(row).to_contain_text("Enabled")
+
+
+CORP = "corp.example"
+
+
+@pytest.fixture
+def _plain_http_cookies(settings):
+    # The live server speaks http; production cookies are Secure.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+
+
+@pytest.mark.usefixtures("_plain_http_cookies")
+def test_an_admin_registers_the_provider_and_signs_in_through_it(
+    browser, live_server, admin_page, admin_membership, oidc_provider
+):
+    page = admin_page
+    organization = admin_membership.organization
+    admin = admin_membership.user
+    admin.email = f"ada@{CORP}"
+    admin.save(update_fields=["email"])
+    oidc_provider.account("ada", email=admin.email, email_verified=True, name="Ada")
+
+    # given: the provider added on the page, before this server is registered there
+    page.goto(f"/{organization.slug}/portal_/identity-providers/new/")
+    page.get_by_label("Name", exact=True).fill("Corp SSO")
+    page.get_by_label("Issuer").fill(oidc_provider.issuer)
+    page.get_by_label("Client ID").fill("not-yet-registered")
+    page.get_by_label("Client secret").fill("not-yet-registered")
+    page.get_by_label("Allowed email domains").fill(CORP)
+    page.get_by_role("button", name="Add").click()
+    redirect_uri = page.get_by_role("textbox", name="Redirect URI").input_value()
+
+    # when: this server registered at the provider with that redirect URI, and the client
+    # ID and secret it gave saved on the edit page
+    client_id, client_secret = oidc_provider.register_client(redirect_uri)
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Client secret")).to_have_value("")
+    page.get_by_label("Client ID").fill(client_id)
+    page.get_by_label("Client secret").fill(client_secret)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("was saved")
+    provider = IdentityProvider.objects.get(organization=organization)
+    assert services.identity_provider_client_secret(provider) == client_secret
+    assert client_secret not in page.content()
+
+    # then: a fresh browser signs the admin in through the provider, from the sign-in page
+    context = browser.new_context(base_url=live_server.url, ignore_https_errors=True)
+    context.set_default_timeout(10000)
+    visitor = context.new_page()
+    try:
+        visitor.goto("/accounts/login/")
+        visitor.get_by_label("Work email").fill(admin.email)
+        visitor.get_by_role("button", name="Continue").click()
+        visitor.get_by_role("link", name="Sign in with Corp SSO").click()
+        visitor.wait_for_url(re.compile(rf"/{organization.slug}/portal_/$"))
+        expect(visitor.get_by_role("navigation", name="Main")).to_contain_text(organization.name)
+        expect(visitor.get_by_text(admin.username).first).to_be_visible()
+    finally:
+        context.close()
+    bound = provider.external_identities.get()
+    assert bound.user == admin and bound.issuer == oidc_provider.issuer
