@@ -282,6 +282,7 @@ class AppKeyViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
 
 IDP_READ, IDP_WRITE = "PM.IdentityProviders.Read", "PM.IdentityProviders.Write"
 IdpInput = serializers.IdentityProviderInput
+IdpDto = serializers.IdentityProviderDto
 
 
 def _provider_json(provider, request) -> dict:
@@ -291,11 +292,11 @@ def _provider_json(provider, request) -> dict:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: OBJECT}),
-    create=extend_schema(request=IdpInput, responses={201: OBJECT}),
-    retrieve=extend_schema(responses={200: OBJECT}),
-    update=extend_schema(request=IdpInput, responses={200: OBJECT}),
-    partial_update=extend_schema(request=IdpInput, responses={200: OBJECT}),
+    list=extend_schema(responses={200: IdpDto(many=True)}),
+    create=extend_schema(request=IdpInput, responses={201: IdpDto}),
+    retrieve=extend_schema(responses={200: IdpDto}),
+    update=extend_schema(request=IdpInput, responses={200: IdpDto}),
+    partial_update=extend_schema(request=IdpInput, responses={200: IdpDto}),
     destroy=extend_schema(responses={204: None}),
 )
 class IdentityProviderViewSet(viewsets.ViewSetMixin, OrganizationAPIView):

@@ -617,6 +617,31 @@ def _identity_provider_fields(data, organization, *, partial: bool, replace: boo
     return fields
 
 
+class IdentityProviderDto(serializers.Serializer):
+    """What the API answers for a provider (identity_provider_json), for the OpenAPI schema:
+    never the client secret, only `hasClientSecret`."""
+
+    id = serializers.UUIDField()
+    partitionGlobalId = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=IdentityProvider.Kind.values)
+    issuer = serializers.CharField()
+    clientId = serializers.CharField()
+    hasClientSecret = serializers.BooleanField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    allowedEmailDomains = serializers.ListField(child=serializers.CharField())
+    subjectClaim = serializers.CharField()
+    emailClaim = serializers.CharField()
+    nameClaim = serializers.CharField()
+    provisioning = serializers.ChoiceField(choices=IdentityProvider.Provisioning.values)
+    enforced = serializers.BooleanField()
+    breakGlassUserName = serializers.CharField(allow_null=True)
+    enabled = serializers.BooleanField()
+    redirectUri = serializers.CharField()
+    createdAt = serializers.CharField()
+    updatedAt = serializers.CharField()
+
+
 def identity_provider_json(provider: IdentityProvider, *, redirect_uri: str) -> dict:
     """A provider as the API answers it: never its client secret, only whether one is set
     (`hasClientSecret`); `redirectUri` is the address to register at the provider."""

@@ -11,6 +11,7 @@ from django.test import Client
 
 from federation import services
 from federation.models import IdentityProvider
+from federation.serializers import IdentityProviderDto
 from federation.tests.identity_providers import CLIENT_SECRET, oidc_issuer, registered_provider
 from identity_server.clients import client_changed
 from identity_server.models import OAuthClient
@@ -149,6 +150,7 @@ def test_create_answers_201_without_the_secret_and_audits_it(api, script, organi
         "createdAt": body["createdAt"],
         "updatedAt": body["updatedAt"],
     }
+    assert set(body) == set(IdentityProviderDto().fields)  # the schema describes it
     assert CLIENT_SECRET not in response.content.decode()
     assert services.identity_provider_client_secret(provider) == CLIENT_SECRET
     event = AuditEvent.objects.get(action="identity_provider.created")
@@ -498,7 +500,9 @@ def test_the_schema_lists_each_operation_with_its_scopes(client, db, method, pat
     operation = schema["paths"][path][method]
     security = [scopes for entry in operation["security"] for scopes in entry.values()]
     assert security == [[scope], ["PM.IdentityProviders"]]
-    body = schema["components"]["schemas"].get("IdentityProviderInput", {})
-    assert "clientSecret" in body.get("properties", {})
+    components = schema["components"]["schemas"]
+    assert "clientSecret" in components["IdentityProviderInput"]["properties"]
+    answer = components["IdentityProviderDto"]["properties"]
+    assert "hasClientSecret" in answer and "clientSecret" not in answer
     flow = schema["components"]["securitySchemes"]["clientCredentials"]["flows"]
     assert "PM.IdentityProviders" in flow["clientCredentials"]["scopes"]
