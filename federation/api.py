@@ -11,6 +11,12 @@ bearer token (SPEC §2, §5; seed 004), at `/identity_/api/…` and `/{org}/iden
   why a token would or would not be accepted, and issues none.
 - `ExternalClient/{partitionGlobalId}/{clientId}/Keys[/{keyId}]` (GET list, POST, DELETE):
   the application's own public keys for `private_key_jwt` (SPEC §11), with the same scopes.
+- `/{org}/identity_/api/IdentityProvider[/{id}]` (GET list, POST; GET, PUT, PATCH,
+  DELETE): the organization's sign-in identity providers (SPEC §9),
+  `PM.IdentityProviders[.Read|.Write]`, for applications holding the scope and for
+  administrators' own tokens (a member's user token is refused: who may sign in, and how,
+  is the administrators' business, as on the admin pages). The client secret is
+  write-only.
 
 Answers come in the order of identity_server.permissions: 401, then 404 for another
 organization, then 403; an application, secret or credential that is not this
@@ -21,7 +27,7 @@ ValidationProblemDetails body with the errors keyed by field.
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.response import Response
 
 from federation import assertions, selectors, serializers, services
@@ -29,6 +35,9 @@ from identity_server import selectors as identity_selectors
 from identity_server import serializers as identity_serializers
 from identity_server.permissions import OrganizationAPIView
 from identity_server.services import client_secret_create, client_secret_delete
+from tenants.access import access_organization
+from tenants.models import Membership
+from tenants.selectors import membership_list
 from tenants.services import Actor
 
 READ, WRITE = "PM.OAuthApp.Read", "PM.OAuthApp.Write"
@@ -267,3 +276,106 @@ class AppKeyViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
 
     def _app(self, client_id):
         return selectors.external_app_get(organization=self.organization, client_id=client_id)
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ------------------------------
+
+IDP_READ, IDP_WRITE = "PM.IdentityProviders.Read", "PM.IdentityProviders.Write"
+IdpInput = serializers.IdentityProviderInput
+IdpDto = serializers.IdentityProviderDto
+
+
+def _provider_json(provider, request) -> dict:
+    return serializers.identity_provider_json(
+        provider, redirect_uri=serializers.identity_provider_redirect_uri(provider, request)
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: IdpDto(many=True)}),
+    create=extend_schema(request=IdpInput, responses={201: IdpDto}),
+    retrieve=extend_schema(responses={200: IdpDto}),
+    update=extend_schema(request=IdpInput, responses={200: IdpDto}),
+    partial_update=extend_schema(request=IdpInput, responses={200: IdpDto}),
+    destroy=extend_schema(responses={204: None}),
+)
+class IdentityProviderViewSet(viewsets.ViewSetMixin, OrganizationAPIView):
+    """SPEC §9, at `/{org}/identity_/api/IdentityProvider`: list (`[]` when none), create
+    (201; the issuer's discovery and keys are fetched first), retrieve, update (PUT: the
+    fields left out take their defaults; PATCH: only the fields sent), destroy (204). The
+    client secret is never answered (`hasClientSecret`); an update without one keeps it."""
+
+    required_scopes = {
+        "list": IDP_READ,
+        "retrieve": IDP_READ,
+        "create": IDP_WRITE,
+        "update": IDP_WRITE,
+        "partial_update": IDP_WRITE,
+        "destroy": IDP_WRITE,
+    }
+    error_fields = IdpInput.ERROR_FIELDS
+
+    def resolve_scope(self, request, **kwargs) -> None:
+        self.organization = access_organization(user=request.user, slug=kwargs["org"])
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        account = getattr(request.user, "account", None)
+        admins = membership_list(organization=self.organization).filter(role=Membership.Role.ADMIN)
+        if account is not None and not admins.filter(user=account).exists():
+            raise exceptions.PermissionDenied(
+                "Only the organization's administrators may manage its identity providers."
+            )
+
+    def list(self, request, org):
+        providers = selectors.identity_provider_list(organization=self.organization)
+        return Response([_provider_json(provider, request) for provider in providers])
+
+    def create(self, request, org):
+        provider = services.identity_provider_create(
+            organization=self.organization,
+            actor=Actor.from_request(request),
+            **serializers.identity_provider_input(request.data, organization=self.organization),
+        )
+        location = reverse("identity-provider", kwargs={"org": org, "provider_id": provider.pk})
+        return Response(
+            _provider_json(provider, request),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(location)},
+        )
+
+    def retrieve(self, request, org, provider_id):
+        return Response(_provider_json(self._provider(provider_id), request))
+
+    def update(self, request, org, provider_id):
+        return self._save(
+            provider_id,
+            serializers.identity_provider_input(
+                request.data, organization=self.organization, replace=True
+            ),
+        )
+
+    def partial_update(self, request, org, provider_id):
+        return self._save(
+            provider_id,
+            serializers.identity_provider_partial_input(
+                request.data, organization=self.organization
+            ),
+        )
+
+    def destroy(self, request, org, provider_id):
+        services.identity_provider_delete(
+            provider=self._provider(provider_id), actor=Actor.from_request(self.request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _save(self, provider_id, fields: dict):
+        provider = services.identity_provider_update(
+            provider=self._provider(provider_id), actor=Actor.from_request(self.request), **fields
+        )
+        return Response(_provider_json(provider, self.request))
+
+    def _provider(self, provider_id):
+        return selectors.identity_provider_get(
+            organization=self.organization, provider_id=provider_id
+        )

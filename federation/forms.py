@@ -12,10 +12,17 @@ from federation.models import (
     AUDIENCE_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
     EXPRESSION_MAX_LENGTH,
+    IDP_CLAIM_MAX_LENGTH,
+    IDP_CLIENT_ID_MAX_LENGTH,
+    IDP_DEFAULT_SCOPES,
+    IDP_ISSUER_MAX_LENGTH,
+    IDP_NAME_MAX_LENGTH,
+    IDP_SCOPES_MAX_LENGTH,
     ISSUER_MAX_LENGTH,
     JWKS_URI_MAX_LENGTH,
     NAME_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
+    IdentityProvider,
 )
 from identity_server.registration import OIDC_SCOPES, URI_MAX_LENGTH
 from identity_server.scopes import CATALOGUE, scopes_by_resource
@@ -308,3 +315,182 @@ class AppKeyForm(InputForm):
         max_length=JWKS_URI_MAX_LENGTH,
         help_text="An https:// URL serving the application's public keys; fetched when you save.",
     )
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ------------------------------
+
+# What each kind of provider is registered with; the page fills them in (site.js) and says
+# them in the help texts, and the service defaults Entra ID's subject claim to `oid`.
+IDP_PRESETS = {
+    IdentityProvider.Kind.ENTRA: {
+        # Microsoft identity platform, "ID token claims": `oid` is the user's one immutable
+        # ID across the tenant's applications (`sub` differs per application).
+        "issuer_hint": "https://login.microsoftonline.com/{tenant-id}/v2.0",
+        "subject_claim": "oid",
+    },
+    IdentityProvider.Kind.GOOGLE: {"issuer": "https://accounts.google.com"},
+    IdentityProvider.Kind.OKTA: {"issuer_hint": "https://{your-domain}.okta.com"},
+    IdentityProvider.Kind.KEYCLOAK: {"issuer_hint": "https://{host}/realms/{realm}"},
+}
+
+
+def _claim(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=IDP_CLAIM_MAX_LENGTH,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class IdentityProviderForm(InputForm):
+    """The IdentityProvider API's body (federation.serializers.IdentityProviderInput): the
+    client secret in a password box that never shows a stored or typed secret again (empty
+    keeps the stored one), the domains one a line, the break-glass account chosen among the
+    organization's administrators."""
+
+    name = forms.CharField(
+        max_length=IDP_NAME_MAX_LENGTH,
+        help_text="Shown on the sign-in page as “Sign in with {name}”.",
+    )
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=IdentityProvider.Kind.choices,
+        initial=IdentityProvider.Kind.GENERIC,
+        help_text=(
+            "Entra ID: the issuer is https://login.microsoftonline.com/{tenant-id}/v2.0 (your "
+            "directory's, never common or organizations) and the subject claim oid. Google: "
+            "the issuer is https://accounts.google.com (filled in when left empty)."
+        ),
+    )
+    issuer = forms.CharField(
+        label="Issuer",
+        required=False,
+        max_length=IDP_ISSUER_MAX_LENGTH,
+        help_text=(
+            "Exactly the issuer of the provider's discovery document; its "
+            "/.well-known/openid-configuration and keys are checked when you save."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    clientId = forms.CharField(
+        label="Client ID",
+        max_length=IDP_CLIENT_ID_MAX_LENGTH,
+        help_text="The ID the provider gave this server when you registered it there.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    clientSecret = forms.CharField(
+        label="Client secret",
+        required=False,
+        # Never rendered back: not the stored secret (there is none to show), not a typed one.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=(
+            "The secret the provider gave for this server. It is stored encrypted and never shown."
+        ),
+    )
+    scopes = forms.CharField(
+        label="Scopes",
+        required=False,
+        max_length=IDP_SCOPES_MAX_LENGTH,
+        initial=IDP_DEFAULT_SCOPES,
+        help_text="Asked of the provider, space-separated; openid is required.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    allowedEmailDomains = forms.CharField(
+        label="Allowed email domains",
+        required=False,
+        help_text=(
+            "One a line (example.com). Only people whose email is in one of them may sign in, "
+            "or be linked to an existing account by email. Empty: any domain."
+        ),
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
+    )
+    subjectClaim = _claim(
+        "Subject claim",
+        "The claim that names a person for good: sub by default, oid for Entra ID (empty: "
+        "the default of the kind).",
+    )
+    emailClaim = _claim("Email claim", "email by default.")
+    nameClaim = _claim("Name claim", "name by default.")
+    provisioning = forms.ChoiceField(
+        label="Who may sign in",
+        choices=[
+            (IdentityProvider.Provisioning.LINK_ONLY, "Existing members only"),
+            (
+                IdentityProvider.Provisioning.JIT_MEMBER,
+                "Anyone the provider signs in (in the allowed domains) becomes a member",
+            ),
+        ],
+        initial=IdentityProvider.Provisioning.LINK_ONLY,
+        widget=forms.RadioSelect,
+    )
+    enabled = forms.BooleanField(
+        label="Enabled",
+        required=False,
+        initial=True,
+        help_text="Offered on the sign-in page and usable to sign in.",
+    )
+    enforced = forms.BooleanField(
+        label="Sign-in through this provider only",
+        required=False,
+        help_text=(
+            "Members may no longer sign in with a local password, except the break-glass "
+            "administrator below, whose every sign-in is audited and shown to the other "
+            "administrators."
+        ),
+    )
+    breakGlassUserName = forms.ChoiceField(
+        label="Break-glass administrator",
+        required=False,
+        help_text=(
+            "The one administrator who keeps a local password when this provider is the "
+            "only way in, for when the provider is down or misconfigured."
+        ),
+    )
+
+    SECRET_HELP_EDITING = (
+        "Leave blank to keep the stored secret; type a new one to replace it. It is never "  # noqa: S105 (a help text)
+        "shown."
+    )
+
+    def __init__(self, *args, admins=(), editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["breakGlassUserName"].choices = [("", "None")] + [
+            (user.get_username(), user.get_username()) for user in admins
+        ]
+        self.fields["kind"].widget.attrs["data-idp-presets"] = json.dumps(
+            {str(kind): preset for kind, preset in IDP_PRESETS.items()}
+        )
+        if editing:
+            self.fields["clientSecret"].help_text = self.SECRET_HELP_EDITING
+
+    @classmethod
+    def initial_of(cls, provider) -> dict:
+        user = provider.break_glass_user
+        return {
+            "name": provider.name,
+            "kind": provider.kind,
+            "issuer": provider.issuer,
+            "clientId": provider.client_id,
+            "scopes": provider.scopes,
+            "allowedEmailDomains": "\n".join(provider.allowed_email_domains),
+            "subjectClaim": provider.subject_claim,
+            "emailClaim": provider.email_claim,
+            "nameClaim": provider.name_claim,
+            "provisioning": provider.provisioning,
+            "enabled": provider.enabled,
+            "enforced": provider.enforced,
+            "breakGlassUserName": user.get_username() if user is not None else "",
+        }
+
+    def api_data(self) -> dict:
+        """As an API client sends it: the domains a list, Google's issuer when left empty,
+        no break-glass account as null."""
+        data = super().api_data()
+        data["allowedEmailDomains"] = (data.get("allowedEmailDomains") or "").split()
+        preset = IDP_PRESETS.get(data.get("kind"), {})
+        if not data.get("issuer") and "issuer" in preset:
+            data["issuer"] = preset["issuer"]
+        data.setdefault("breakGlassUserName", None)
+        return data

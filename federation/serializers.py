@@ -8,15 +8,24 @@ APIs.
   `claimsMatchingExpression` (`null` when the credential has a subject, and `subject`
   `null` when it has an expression) and its trust-policy tests `mustMatch` and
   `mustNotMatch` (lists of sample claim sets).
+- An identity provider (SPEC §9): the fields of federation.models.IdentityProvider in
+  camelCase; the client secret is write-only (`hasClientSecret` says whether one is set).
 
 Field checks (lengths, choices, the issuer) belong to the services; these only check that
 each value is of the right JSON type.
 """
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 
-from federation.models import AppKey, ExternalApp, FederatedCredential
+from federation.models import (
+    IDP_DEFAULT_SCOPES,
+    AppKey,
+    ExternalApp,
+    FederatedCredential,
+    IdentityProvider,
+)
 from identity_server.scopes import CATALOGUE, scopes_by_resource
 from identity_server.serializers import (
     QUOTA_FIELDS,
@@ -27,6 +36,7 @@ from identity_server.serializers import (
     quota_input,
     quota_json,
 )
+from tenants.selectors import membership_list
 
 # UiPath's scope types: an application scope is used on the application's own behalf (client
 # credentials); a user scope is granted by a signed-in user (SPEC §8).
@@ -454,3 +464,212 @@ def app_key_json(key: AppKey) -> dict:
         "createdAt": iso_utc(key.created_at),
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
     }
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ------------------------------
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+)
+class ScopeNamesField(serializers.Field):
+    """The scopes asked of an identity provider: a list of names, or one space-separated
+    string as in an OAuth request (RFC 6749 §3.3); the service judges the names."""
+
+    default_error_messages = {"shape": "Must be a list of scope names (or one string of them)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return data
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("shape")
+        return " ".join(data)
+
+
+class IdentityProviderInput(serializers.Serializer):
+    """An identity provider's body. `clientSecret` is write-only: no answer carries it, and
+    an update without it (or with it null or empty) keeps the stored one. The break-glass
+    administrator is named by username."""
+
+    name = StrictCharField()
+    kind = StrictCharField(required=False)
+    # Compared exactly with the provider's discovery document and id_tokens: kept as sent.
+    issuer = StrictCharField(trim_whitespace=False)
+    clientId = StrictCharField(trim_whitespace=False)
+    clientSecret = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+    scopes = ScopeNamesField(required=False)
+    allowedEmailDomains = StringListField(required=False, allow_null=True)
+    subjectClaim = StrictCharField(required=False)
+    emailClaim = StrictCharField(required=False)
+    nameClaim = StrictCharField(required=False)
+    provisioning = StrictCharField(required=False)
+    enforced = serializers.BooleanField(required=False)
+    breakGlassUserName = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    enabled = serializers.BooleanField(required=False)
+
+    FIELDS = (
+        "name",
+        "kind",
+        "issuer",
+        "clientId",
+        "clientSecret",
+        "scopes",
+        "allowedEmailDomains",
+        "subjectClaim",
+        "emailClaim",
+        "nameClaim",
+        "provisioning",
+        "enforced",
+        "breakGlassUserName",
+        "enabled",
+    )
+    # The service's field names as the API's (identity_server.errors: `error_fields`).
+    ERROR_FIELDS = {
+        "client_id": "clientId",
+        "client_secret": "clientSecret",
+        "allowed_email_domains": "allowedEmailDomains",
+        "subject_claim": "subjectClaim",
+        "email_claim": "emailClaim",
+        "name_claim": "nameClaim",
+        "break_glass_user": "breakGlassUserName",
+    }
+    # API name → service name, for the fields that map one to one.
+    SERVICE_NAMES = {
+        "name": "name",
+        "kind": "kind",
+        "issuer": "issuer",
+        "clientId": "client_id",
+        "scopes": "scopes",
+        "allowedEmailDomains": "allowed_email_domains",
+        "subjectClaim": "subject_claim",
+        "emailClaim": "email_claim",
+        "nameClaim": "name_claim",
+        "provisioning": "provisioning",
+        "enforced": "enforced",
+        "enabled": "enabled",
+    }
+
+
+def _identity_provider_defaults(kind: str) -> dict:
+    """What a PUT sets a field it leaves out to: the model's default (SPEC §9: subject
+    `oid` for Entra ID, as at creation)."""
+    return {
+        "kind": IdentityProvider.Kind.GENERIC,
+        "scopes": IDP_DEFAULT_SCOPES,
+        "allowed_email_domains": [],
+        "subject_claim": "oid" if kind == IdentityProvider.Kind.ENTRA else "sub",
+        "email_claim": "email",
+        "name_claim": "name",
+        "provisioning": IdentityProvider.Provisioning.LINK_ONLY,
+        "enforced": False,
+        "break_glass_user": None,
+        "enabled": True,
+    }
+
+
+def _break_glass_user(organization, username: str | None):
+    """The member named `username` (any case), None for none; a name that is no member's
+    is refused without saying whether the account exists elsewhere."""
+    if not username:
+        return None
+    membership = (
+        membership_list(organization=organization).filter(user__username__iexact=username).first()
+    )
+    if membership is None:
+        raise serializers.ValidationError(
+            {"breakGlassUserName": ["No member of this organization has this username."]}
+        )
+    return membership.user
+
+
+def identity_provider_input(data, *, organization, replace: bool = False) -> dict:
+    """Service arguments (federation.services.IDP_FIELDS) from a body: the fields it names.
+
+    Creating, the service defaults the others (the model's defaults, subject `oid` for
+    Entra ID). `replace` (PUT) sets every field the body leaves out to that default too,
+    except the client secret, which is kept unless one is sent: no answer shows it, so a
+    client could not send it back. PATCH names only what changes (`partial_input`)."""
+    return _identity_provider_fields(data, organization, partial=False, replace=replace)
+
+
+def identity_provider_partial_input(data, *, organization) -> dict:
+    """PATCH: only the fields the body names change, none is required."""
+    return _identity_provider_fields(data, organization, partial=True, replace=False)
+
+
+def _identity_provider_fields(data, organization, *, partial: bool, replace: bool) -> dict:
+    sent = fields_any_case(data, IdentityProviderInput.FIELDS)
+    serializer = IdentityProviderInput(data=sent, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    values = serializer.validated_data
+    fields = _identity_provider_defaults(values.get("kind", "")) if replace else {}
+    for name, field in IdentityProviderInput.SERVICE_NAMES.items():
+        if name in values:
+            fields[field] = values[name]
+    if "allowed_email_domains" in fields and fields["allowed_email_domains"] is None:
+        fields["allowed_email_domains"] = []
+    if "breakGlassUserName" in values:
+        fields["break_glass_user"] = _break_glass_user(organization, values["breakGlassUserName"])
+    if values.get("clientSecret"):
+        fields["client_secret"] = values["clientSecret"]
+    return fields
+
+
+class IdentityProviderDto(serializers.Serializer):
+    """What the API answers for a provider (identity_provider_json), for the OpenAPI schema:
+    never the client secret, only `hasClientSecret`."""
+
+    id = serializers.UUIDField()
+    partitionGlobalId = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=IdentityProvider.Kind.values)
+    issuer = serializers.CharField()
+    clientId = serializers.CharField()
+    hasClientSecret = serializers.BooleanField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    allowedEmailDomains = serializers.ListField(child=serializers.CharField())
+    subjectClaim = serializers.CharField()
+    emailClaim = serializers.CharField()
+    nameClaim = serializers.CharField()
+    provisioning = serializers.ChoiceField(choices=IdentityProvider.Provisioning.values)
+    enforced = serializers.BooleanField()
+    breakGlassUserName = serializers.CharField(allow_null=True)
+    enabled = serializers.BooleanField()
+    redirectUri = serializers.CharField()
+    createdAt = serializers.CharField()
+    updatedAt = serializers.CharField()
+
+
+def identity_provider_json(provider: IdentityProvider, *, redirect_uri: str) -> dict:
+    """A provider as the API answers it: never its client secret, only whether one is set
+    (`hasClientSecret`); `redirectUri` is the address to register at the provider."""
+    user = provider.break_glass_user
+    return {
+        "id": str(provider.pk),
+        "partitionGlobalId": str(provider.organization.global_id),
+        "name": provider.name,
+        "kind": provider.kind,
+        "issuer": provider.issuer,
+        "clientId": provider.client_id,
+        "hasClientSecret": provider.has_client_secret,
+        "scopes": provider.scope_list,
+        "allowedEmailDomains": list(provider.allowed_email_domains),
+        "subjectClaim": provider.subject_claim,
+        "emailClaim": provider.email_claim,
+        "nameClaim": provider.name_claim,
+        "provisioning": provider.provisioning,
+        "enforced": provider.enforced,
+        "breakGlassUserName": user.get_username() if user is not None else None,
+        "enabled": provider.enabled,
+        "redirectUri": redirect_uri,
+        "createdAt": iso_utc(provider.created_at),
+        "updatedAt": iso_utc(provider.updated_at),
+    }
+
+
+def identity_provider_redirect_uri(provider: IdentityProvider, request) -> str:
+    """The redirect URI to register at the provider: the flow's callback (`idp-callback`)
+    at this request's address, as federation.sign_in_views sends it to the provider."""
+    return request.build_absolute_uri(reverse("idp-callback", args=[provider.pk]))

@@ -1,7 +1,9 @@
 """The admin site's pages of the federation app (external applications, their secrets and
-federated credentials): see tenants/site_urls.py for the layout and naming of the site's
-URLs. Applications belong to the organization, so their pages are organization pages,
-`/{org}/portal_/apps/…`, an application named by its client ID."""
+federated credentials; the organization's sign-in identity providers): see
+tenants/site_urls.py for the layout and naming of the site's URLs. Applications and
+identity providers belong to the organization, so their pages are organization pages,
+`/{org}/portal_/apps/…` (an application named by its client ID) and
+`/{org}/portal_/identity-providers/…` (a provider by its id)."""
 
 from django.http import Http404
 from django.urls import path, reverse
@@ -10,6 +12,7 @@ from federation import selectors, views
 
 _APP = "apps/<str:client_id>/"
 _CREDENTIAL = f"{_APP}credentials/<str:credential_id>/"
+_PROVIDER = "identity-providers/<str:provider_id>/"
 
 organization_pages = [
     path("apps/", views.app_list, name="org-apps"),
@@ -34,6 +37,24 @@ organization_pages = [
     path(f"{_CREDENTIAL}delete/", views.credential_delete, name="org-apps-credential-delete"),
     path(f"{_APP}keys/", views.app_key_create, name="org-apps-key-create"),
     path(f"{_APP}keys/<str:key_id>/delete/", views.app_key_delete, name="org-apps-key-delete"),
+    # The organization's sign-in identity providers (SPEC §9), administrators only.
+    path("identity-providers/", views.identity_provider_list, name="org-identity-providers"),
+    path(
+        "identity-providers/new/",
+        views.identity_provider_create,
+        name="org-identity-providers-create",
+    ),
+    path(
+        f"{_PROVIDER}",
+        views.identity_provider_detail,
+        name="org-identity-providers-detail",
+    ),
+    path(f"{_PROVIDER}edit/", views.identity_provider_edit, name="org-identity-providers-edit"),
+    path(
+        f"{_PROVIDER}delete/",
+        views.identity_provider_delete,
+        name="org-identity-providers-delete",
+    ),
 ]
 
 tenant_pages: list = []

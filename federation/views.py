@@ -1,6 +1,7 @@
 """The admin site's pages of the federation app: the organization's external applications,
-their client secrets and federated credentials, and the evaluation of a token against
-those credentials (federation/site_urls.py lists the addresses).
+their client secrets and federated credentials, the evaluation of a token against those
+credentials, and the organization's sign-in identity providers (administrators only; SPEC
+§9) (federation/site_urls.py lists the addresses).
 
 Thin, as the APIs in federation/api.py: tenants.access.site_page resolves the organization
 for the signed-in user (members read, administrators write), a selector reads, and every
@@ -23,6 +24,7 @@ from federation.forms import (
     EvaluateForm,
     ExternalAppForm,
     FederatedCredentialForm,
+    IdentityProviderForm,
 )
 from federation.models import CREDENTIALS_PER_APP, KEYS_PER_APP
 from identity_server import endpoints
@@ -34,6 +36,8 @@ from identity_server.site import (
     connect_panel,
 )
 from tenants.access import site_page
+from tenants.models import Membership
+from tenants.selectors import membership_list
 from tenants.services import Actor
 from tenants.site import (
     confirmed_delete,
@@ -508,4 +512,150 @@ def app_key_delete(request, access, client_id, key_id):
         delete=lambda actor: services.app_key_delete(key=key, actor=actor),
         done=f"The key “{key.name}” was deleted.",
         next_url=page_url,
+    )
+
+
+# --- the organization's sign-in identity providers (SPEC §9) ------------------------------
+#
+# Administrators only, reading included (site_page(admin_only=True)): a provider's
+# configuration says who may sign in to the organization and how, and the API refuses a
+# member's token the same way. The forms go through the API's parser and idp's services.
+
+IDP_ERROR_FIELDS = serializers.IdentityProviderInput.ERROR_FIELDS
+
+
+def _provider(access, provider_id):
+    return selectors.identity_provider_get(
+        organization=access.organization, provider_id=provider_id
+    )
+
+
+def _provider_url(name: str, provider) -> str:
+    return reverse(name, args=[provider.organization.slug, provider.pk])
+
+
+def _organization_admins(organization) -> list:
+    admins = membership_list(organization=organization).filter(role=Membership.Role.ADMIN)
+    return [membership.user for membership in admins]
+
+
+def _provider_delete_question(provider) -> tuple[str, str]:
+    consequence = (
+        "Its members can no longer sign in through it; accounts keep their local passwords "
+        "and their links to it, which come back if the same issuer is registered again."
+    )
+    if provider.enforced:
+        consequence += " Local passwords work again for every member."
+    return (f"Delete the identity provider “{provider.name}”?", consequence)
+
+
+@site_page(admin_only=True)
+@require_safe
+def identity_provider_list(request, access):
+    providers = selectors.identity_provider_list(organization=access.organization)
+    return render(
+        request,
+        "federation/identity_provider_list.html",
+        {"page": paginate(request, providers)},
+    )
+
+
+@site_page(admin_only=True)
+@require_safe
+def identity_provider_detail(request, access, provider_id):
+    provider = _provider(access, provider_id)
+    return render(
+        request,
+        "federation/identity_provider_detail.html",
+        {
+            "provider": provider,
+            "redirect_uri": serializers.identity_provider_redirect_uri(provider, request),
+            "test_url": reverse("idp-test", args=[provider.pk]),
+            "delete_question": " ".join(_provider_delete_question(provider)),
+        },
+    )
+
+
+def _provider_form_page(request, form, provider=None):
+    issuer = form["issuer"].value() or ""
+    return render(
+        request,
+        "federation/identity_provider_form.html",
+        {
+            "form": form,
+            "provider": provider,
+            "issuer_unreachable": form.has_error("issuer", code="issuer_unreachable"),
+            "discovery_url": issuer.rstrip("/") + jwks.DISCOVERY_PATH,
+        },
+    )
+
+
+# The client secret stays out of Django's error reports.
+@sensitive_post_parameters("clientSecret")
+@site_page(admin_only=True)
+def identity_provider_create(request, access):
+    form = IdentityProviderForm(
+        form_data(request), admins=_organization_admins(access.organization)
+    )
+    provider = submit_form(
+        request,
+        form,
+        lambda data: services.identity_provider_create(
+            organization=access.organization,
+            actor=Actor.from_request(request),
+            **serializers.identity_provider_input(data, organization=access.organization),
+        ),
+        renames=IDP_ERROR_FIELDS,
+    )
+    if provider is not None:
+        messages.success(
+            request,
+            f"The identity provider “{provider.name}” was added. Register its redirect URI "
+            "at the provider, then try a test sign-in.",
+        )
+        return redirect(_provider_url("org-identity-providers-detail", provider))
+    return _provider_form_page(request, form)
+
+
+@sensitive_post_parameters("clientSecret")
+@site_page(admin_only=True)
+def identity_provider_edit(request, access, provider_id):
+    provider = _provider(access, provider_id)
+    form = IdentityProviderForm(
+        form_data(request),
+        initial=IdentityProviderForm.initial_of(provider),
+        admins=_organization_admins(access.organization),
+        editing=True,
+    )
+    saved = submit_form(
+        request,
+        form,
+        lambda data: services.identity_provider_update(
+            provider=provider,
+            actor=Actor.from_request(request),
+            **serializers.identity_provider_input(
+                data, organization=access.organization, replace=True
+            ),
+        ),
+        renames=IDP_ERROR_FIELDS,
+    )
+    if saved is not None:
+        messages.success(request, "The identity provider was saved.")
+        return redirect(_provider_url("org-identity-providers-detail", saved))
+    return _provider_form_page(request, form, provider)
+
+
+@site_page(admin_only=True)
+@require_POST
+def identity_provider_delete(request, access, provider_id):
+    provider = _provider(access, provider_id)
+    question, detail = _provider_delete_question(provider)
+    return confirmed_delete(
+        request,
+        question=question,
+        detail=detail,
+        cancel_url=_provider_url("org-identity-providers-detail", provider),
+        delete=lambda actor: services.identity_provider_delete(provider=provider, actor=actor),
+        done=f"The identity provider “{provider.name}” was deleted.",
+        next_url=reverse("org-identity-providers", args=[access.organization.slug]),
     )

@@ -47,6 +47,10 @@ RESOURCES = {
     "Platform management": {
         "PM.OAuthApp": "External applications and their federated credentials",
         "PM.OAuthAppSecret": "External applications' client secrets",
+        # SPEC §9: who may sign in to the organization and how; its own scope rather than
+        # PM.OAuthApp, so a deployment script that manages apps cannot also redirect the
+        # admins' sign-in to an identity provider of its choosing.
+        "PM.IdentityProviders": "The organization's sign-in identity providers",
     },
 }
 

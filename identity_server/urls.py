@@ -257,6 +257,24 @@ urlpatterns = [
     ),
     *external_client_routes("", ""),
     *external_client_routes("<str:org>/", "-org"),
+    # The organization's sign-in identity providers (SPEC §9).
+    path(
+        "<str:org>/identity_/api/IdentityProvider",
+        federation_api.IdentityProviderViewSet.as_view({"get": "list", "post": "create"}),
+        name="identity-providers",
+    ),
+    path(
+        "<str:org>/identity_/api/IdentityProvider/<str:provider_id>",
+        federation_api.IdentityProviderViewSet.as_view(
+            {
+                "get": "retrieve",
+                "put": "update",
+                "patch": "partial_update",
+                "delete": "destroy",
+            }
+        ),
+        name="identity-provider",
+    ),
     path("django-admin/", admin.site.urls),
     path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", signout.SiteLogoutView.as_view(), name="logout"),

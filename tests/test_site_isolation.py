@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import resolve
 from django.utils import timezone
 
-from federation.models import AppKey
+from federation.models import AppKey, IdentityProvider
 from federation.tests.factories import external_app, stored_credential
 from identity_server import services as identity_services
 from identity_server.models import CLI_CLIENT_ID
@@ -121,6 +121,24 @@ FEDERATION_PAGES = [
         lambda w: f"/{w.org}/portal_/apps/{w.app_id}/keys/{w.key_id}/delete/",
         id="org-apps-key-delete",
     ),
+    # The organization's sign-in identity providers (SPEC §9).
+    pytest.param(lambda w: f"/{w.org}/portal_/identity-providers/", id="org-identity-providers"),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/identity-providers/new/",
+        id="org-identity-providers-create",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/identity-providers/{w.provider_id}/",
+        id="org-identity-providers-detail",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/identity-providers/{w.provider_id}/edit/",
+        id="org-identity-providers-edit",
+    ),
+    pytest.param(
+        lambda w: f"/{w.org}/portal_/identity-providers/{w.provider_id}/delete/",
+        id="org-identity-providers-delete",
+    ),
 ]
 
 # The identity core: a member's sign-ins (grants) to applications.
@@ -212,6 +230,17 @@ class World:
         jwk = {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "k"}
         key = AppKey.objects.create(app=self._app, name="Key", kind="publicKey", jwk=jwk)
         return str(key.pk)
+
+    @functools.cached_property
+    def provider_id(self) -> str:
+        """A sign-in identity provider (SPEC §9), stored without its service's fetch."""
+        provider = IdentityProvider.objects.create(
+            organization=self.organization,
+            name="Corp SSO",
+            issuer="https://idp.example.com",
+            client_id="identity-server",
+        )
+        return str(provider.pk)
 
     @functools.cached_property
     def grant_id(self) -> str:

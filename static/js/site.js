@@ -178,3 +178,30 @@ document.addEventListener("DOMContentLoaded", () => {
   editor.querySelector("#preset-apply").addEventListener("click", () => credentialEditorApply(editor));
   credentialEditorShow(editor);
 });
+
+// Identity provider kinds (federation.forms.IDP_PRESETS): choosing one fills in what that
+// kind always has (Google's issuer, Entra ID's subject claim `oid`) and shows the shape of
+// its issuer; values the admin typed are kept. Without JavaScript the help texts say it.
+function identityProviderPreset(kind, presets, changed) {
+  const form = kind.closest("form");
+  const issuer = form.querySelector("#id_issuer");
+  const subject = form.querySelector("#id_subjectClaim");
+  const preset = presets[kind.value] || {};
+  issuer.placeholder = preset.issuer || preset.issuer_hint || "";
+  if (!changed) return;
+  const presetIssuers = Object.values(presets).map((p) => p.issuer).filter(Boolean);
+  if (preset.issuer && (!issuer.value || presetIssuers.includes(issuer.value))) {
+    issuer.value = preset.issuer;
+  } else if (!preset.issuer && presetIssuers.includes(issuer.value)) {
+    issuer.value = "";
+  }
+  if (["", "sub", "oid"].includes(subject.value)) subject.value = preset.subject_claim || "sub";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const kind = document.querySelector("select[data-idp-presets]");
+  if (!kind) return;
+  const presets = JSON.parse(kind.dataset.idpPresets);
+  kind.addEventListener("change", () => identityProviderPreset(kind, presets, true));
+  identityProviderPreset(kind, presets, false);
+});
