@@ -181,11 +181,21 @@ def check_metrics_settings(app_configs=None, **kwargs):
 
 @register(Tags.security, DEPLOY_SAFETY)
 def check_mail_settings(app_configs=None, **kwargs):
-    """Outside DEBUG, with EMAIL_URL set: a sender at `localhost` (most SMTP services refuse
-    it, and recipients' filters drop it), and an SMTP password sent without TLS to a host
-    that is not this one."""
-    if settings.DEBUG or not settings.EMAIL_CONFIGURED:
+    """Outside DEBUG: no EMAIL_URL (password recovery and invitation mails are not sent);
+    with one, a sender at `localhost` (most SMTP services refuse it, and recipients'
+    filters drop it), and an SMTP password sent without TLS to a host that is not this
+    one."""
+    if settings.DEBUG:
         return []
+    if not settings.EMAIL_CONFIGURED:
+        return [
+            Warning(
+                "EMAIL_URL is not set: password recovery mails are not sent (each is logged "
+                "without its link), and new members get a password shown once to the admin.",
+                hint="Set EMAIL_URL to your SMTP service (smtp+tls://user:password@host:587).",
+                id="identity.W172",
+            )
+        ]
     problems = []
     if settings.DEFAULT_FROM_EMAIL.rstrip(">").lower().endswith("@localhost"):
         problems.append(

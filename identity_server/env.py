@@ -75,21 +75,23 @@ _EMAIL_SCHEMES = {
     "smtps": (False, True),  # TLS from the first byte (RFC 8314 §3.3)
 }
 EMAIL_CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Outside DEBUG without EMAIL_URL: mails are dropped and logged without their bodies, which
+# hold one-time links (never a secret in a log).
+EMAIL_UNDELIVERED_BACKEND = "tenants.mail.UndeliveredBackend"
 EMAIL_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_TIMEOUT_SECONDS = 10
 
 
-def email_settings(url: str, name: str = "EMAIL_URL") -> dict:
+def email_settings(url: str, name: str = "EMAIL_URL", *, debug: bool = True) -> dict:
     """MAILERS (Django's mail settings) and EMAIL_CONFIGURED for an SMTP URL:
     `smtp://user:password@host:port`, `smtp+tls://…` (STARTTLS) or `smtps://…` (implicit
-    TLS), the user name and password percent-encoded. An empty URL is the console backend
-    (mails printed, nothing sent) and EMAIL_CONFIGURED false. Anything else is refused with
-    a message that never repeats the password."""
+    TLS), the user name and password percent-encoded. An empty URL is EMAIL_CONFIGURED
+    false, with the console backend under `debug` (`make run` prints mails) and otherwise
+    the undelivered backend (nothing sent, a log line without the body). Anything else is
+    refused with a message that never repeats the password."""
     if not url.strip():
-        return {
-            "MAILERS": {"default": {"BACKEND": EMAIL_CONSOLE_BACKEND}},
-            "EMAIL_CONFIGURED": False,
-        }
+        backend = EMAIL_CONSOLE_BACKEND if debug else EMAIL_UNDELIVERED_BACKEND
+        return {"MAILERS": {"default": {"BACKEND": backend}}, "EMAIL_CONFIGURED": False}
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in _EMAIL_SCHEMES:

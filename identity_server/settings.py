@@ -102,10 +102,11 @@ CREDENTIAL_STORE_TIMEOUT_SECONDS = env_int("CREDENTIAL_STORE_TIMEOUT_SECONDS", 5
 
 # Mail (SPEC §9): invitations and password recovery (tenants.mail sends). EMAIL_URL names
 # the SMTP server, `smtp://user:password@host:port`, `smtp+tls://…` (STARTTLS) or
-# `smtps://…` (implicit TLS); unset, mails are printed to the console (`make run`) and a
-# new member gets a generated password shown once instead of an invitation
-# (EMAIL_CONFIGURED). A bad URL stops start-up here (identity_server.env.email_settings).
-_email = email_settings(env_str("EMAIL_URL", ""))
+# `smtps://…` (implicit TLS); unset, mails are printed to the console under DEBUG (`make
+# run`) and otherwise dropped with a log line that leaves their links out, and a new member
+# gets a generated password shown once instead of an invitation (EMAIL_CONFIGURED). A bad
+# URL stops start-up here (identity_server.env.email_settings).
+_email = email_settings(env_str("EMAIL_URL", ""), debug=DEBUG)
 MAILERS = _email["MAILERS"]
 EMAIL_CONFIGURED = _email["EMAIL_CONFIGURED"]
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Identity Server <identity@localhost>")

@@ -204,7 +204,7 @@ def test_a_short_metrics_token_is_refused(settings, token, expected):
 
 
 def _mail_ids(settings, url: str, sender: str, *, debug: bool = False) -> list[str]:
-    for name, value in email_settings(url).items():
+    for name, value in email_settings(url, debug=debug).items():
         setattr(settings, name, value)
     settings.DEFAULT_FROM_EMAIL = sender
     settings.DEBUG = debug
@@ -214,7 +214,8 @@ def _mail_ids(settings, url: str, sender: str, *, debug: bool = False) -> list[s
 @pytest.mark.parametrize(
     ("url", "sender", "debug", "expected"),
     [
-        pytest.param("", "Identity <identity@localhost>", False, [], id="no mail"),
+        pytest.param("", "Identity <identity@localhost>", False, ["identity.W172"], id="no mail"),
+        pytest.param("", "Identity <identity@localhost>", True, [], id="no mail under debug"),
         pytest.param(
             "smtp+tls://u:p@smtp.example.com", "Acme <id@acme.example>", False, [], id="sound"
         ),

@@ -14,6 +14,7 @@ from tests.smtp import SmtpServer, use_email_url
 
 SMTP = "django.core.mail.backends.smtp.EmailBackend"
 CONSOLE = "django.core.mail.backends.console.EmailBackend"
+UNDELIVERED = "tenants.mail.UndeliveredBackend"
 
 
 def _options(url: str) -> dict:
@@ -62,11 +63,33 @@ def test_an_smtp_url_gives_the_smtp_mailer(url, expected):
     assert _options(url) == {**expected, "timeout": 10}
 
 
-def test_no_url_is_the_console():
-    assert email_settings("  ") == {
+def test_no_url_is_the_console_under_debug_and_undelivered_otherwise():
+    assert email_settings("  ", debug=True) == {
         "MAILERS": {"default": {"BACKEND": CONSOLE}},
         "EMAIL_CONFIGURED": False,
     }
+    assert email_settings("", debug=False) == {
+        "MAILERS": {"default": {"BACKEND": UNDELIVERED}},
+        "EMAIL_CONFIGURED": False,
+    }
+
+
+def test_an_undelivered_mail_is_logged_without_its_link_or_address(settings, caplog):
+    # given: a deployment without EMAIL_URL
+    settings.MAILERS = email_settings("", debug=False)["MAILERS"]
+    message = mail.PlainMail(
+        to="ada@example.com",
+        subject="Reset your password",
+        body="https://id.example/accounts/password/reset/MQ/one-time-token/",
+    )
+
+    # when
+    sent = message.send()
+
+    # then: nothing sent, and the log says so without the link or the address
+    assert sent == 0
+    assert "Mail not sent, EMAIL_URL is not set: 'Reset your password'" in caplog.text
+    assert "one-time-token" not in caplog.text and "ada@example.com" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -100,12 +123,13 @@ def _mail_settings(**env) -> dict:
     return json.loads(result.stdout)
 
 
-def test_without_email_url_mails_go_to_the_console():
-    values = _mail_settings()
+def test_without_email_url_mails_go_to_the_console_under_debug_only():
+    values = _mail_settings(DEBUG="true")
 
     assert values["mailers"] == {"default": {"BACKEND": CONSOLE}}
     assert values["configured"] is False
     assert values["reset"] == 3600
+    assert _mail_settings()["mailers"] == {"default": {"BACKEND": UNDELIVERED}}
 
 
 def test_the_environment_configures_starttls_and_the_sender():
