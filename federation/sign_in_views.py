@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET
 from federation import relying_party, selectors, services
 from federation.models import IdentityProvider
 from federation.relying_party import PendingSignIn, SignInRefused
-from identity_server import signin
+from identity_server import login_throttle, signin
 from tenants.models import AuditEvent, Membership
 from tenants.services import Actor, audit_record
 
@@ -40,11 +40,13 @@ PENDING_SECONDS = 10 * 60  # a person at the provider's sign-in page, with MFA
 PENDING_MAX = 5  # sign-ins started in other tabs, kept at once
 AMR_EXTERNAL = "external"
 STATE_MISMATCH = "idp_state_mismatch"
+THROTTLED = "throttled"
 PROVIDER_DENIED = "idp_denied"
 
 # What the person is told; the audit log has the reason code and the operator's detail.
 REFUSAL_MESSAGES = {
     STATE_MISMATCH: "This sign-in link has expired or was already used. Start again.",
+    THROTTLED: "Too many failed sign-ins from your network. Try again in a few minutes.",
     relying_party.TOKEN_INVALID: "The identity provider's answer could not be verified.",
     relying_party.UNREACHABLE: "The identity provider cannot be reached right now.",
     PROVIDER_DENIED: "The identity provider did not sign you in.",
@@ -175,9 +177,17 @@ def idp_callback(request, provider_id):
     if provider is None:
         raise Http404
     actor = Actor.from_request(request)
+    if login_throttle.callback_throttled(address=actor.address):
+        # Too many refused callbacks from this address: not checked, audited once a window.
+        if login_throttle.callback_first_refusal(address=actor.address):
+            services.identity_provider_sign_in_refused(
+                provider=provider, actor=actor, reason=THROTTLED
+            )
+        return _refused_page(request, provider, THROTTLED, test=False, status=429)
     pending = _take(request.session, request.GET.get("state", ""))
     if pending is None or pending.provider_id != str(provider.pk):
         # RFC 6749 §10.12: no sign-in of this browser is waiting for this state.
+        login_throttle.callback_refusal_record(address=actor.address)
         services.identity_provider_sign_in_refused(
             provider=provider, actor=actor, reason=STATE_MISMATCH
         )
@@ -193,6 +203,7 @@ def idp_callback(request, provider_id):
     except SignInRefused as refusal:
         if pending.test:
             return _test_result(request, provider, claims=None, refusal=refusal)
+        login_throttle.callback_refusal_record(address=actor.address)
         services.identity_provider_sign_in_refused(
             provider=provider, actor=actor, reason=refusal.reason, detail=refusal.detail
         )

@@ -19,6 +19,11 @@ Password reset requests (identity_server.recovery) are throttled the same way, w
 own counters: every request counts (one for an address without an account as well, so the
 throttle tells nothing about which have one), per email address, so that nobody can flood
 someone's mailbox, and per client address, over the same window.
+
+Refused answers at an identity provider's callback (federation.sign_in_views: a state no
+sign-in is waiting for, an answer that fails its checks) are counted per client address
+too, so that anonymous requests with made-up states cannot fill the audit log: beyond the
+limit, the address's callbacks are refused without being checked, audited once per window.
 """
 
 import hashlib
@@ -98,3 +103,27 @@ def reset_first_refusal(*, email: str, address: str | None) -> bool:
     (the one that is audited)."""
     key = "reset-refused:" + "|".join(_reset_keys(email=email, address=address))
     return shared_cache.add_or_open(hashlib.sha256(key.encode()).hexdigest(), 1, WINDOW_SECONDS)
+
+
+# --- identity-provider callbacks ----------------------------------------------------------
+
+CALLBACK_ADDRESS_LIMIT = 20
+
+
+def _callback_key(address: str | None) -> str:
+    return f"idp-callback-refusals:address:{address or 'unknown'}"
+
+
+def callback_throttled(*, address: str | None) -> bool:
+    count = shared_cache.cache_get_many([_callback_key(address)], operation=shared_cache.THROTTLE)
+    return count.get(_callback_key(address), 0) >= CALLBACK_ADDRESS_LIMIT
+
+
+def callback_first_refusal(*, address: str | None) -> bool:
+    """Whether this is the window's first throttled callback from this address (audited)."""
+    key = hashlib.sha256(("idp-callback-refused:" + _callback_key(address)).encode()).hexdigest()
+    return shared_cache.add_or_open(key, 1, WINDOW_SECONDS)
+
+
+def callback_refusal_record(*, address: str | None) -> None:
+    shared_cache.count(_callback_key(address), WINDOW_SECONDS, operation=shared_cache.THROTTLE)

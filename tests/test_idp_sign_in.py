@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from federation import services
 from federation.models import ExternalIdentity, IdentityProvider
-from identity_server import signin
+from identity_server import login_throttle, signin
 from identity_server.tests.factories import TEST_ACTOR
 from tenants.models import AuditEvent, Membership
 from tenants.tests.factories import PASSWORD, MembershipFactory, UserFactory
@@ -388,6 +388,27 @@ def test_a_callback_without_a_pending_sign_in_is_refused(
     # then
     assert answer.status_code == 400
     assert failures("idp_state_mismatch").count() == 1
+
+
+def test_refused_callbacks_from_one_address_are_throttled_and_audited_once(
+    oidc_provider, live_server, admin_membership
+):
+    # given: an address that sent as many forged answers as the window allows
+    provider = registered_provider(oidc_provider, live_server, admin_membership.organization)
+    callback = live_server.url + reverse("idp-callback", args=[provider.pk])
+    session = browser(oidc_provider)
+    for number in range(login_throttle.CALLBACK_ADDRESS_LIMIT):
+        answer = session.get(f"{callback}?code=abc&state=forged-{number}", timeout=20)
+        assert answer.status_code == 400
+
+    # when: it goes on
+    more = [session.get(f"{callback}?code=abc&state=more", timeout=20) for _ in range(3)]
+
+    # then: refused unchecked, and the audit log holds one refusal for the lot
+    assert [answer.status_code for answer in more] == [429, 429, 429]
+    assert "Too many failed sign-ins" in more[0].text
+    assert failures("idp_state_mismatch").count() == login_throttle.CALLBACK_ADDRESS_LIMIT
+    assert failures("throttled").count() == 1
 
 
 def test_a_wrong_nonce_is_refused(oidc_provider, live_server, admin_membership):
