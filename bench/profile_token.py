@@ -58,7 +58,8 @@ def one(body: bytes) -> None:
     try:
         b"".join(result)
     finally:
-        result.close()
+        if hasattr(result, "close"):  # PEP 3333: only when the iterable has one
+            result.close()
     if not status[0].startswith("200"):
         raise SystemExit(f"token request answered {status[0]}")
 

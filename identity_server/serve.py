@@ -24,6 +24,7 @@ keep-alive), at 0.60-0.67 ms of CPU per request against 0.81-1.23.
   3333 allows: DATABASE_URL and every other setting would be in request.META (and on a DEBUG
   error page), and a variable named like a header (HTTP_PROXY) would read as one the client
   sent. identity_server.wsgi takes them out (`without_process_environment`).
+- A body already in memory goes back to granian as a one-item list (`body_in_one_piece`).
 
 Nothing here imports Django: the workers load `identity_server.wsgi` themselves.
 """
@@ -67,6 +68,21 @@ def without_process_environment(environ: dict, process: dict) -> dict:
         if environ[name] == process[name]:
             del environ[name]
     return environ
+
+
+def body_in_one_piece(response):
+    """A Django response whose body is in memory, as a one-item list (PEP 3333 allows any
+    iterable), closed: granian then writes it with its headers in one buffer instead of
+    pulling it through the response's iterator (about 0.015 ms of CPU per token request,
+    measured under wrk). A streaming response (a file) is returned as it is. Closing is the
+    server's job for an iterable that has close(); it is done here once the body is taken,
+    which sends Django's request_finished as before."""
+    if getattr(response, "streaming", True):
+        return response
+    try:
+        return [response.content]
+    finally:
+        response.close()
 
 
 def _arguments(argv):

@@ -208,3 +208,34 @@ def test_keys_replaced_by_another_process_stop_verifying_here(
 
     # then the old key is no longer trusted here either
     assert client.post("/identity_/connect/introspect", introspect).json() == {"active": False}
+
+
+def test_the_recheck_reads_the_current_kid_and_keeps_the_loaded_key(db, monkeypatch):
+    # given this process signs with the current key, and its stored private half can no
+    # longer be decrypted here (so any reload of it would fail loudly)
+    signing = current_signing_key()
+    SigningKey.objects.filter(kid=signing.kid).update(private_key="not-a-fernet-token")
+    monkeypatch.setattr(tokens, "CURRENT_KEY_RECHECK", 0)
+
+    # when the recheck interval has passed and the current key is still the same row
+    rechecked = current_signing_key()
+
+    # then the key loaded before is kept: only its `kid` was read
+    assert rechecked is signing
+
+
+def test_a_key_rotated_by_another_process_is_signed_with_after_the_recheck(db, monkeypatch):
+    # given this process signs with the current key
+    before = current_signing_key()
+
+    # when another process makes a new current key (its rows, not this process's memory)
+    SigningKey.objects.filter(current=True).update(current=False)
+    new = signing_key_generate()
+    new.save()
+    monkeypatch.setattr(tokens, "CURRENT_KEY_RECHECK", 0)
+
+    # then the next token is signed with the new key
+    after = current_signing_key()
+    assert before.kid != after.kid
+    assert after.kid == new.kid
+    assert after.signer is not None

@@ -2,11 +2,13 @@
 request goes through, and what it no longer does."""
 
 import pytest
+from django.core.signals import request_finished
+from django.http import HttpResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import resolve, reverse
 
 from identity_server.oauth import OAuthLibCore
-from identity_server.serve import without_process_environment
+from identity_server.serve import body_in_one_piece, without_process_environment
 from identity_server.tests.factories import client_with_secret
 from identity_server.tests.http import TOKEN_URL, token_request
 from identity_server.token_routes import TOKEN_PATH
@@ -177,3 +179,32 @@ def test_a_header_the_client_sent_is_kept_when_the_environment_has_its_name():
 
     # then the client's value stays
     assert without_process_environment(environ, process)["HTTP_PROXY"] == "client-value"
+
+
+def test_a_body_in_memory_goes_to_the_server_in_one_piece_and_the_response_is_closed(db):
+    # given a response whose body is in memory, and a listener for the end of the request
+    finished = []
+
+    def listener(**kwargs):
+        finished.append(kwargs)
+
+    request_finished.connect(listener)
+    response = HttpResponse(b'{"access_token": "x"}', content_type="application/json")
+
+    # when
+    try:
+        body = body_in_one_piece(response)
+    finally:
+        request_finished.disconnect(listener)
+
+    # then the server gets one bytes item, and the request has finished (close() ran)
+    assert body == [b'{"access_token": "x"}']
+    assert len(finished) == 1
+
+
+def test_a_streaming_response_is_left_to_the_server():
+    # given a streaming response (a file, say)
+    response = StreamingHttpResponse(iter([b"a", b"b"]))
+
+    # then it is handed over as it is, for the server to iterate and close
+    assert body_in_one_piece(response) is response
