@@ -63,6 +63,19 @@ def admin_membership(db):
 
 
 @pytest.fixture
+def organization(admin_membership):
+    """The organization `admin_membership` administers."""
+    return admin_membership.organization
+
+
+@pytest.fixture
+def admin(client, admin_membership):
+    """The test client, signed in to the site as `admin_membership`'s administrator."""
+    client.force_login(admin_membership.user)
+    return client
+
+
+@pytest.fixture
 def other_admin_membership(db):
     """An admin of a second, unrelated organization with its own tenant."""
     membership = MembershipFactory(role=Membership.Role.ADMIN)

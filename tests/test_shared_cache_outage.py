@@ -38,11 +38,6 @@ OUTAGE_LOGGER = "identity_server.shared_cache"
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def tenant(organization):
     return organization.tenants.get()
 

@@ -21,11 +21,6 @@ def keys_url(app) -> str:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def app(organization):
     return external_app(organization=organization, scopes=("OR.Machines.Read",))[0]
 

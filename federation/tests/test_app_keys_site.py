@@ -14,17 +14,6 @@ from tenants.tests.factories import MembershipFactory
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
-@pytest.fixture
 def member(organization):
     reader = Client()
     reader.force_login(MembershipFactory(organization=organization, role="member").user)

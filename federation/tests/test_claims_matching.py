@@ -30,11 +30,6 @@ def families(identity_provider, settings):
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def app(organization):
     return external_app(organization=organization, scopes=("OR.Machines.Read",))[0]
 

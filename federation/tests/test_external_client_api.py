@@ -21,11 +21,6 @@ def app_url(app) -> str:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def other_organization(other_admin_membership):
     return other_admin_membership.organization
 

@@ -28,11 +28,6 @@ def credential_url(credential) -> str:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def app(organization):
     return external_app(organization=organization, scopes=("OR.Machines.Read",))[0]
 

@@ -32,11 +32,6 @@ def provider_url(provider) -> str:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def issuer(identity_provider):
     return oidc_issuer(identity_provider)
 

@@ -28,17 +28,6 @@ def field_errors(response, field: str) -> list[str]:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
-@pytest.fixture
 def issuer(identity_provider):
     return oidc_issuer(identity_provider)
 

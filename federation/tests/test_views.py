@@ -80,17 +80,6 @@ def shown_like_the_api(page, api_errors: dict, *, form_keys=("",)) -> None:
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
-@pytest.fixture
 def member(organization):
     reader = Client()
     reader.force_login(MembershipFactory(organization=organization, role="member").user)

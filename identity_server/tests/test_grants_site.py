@@ -17,17 +17,6 @@ from tenants.tests.factories import MembershipFactory
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
-@pytest.fixture
 def member(organization):
     return MembershipFactory(organization=organization, role=Membership.Role.MEMBER)
 

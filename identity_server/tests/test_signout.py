@@ -20,11 +20,6 @@ BYE = "https://app.example/bye"
 
 
 @pytest.fixture
-def organization(admin_membership):
-    return admin_membership.organization
-
-
-@pytest.fixture
 def user(admin_membership):
     return admin_membership.user
 

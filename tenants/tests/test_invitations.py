@@ -28,12 +28,6 @@ def org(admin_membership):
     return admin_membership.organization
 
 
-@pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
 def invite(admin, org, **fields):
     data = {"username": "bruno", "email": "bruno@example.com", "role": "member", **fields}
     return admin.post(reverse("org-members", args=[org.slug]), data)

@@ -33,12 +33,6 @@ def tenant(org):
 
 
 @pytest.fixture
-def admin(client, admin_membership):
-    client.force_login(admin_membership.user)
-    return client
-
-
-@pytest.fixture
 def member_client(client, org):
     client.force_login(MembershipFactory(organization=org, role="member").user)
     return client
