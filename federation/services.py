@@ -843,12 +843,7 @@ def _validate_identity_provider(provider: IdentityProvider, secret: str | None) 
     if not provider.client_secret_encrypted and not secret:
         errors.setdefault("client_secret", [IDP_SECRET_REQUIRED])
     user = provider.break_glass_user
-    if (
-        user is not None
-        and not Membership.objects.filter(
-            organization=provider.organization, user=user, role=Membership.Role.ADMIN
-        ).exists()
-    ):
+    if not _break_glass_is_admin(provider):
         errors["break_glass_user"] = [IDP_BREAK_GLASS_NOT_ADMIN]
     if provider.enforced:
         if user is None:
@@ -864,6 +859,44 @@ def _validate_identity_provider(provider: IdentityProvider, secret: str | None) 
         raise duplicate_name(_IDP_NAME_TAKEN)
     if provider.enforced and others.filter(enforced=True).exists():
         raise ValidationError({"enforced": [IDP_ENFORCED_TAKEN]})
+
+
+def _break_glass_is_admin(provider: IdentityProvider) -> bool:
+    """Whether the provider's break-glass account (if any) administers its organization."""
+    return provider.break_glass_user_id is None or (
+        Membership.objects.filter(
+            organization_id=provider.organization_id,
+            user_id=provider.break_glass_user_id,
+            role=Membership.Role.ADMIN,
+        ).exists()
+    )
+
+
+def _break_glass_locked_check(provider: IdentityProvider) -> None:
+    """In the saving transaction: takes the organization's row lock, which membership
+    changes hold (tenants.services), and checks the break-glass account again, so that the
+    account cannot stop being an administrator between the check and the save."""
+    Organization.objects.select_for_update().filter(pk=provider.organization_id).first()
+    if not _break_glass_is_admin(provider):
+        raise ValidationError({"break_glass_user": [IDP_BREAK_GLASS_NOT_ADMIN]})
+
+
+def break_glass_admin_leaving_check(*, organization: Organization, user) -> None:
+    """settings.ADMIN_LEAVING_CHECKS: an administrator whom one of the organization's
+    providers names as its break-glass account stays one until the provider names another
+    (or none): without it, an organization whose provider is the only way in would have
+    no way in when the provider fails. Called with the organization's row lock held."""
+    provider = (
+        IdentityProvider.objects.filter(organization=organization, break_glass_user=user)
+        .only("name")
+        .first()
+    )
+    if provider is not None:
+        message = (
+            f"“{user.get_username()}” is the break-glass administrator of the identity "
+            f"provider “{provider.name}”: name another one there first."
+        )
+        raise ValidationError({"role": ValidationError(message, code="break_glass_admin")})
 
 
 def _provider_reachable(provider: IdentityProvider, *, action: str, actor: Actor) -> None:
@@ -947,6 +980,7 @@ def identity_provider_create(
     _provider_reachable(provider, action="identity_provider.created", actor=actor)
     provider.client_secret_encrypted = encrypt(IDP_SECRET_PURPOSE, secret)
     with transaction.atomic():
+        _break_glass_locked_check(provider)
         _idp_save(provider, force_insert=True)
         audit_record(
             action="identity_provider.created",
@@ -992,6 +1026,8 @@ def identity_provider_update(
         ]
         for field in changed:
             setattr(locked, field, getattr(candidate, field))
+        if "break_glass_user" in changed:
+            _break_glass_locked_check(locked)
         update_fields = list(changed)
         if "break_glass_user" in update_fields:
             update_fields[update_fields.index("break_glass_user")] = "break_glass_user_id"

@@ -95,6 +95,9 @@ TENANT_SEARCH_PAGES = {
 # What each new tenant starts with beyond its row (tenants.services.tenant_create): dotted
 # paths of `hook(*, tenant, actor)`, called in the tenant's transaction.
 TENANT_CREATED_HOOKS = ["machines.credential_stores.credential_store_database_create"]
+# Called before an administrator of an organization is demoted or removed; each may refuse
+# with a ValidationError: the break-glass account of an identity provider stays an admin.
+ADMIN_LEAVING_CHECKS = ["federation.services.break_glass_admin_leaving_check"]
 # Robot credential stores (SPEC §12): `host:port` pairs that may be reached over plain
 # HTTP or on a port other than 443 (machines.vaults), and the deadline of one vault call.
 CREDENTIAL_STORE_OUTBOUND_ALLOWLIST = env_list("CREDENTIAL_STORE_OUTBOUND_ALLOWLIST", [])

@@ -388,7 +388,8 @@ def organization_rename(*, organization: Organization, name: str, actor: Actor) 
 
 
 def _keep_an_admin(organization: Organization, leaving) -> None:
-    """Refuses a change that would leave the organization without an administrator.
+    """Refuses a change that would leave the organization without an administrator, or
+    that settings.ADMIN_LEAVING_CHECKS (the apps above this one) refuse for `leaving`.
     The caller holds the organization's row lock, so two admins cannot each remove the
     other at once."""
     others = Membership.objects.filter(organization=organization, role=Membership.Role.ADMIN)
@@ -397,6 +398,8 @@ def _keep_an_admin(organization: Organization, leaving) -> None:
             {"role": "The organization's last administrator cannot be removed or demoted."},
             code="last_admin",
         )
+    for check in getattr(settings, "ADMIN_LEAVING_CHECKS", []):
+        import_string(check)(organization=organization, user=leaving)
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from federation import services
 from federation.forms import IdentityProviderForm
@@ -158,6 +159,36 @@ def test_the_break_glass_account_is_chosen_among_the_administrators(
     assert response.status_code == 302
     provider = IdentityProvider.objects.get()
     assert provider.enforced and provider.break_glass_user == other_admin
+
+
+def test_the_members_page_explains_why_the_break_glass_admin_stays_one(admin, organization, issuer):
+    # given: another admin is the break-glass account of the enforced provider
+    other_admin = MembershipFactory(organization=organization, role=Membership.Role.ADMIN).user
+    admin.post(
+        f"{pages(organization)}new/",
+        form(issuer, enforced="on", breakGlassUserName=other_admin.username),
+    )
+
+    # when
+    demoted = admin.post(
+        reverse("org-members-role", args=[organization.slug, other_admin.pk]),
+        {"role": "member"},
+        follow=True,
+    )
+    removed = admin.post(
+        reverse("org-members-remove", args=[organization.slug, other_admin.pk]),
+        {"confirmed": "yes"},
+        follow=True,
+    )
+
+    # then
+    message = (
+        f"“{other_admin.username}” is the break-glass administrator of the identity provider "
+        "“Google Workspace”: name another one there first."
+    )
+    for response in (demoted, removed):
+        assert message in html.unescape(response.content.decode())
+    assert Membership.objects.get(organization=organization, user=other_admin).role == "admin"
 
 
 def test_edit_keeps_the_secret_when_left_blank_and_replaces_it_when_typed(

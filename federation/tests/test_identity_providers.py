@@ -11,6 +11,7 @@ from federation.models import IdentityProvider
 from identity_server.encryption import decrypt
 from identity_server.tests.factories import TEST_ACTOR
 from tenants.models import AuditEvent, Membership
+from tenants.services import membership_remove, membership_set
 from tenants.tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,59 @@ def test_break_glass_must_be_an_admin_of_the_organization(admin_membership, oidc
         organization, oidc_issuer, enforced=True, break_glass_user=admin_membership.user
     )
     assert provider.enforced and provider.break_glass_user == admin_membership.user
+
+
+def test_the_break_glass_admin_is_neither_demoted_nor_removed_until_another_is_named(
+    admin_membership, oidc_issuer
+):
+    # given: an enforced provider whose break-glass account is one of two admins
+    organization = admin_membership.organization
+    break_glass = admin_membership.user
+    other = MembershipFactory(organization=organization, role=Membership.Role.ADMIN).user
+    provider = _create(organization, oidc_issuer, enforced=True, break_glass_user=break_glass)
+    message = (
+        f"“{break_glass.username}” is the break-glass administrator of the identity provider "
+        "“Corp SSO”: name another one there first."
+    )
+
+    # when / then: neither demoting nor removing is allowed, and nothing changes
+    for change in (
+        lambda: membership_set(
+            organization=organization, user=break_glass, role="member", actor=TEST_ACTOR
+        ),
+        lambda: membership_remove(organization=organization, user=break_glass, actor=TEST_ACTOR),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            change()
+        assert refused.value.message_dict == {"role": [message]}
+        assert refused.value.error_dict["role"][0].code == "break_glass_admin"
+    assert Membership.objects.get(organization=organization, user=break_glass).role == "admin"
+
+    # when: the provider names the other admin, the first may go
+    services.identity_provider_update(provider=provider, actor=TEST_ACTOR, break_glass_user=other)
+    membership_remove(organization=organization, user=break_glass, actor=TEST_ACTOR)
+
+    # then
+    assert not Membership.objects.filter(organization=organization, user=break_glass).exists()
+    with pytest.raises(ValidationError):
+        membership_set(organization=organization, user=other, role="member", actor=TEST_ACTOR)
+
+
+def test_naming_a_break_glass_account_checks_it_again_under_the_organization_lock(
+    admin_membership, oidc_issuer
+):
+    # given: the account passed the early check, then stopped being an admin before the save
+    organization = admin_membership.organization
+    candidate = MembershipFactory(organization=organization, role=Membership.Role.ADMIN)
+    provider = _create(organization, oidc_issuer)
+    provider.break_glass_user = candidate.user
+    services._validate_identity_provider(provider, None)
+    Membership.objects.filter(pk=candidate.pk).update(role=Membership.Role.MEMBER)
+
+    # when / then
+    with pytest.raises(ValidationError) as refused:
+        services._break_glass_locked_check(provider)
+    assert refused.value.message_dict == {"break_glass_user": [services.IDP_BREAK_GLASS_NOT_ADMIN]}
 
 
 def test_names_are_unique_in_the_organization_and_one_provider_is_enforced(
