@@ -36,6 +36,12 @@ successful request and errors, for
   first stopped; same database): `secret`, `assertion`, `assertion_unique`, interleaved
   with the peer's cluster (still RS256) once more. The alg of its tokens is printed and
   kept in the JSON (`es256.alg`), so a project that ignores the setting shows;
+- `python_floor`: the yardstick, bench/floor.py under the same server as ours: a bare WSGI
+  function that reads the form, compares one client's secret, and signs RS256 claims like
+  ours with the same `cryptography` call, with no framework, no oauthlib and no log line.
+  The least a Python worker can spend on a token; ours minus it is what Django,
+  django-oauth-toolkit, oauthlib and our checks cost. Measured beside the peer's cluster
+  in the first phase (`python_floor_vs_peer_cluster`, no target);
 - `stock_dot`: a throwaway minimal django-oauth-toolkit project built here in a temporary
   folder, with its defaults: the client secret is stored hashed with Django's password
   hasher (PBKDF2), so every token request pays for one password check.
@@ -60,7 +66,8 @@ The scenarios measured together run in alternating slices (BENCH_ROUNDS, 5: A B 
 A ...), each peer scenario beside the one of ours it is compared with, so that the other
 load of a shared machine weighs on both alike; a scenario's rate is over all its slices,
 its p50 the median of theirs, its p99 the worst. The first phase is ours (RS256) with
-`secret`, `expression`, `assertion`, `assertion_unique` and the four peer scenarios; the
+`secret`, `expression`, `assertion`, `assertion_unique`, the four peer scenarios and
+`python_floor`; the
 second ours with ES256 and the peer's cluster; then stock DOT alone. Printed: each pair's
 ratio (ours / peer, over all slices) with the spread of the rounds' ratios, and the targets
 of issue 18: at least 1.0x the peer's cluster for `secret` and `assertion`, at least 0.85x
@@ -71,13 +78,14 @@ BENCH_JSON: every scenario of the first phase and `stock_dot` at the top level (
 `p50_ms`, `p99_ms`, `cpu_ms_per_request`, `errors`, `outbound` for the provider's);
 `ratio` (secret / stock_dot), `assertion_ratio`, `expression_ratio` as before; `ratios`
 (`secret_vs_peer_cluster`, `assertion_vs_peer_cluster`, `assertion_unique_vs_peer_cluster`,
-and the same `_vs_peer` for the single process; null without the peer) and
+the same `_vs_peer` for the single process, and `python_floor_vs_peer_cluster`; null
+without the peer) and
 `ratios_per_round` ([min, median, max] of the rounds' ratios); `es256`: `alg`, its
 scenarios (`secret`, `assertion`, `assertion_unique`, `peer_cluster_secret`,
 `peer_cluster_private_key_jwt`) and its own `ratios` / `ratios_per_round`; `meta`, the
 machine, and `peer` (available, or what is `missing`; node and oidc-provider versions).
 
-With the defaults, 13 scenarios of 10 s, a run takes about 3.5 to 4 minutes on a quiet
+With the defaults, 14 scenarios of 10 s, a run takes about 3.5 to 4 minutes on a quiet
 2-core machine (about a minute of it setting up ours twice and minting fresh assertions
 between slices), more on a busy one.
 
@@ -544,6 +552,21 @@ def serve_project(tmp: Path, signing_algorithm: str = "RS256") -> Iterator[Site]
         provider.stop()
 
 
+@contextmanager
+def serve_floor(tmp: Path) -> Iterator[Site]:
+    """bench/floor.py (the `python_floor` yardstick) under the same server as ours, with
+    one client of its own."""
+    client = (f"floor-{secrets.token_hex(4)}", secrets.token_urlsafe(32))
+    env = {
+        **os.environ,
+        "BENCH_FLOOR_CLIENT_ID": client[0],
+        "BENCH_FLOOR_CLIENT_SECRET": client[1],
+    }
+    log = tmp / "floor.log"
+    with wsgi_server("bench.floor", env=env, cwd=PROJECT_DIR, log=log) as url:
+        yield Site(url, [client], log)
+
+
 STOCK_SETTINGS = """\
 from pathlib import Path
 
@@ -755,6 +778,7 @@ PEER_CLUSTER_PRIVATE_KEY_JWT = Scenario(
     CONNECTIONS,
     unique=True,
 )
+PYTHON_FLOOR = Scenario("python_floor", TOKEN_PATH, secret_bodies, CONNECTIONS)
 STOCK_DOT = Scenario("stock_dot", "/o/token/", secret_bodies, STOCK_CONNECTIONS, timeout_s=10)
 
 # The servers' scenarios measured together, as (scenario, server): "ours", "peer" (one
@@ -764,6 +788,7 @@ RS256_PLAN = [
     (SECRET, "ours"),
     (PEER_CLUSTER_SECRET, "peer_cluster"),
     (PEER_SECRET, "peer"),
+    (PYTHON_FLOOR, "floor"),
     (EXPRESSION, "ours"),
     (ASSERTION, "ours"),
     (PEER_CLUSTER_PRIVATE_KEY_JWT, "peer_cluster"),
@@ -786,6 +811,7 @@ PEER_PAIRS = [
     ("secret", "peer_secret", "secret_vs_peer"),
     ("assertion", "peer_private_key_jwt", "assertion_vs_peer"),
     ("assertion_unique", "peer_private_key_jwt", "assertion_unique_vs_peer"),
+    ("python_floor", "peer_cluster_secret", "python_floor_vs_peer_cluster"),
 ]
 # Ours whose p99 has a target.
 P99_SCENARIOS = ("secret", "assertion", "assertion_unique")
@@ -1160,7 +1186,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
         tmp = Path(tmp_name)
         with ExitStack() as peers:
-            sites: dict[str, Site] = {}
+            sites: dict[str, Site] = {"floor": peers.enter_context(serve_floor(tmp))}
             if not peer_problem:
                 client_key = IdpKey.generate()
                 try:
@@ -1171,7 +1197,7 @@ def main() -> int:
                     peer_problem = str(error)
                     progress(f"the peer's scenarios are LEFT OUT: {peer_problem}")
                     peers.close()
-                    sites = {}
+                    sites = {"floor": peers.enter_context(serve_floor(tmp))}
             for algorithm, plan in (("RS256", RS256_PLAN), ("ES256", ES256_PLAN)):
                 with serve_project(tmp, algorithm) as site:
                     sites["ours"] = site
