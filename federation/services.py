@@ -1200,7 +1200,22 @@ def identity_provider_sign_in(*, provider: IdentityProvider, claims: dict, actor
     return user
 
 
-def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor):
+@dataclass(frozen=True)
+class SignInOutcome:
+    """What a sign-in with these claims comes to, before anything is written: the account
+    (None: a new one is made), whether it is bound to the provider's subject already, and
+    whether it becomes a member of the organization (`jit_member`)."""
+
+    user: object | None
+    bound: bool
+    joins: bool
+
+
+def _sign_in_outcome(
+    provider: IdentityProvider, external: ExternalClaims, binding
+) -> SignInOutcome:
+    """SPEC §9's decision for `external` (`binding`: the subject's binding at the issuer,
+    or None); raises SignInRefused with its reason code. Reads only."""
     allowed = provider.allowed_email_domains
     if allowed:
         # The domain says who may come in only if the provider vouches for the address.
@@ -1210,29 +1225,47 @@ def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor)
             _refuse(EMAIL_UNVERIFIED, "the provider did not verify the email")
         if selectors.email_domain(external.email) not in allowed:
             _refuse(DOMAIN_NOT_ALLOWED, f"domain {selectors.email_domain(external.email)!r}")
+    user = _account_for(provider, external, binding)
+    jit = provider.provisioning == IdentityProvider.Provisioning.JIT_MEMBER
+    if user is None:
+        if not jit:
+            _refuse(NOT_A_MEMBER, "link_only: no account for this person")
+        return SignInOutcome(user=None, bound=False, joins=True)
+    if not user.is_active:
+        _refuse(ACCOUNT_DISABLED, "the account is disabled", user)
+    member = Membership.objects.filter(organization=provider.organization, user=user).exists()
+    if not member and not jit:
+        _refuse(NOT_A_MEMBER, "link_only: not a member", user)
+    return SignInOutcome(user=user, bound=binding is not None, joins=not member)
+
+
+def identity_provider_sign_in_preview(
+    *, provider: IdentityProvider, external: ExternalClaims
+) -> SignInOutcome:
+    """The test sign-in's dry run: what identity_provider_sign_in would do with these
+    claims, writing nothing; raises SignInRefused as it would (unaudited)."""
+    binding = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(issuer=provider.issuer, subject=external.subject)
+        .first()
+    )
+    return _sign_in_outcome(provider, external, binding)
+
+
+def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor):
     binding = (
         ExternalIdentity.objects.select_for_update()
         .select_related("user")
         .filter(issuer=provider.issuer, subject=external.subject)
         .first()
     )
-    user = _account_for(provider, external, binding)
+    outcome = _sign_in_outcome(provider, external, binding)
     system = Actor(
         AuditEvent.ActorKind.SYSTEM, "", sign_in_method(provider), actor.address, actor.user_agent
     )
     organization = provider.organization
-    if user is not None:
-        if not user.is_active:
-            _refuse(ACCOUNT_DISABLED, "the account is disabled", user)
-        if not Membership.objects.filter(organization=organization, user=user).exists():
-            if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
-                _refuse(NOT_A_MEMBER, "link_only: not a member", user)
-            membership_set(
-                organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
-            )
-    else:
-        if provider.provisioning != IdentityProvider.Provisioning.JIT_MEMBER:
-            _refuse(NOT_A_MEMBER, "link_only: no account for this person")
+    user = outcome.user
+    if user is None:
         user = _new_external_account(provider, external)
         user.save()
         audit_record(
@@ -1242,6 +1275,7 @@ def _sign_in(provider: IdentityProvider, external: ExternalClaims, actor: Actor)
             target=AuditTarget("user", str(user.pk), user.get_username()),
             details={"provider_id": str(provider.pk)},
         )
+    if outcome.joins:
         membership_set(
             organization=organization, user=user, role=Membership.Role.MEMBER, actor=system
         )

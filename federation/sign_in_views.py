@@ -242,7 +242,8 @@ def _claims(request, provider: IdentityProvider, pending: PendingSignIn) -> dict
 
 
 def _test_result(request, provider, *, claims, refusal):
-    """The claims received (or why there are none), for the administrator; audited."""
+    """The claims received (or why there are none) and what a real sign-in with them would
+    do (a dry run: nothing written), for the administrator; audited."""
     audit_record(
         action="identity_provider.tested",
         actor=Actor.from_request(request),
@@ -252,10 +253,11 @@ def _test_result(request, provider, *, claims, refusal):
         reason_code=refusal.reason if refusal else "",
         details={"detail": refusal.detail[:300]} if refusal else {},
     )
-    mapped = None
+    mapped = outcome = None
     if claims is not None:
         try:
             mapped = services.ExternalClaims.of(provider, claims)
+            outcome = services.identity_provider_sign_in_preview(provider=provider, external=mapped)
         except SignInRefused as problem:
             refusal = problem
     return render(
@@ -266,6 +268,7 @@ def _test_result(request, provider, *, claims, refusal):
             "organization": provider.organization,
             "claims": sorted((claims or {}).items()),
             "mapped": mapped,
+            "outcome": outcome,
             "refusal": refusal,
         },
         status=200 if refusal is None else 400,

@@ -570,7 +570,9 @@ def test_the_test_sign_in_shows_the_claims_and_signs_no_one_in(
 ):
     # given: an administrator's browser
     organization = admin_membership.organization
-    provider = registered_provider(oidc_provider, live_server, organization)
+    provider = registered_provider(
+        oidc_provider, live_server, organization, provisioning="jit_member"
+    )
     oidc_provider.account("tester", email=f"tester@{CORP}", email_verified=True, name="T")
     session = browser(oidc_provider)
     django_client = Client()
@@ -587,8 +589,13 @@ def test_the_test_sign_in_shows_the_claims_and_signs_no_one_in(
     # then
     assert answer.status_code == 200, answer.text[:500]
     assert f"tester@{CORP}" in answer.text and "email_verified" in answer.text
+    assert (
+        "<strong>The sign-in would succeed</strong>:\n  it creates an account for this "
+        f"person, made a member of {organization.name}."
+    ) in answer.text
     assert signed_in_user(live_server, session) == admin_membership.user
     assert not ExternalIdentity.objects.exists()
+    assert not get_user_model().objects.filter(email=f"tester@{CORP}").exists()
     assert AuditEvent.objects.get(action="identity_provider.tested").outcome == "success"
     assert not AuditEvent.objects.filter(action="user.sign_in").exists()
 

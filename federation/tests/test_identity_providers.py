@@ -3,11 +3,13 @@ identity_provider_create / update / delete and the selectors, against the test i
 provider on loopback HTTPS (tests/idp.py) for the issuer's discovery and keys."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from federation import selectors, services
-from federation.models import IdentityProvider
+from federation.models import ExternalIdentity, IdentityProvider
+from federation.relying_party import SignInRefused
 from identity_server.encryption import decrypt
 from identity_server.tests.factories import TEST_ACTOR
 from tenants.models import AuditEvent, Membership
@@ -181,6 +183,56 @@ def test_naming_a_break_glass_account_checks_it_again_under_the_organization_loc
     with pytest.raises(ValidationError) as refused:
         services._break_glass_locked_check(provider)
     assert refused.value.message_dict == {"break_glass_user": [services.IDP_BREAK_GLASS_NOT_ADMIN]}
+
+
+def _claims(email: str, subject: str = "subject-1", verified: bool = True):
+    return services.ExternalClaims(subject, email, verified, "Kim")
+
+
+def test_the_test_sign_ins_dry_run_says_what_a_sign_in_would_do_and_writes_nothing(
+    admin_membership, oidc_issuer
+):
+    # given: a bound member, an account with a verified email that is no member, a stranger
+    organization = admin_membership.organization
+    provider = _create(
+        organization, oidc_issuer, provisioning="jit_member", allowed_email_domains=["corp.example"]
+    )
+    member = MembershipFactory(organization=organization, user__email="ada@corp.example").user
+    ExternalIdentity.objects.create(
+        issuer=provider.issuer, subject="ada", user=member, provider=provider
+    )
+    outsider = UserFactory(email="bo@corp.example")
+    written = (ExternalIdentity.objects.count(), Membership.objects.count())
+    users, events = get_user_model().objects.count(), AuditEvent.objects.count()
+
+    def preview(claims):
+        return services.identity_provider_sign_in_preview(provider=provider, external=claims)
+
+    # when / then
+    assert preview(_claims("ada@corp.example", "ada")) == services.SignInOutcome(
+        user=member, bound=True, joins=False
+    )
+    assert preview(_claims("bo@corp.example")) == services.SignInOutcome(
+        user=outsider, bound=False, joins=True
+    )
+    assert preview(_claims("new@corp.example")) == services.SignInOutcome(
+        user=None, bound=False, joins=True
+    )
+    for claims, reason in (
+        (_claims("kim@elsewhere.example"), services.DOMAIN_NOT_ALLOWED),
+        (_claims("bo@corp.example", verified=False), services.EMAIL_UNVERIFIED),
+    ):
+        with pytest.raises(SignInRefused) as refused:
+            preview(claims)
+        assert refused.value.reason == reason
+    services.identity_provider_update(provider=provider, actor=TEST_ACTOR, provisioning="link_only")
+    provider.refresh_from_db()
+    with pytest.raises(SignInRefused) as refused:
+        preview(_claims("bo@corp.example"))
+    assert refused.value.reason == services.NOT_A_MEMBER
+    assert (ExternalIdentity.objects.count(), Membership.objects.count()) == written
+    assert get_user_model().objects.count() == users
+    assert AuditEvent.objects.count() == events + 1  # the provider's update only
 
 
 def test_names_are_unique_in_the_organization_and_one_provider_is_enforced(
