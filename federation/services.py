@@ -876,6 +876,8 @@ def _break_glass_locked_check(provider: IdentityProvider) -> None:
     """In the saving transaction: takes the organization's row lock, which membership
     changes hold (tenants.services), and checks the break-glass account again, so that the
     account cannot stop being an administrator between the check and the save."""
+    if provider.break_glass_user_id is None:
+        return
     Organization.objects.select_for_update().filter(pk=provider.organization_id).first()
     if not _break_glass_is_admin(provider):
         raise ValidationError({"break_glass_user": [IDP_BREAK_GLASS_NOT_ADMIN]})
